@@ -1,0 +1,21 @@
+//! big-market's domain: entities, rules and services, with no I/O.
+//!
+//! # Layout
+//! - [`strategy`]: probability tables (armory), the pre-draw rule chain, rule trees, the raffle.
+//! - [`activity`], [`award`], [`rebate`]: the other domains' entities.
+//! - [`error`]: the one error type, carrying upstream's response codes.
+//! - [`time`]: the injected clock and upstream's day/month keys.
+//! - [`sample`]: upstream's final sample configuration, loaded into fresh stores.
+//!
+//! Adapters implement the ports declared here (e.g. [`strategy::StockStore`]); this crate
+//! never depends on them.
+
+pub mod activity;
+pub mod award;
+pub mod error;
+pub mod rebate;
+pub mod sample;
+pub mod strategy;
+pub mod time;
+
+pub use error::{Error, ResponseCode, Result};
