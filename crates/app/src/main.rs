@@ -1,1 +1,116 @@
-fn main() {}
+//! `big-market`: the raffle platform in one binary.
+
+use big_market::config::Config;
+use big_market::{Application, Services, audit, shutdown_signal};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "big-market",
+    version,
+    about = "Marketing raffle platform (upstream-compatible big-market)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML configuration file (see docs/CONFIGURATION.md).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded store.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on, e.g. 127.0.0.1:8091.
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
+    },
+    /// Sample each strategy's tables and compare observed with configured odds.
+    Audit {
+        #[command(flatten)]
+        common: Common,
+        /// Only this strategy.
+        #[arg(long)]
+        strategy: Option<i64>,
+        /// Draws per table.
+        #[arg(long, default_value_t = 1_000_000)]
+        samples: u64,
+    },
+}
+
+fn load(common: &Common) -> anyhow::Result<Config> {
+    let mut config = Config::load(common.config.as_deref())?;
+    if let Some(dir) = &common.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { common, addr } => {
+            let mut config = load(&common)?;
+            if let Some(addr) = addr {
+                config.addr = addr;
+            }
+            init_tracing(&config);
+            let app = Application::build(config).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Audit {
+            common,
+            strategy,
+            samples,
+        } => {
+            let config = load(&common)?;
+            init_tracing(&config);
+            let zone = jiff::tz::TimeZone::get(&config.time_zone)?;
+            let clock = Arc::new(big_market_domain::time::SystemClock::new(zone));
+            let services = Services::build(&config, clock).await?;
+            let strategies = match strategy {
+                Some(id) => vec![services.strategy.armory(id).await?],
+                None => services
+                    .strategy
+                    .catalog()
+                    .ids()
+                    .into_iter()
+                    .map(|id| services.strategy.catalog().get(id))
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            let tables = audit::run(&strategies, samples);
+            print!("{}", audit::render(&tables));
+            let deviating = tables.iter().filter(|t| t.p_value < 1e-6).count();
+            anyhow::ensure!(
+                deviating == 0,
+                "{deviating} table(s) deviate from their configured odds"
+            );
+            Ok(())
+        }
+    }
+}

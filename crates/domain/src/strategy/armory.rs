@@ -262,6 +262,16 @@ impl Catalog {
             })
     }
 
+    /// The assembled strategy of an activity (activity and strategy are 1:1).
+    pub fn by_activity(&self, activity_id: i64) -> Option<Arc<AssembledStrategy>> {
+        self.strategies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .find(|s| s.activity_id == Some(activity_id))
+            .cloned()
+    }
+
     pub fn ids(&self) -> Vec<i64> {
         let mut ids: Vec<i64> = self
             .strategies

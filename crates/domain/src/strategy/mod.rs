@@ -10,11 +10,13 @@ pub mod armory;
 pub mod audit;
 pub mod raffle;
 pub mod rules;
+pub mod service;
 pub mod tree;
 
 pub use alias::AliasTable;
 pub use armory::{AssembledStrategy, Catalog, StrategyConfig};
 pub use raffle::{RaffleAward, RaffleFactor, StockStore, perform_raffle};
+pub use service::{AwardListItem, DrawCounts, RuleWeightItem, StrategyRepository, StrategyService};
 
 use rust_decimal::Decimal;
 

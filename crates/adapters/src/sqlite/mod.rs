@@ -1,0 +1,157 @@
+//! The embedded backend: one SQLite file holding upstream's tables.
+//!
+//! All writes go through one writer thread ([`writer`]) that groups concurrent
+//! transactions into one commit: each caller's work runs in its own savepoint, so one
+//! failure rolls back only its own changes, and one fsync makes the whole group durable
+//! before any caller is answered. Single-writer also makes stock exact without locks:
+//! `UPDATE … WHERE surplus > 0` statements run one after another.
+//!
+//! Reads that need no transaction use a small pool of read-only connections (WAL lets
+//! them run beside the writer).
+
+mod error;
+mod seed;
+mod strategy;
+mod writer;
+
+pub use error::StoreError;
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use writer::Writer;
+
+/// Migration files, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_init",
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+)];
+
+/// Tuning of the embedded store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Most transactions committed together in one group.
+    pub max_batch: usize,
+    /// `PRAGMA synchronous`: `FULL` makes every commit durable before it is answered.
+    pub synchronous: String,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 256,
+            synchronous: "FULL".into(),
+        }
+    }
+}
+
+/// Handle to the embedded store; cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Writer,
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn configure(conn: &Connection, synchronous: &str) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
+    let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let mut ran = 0;
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+        tracing::info!(migration = name, "applied migration");
+        ran += 1;
+    }
+    Ok(ran)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `path`, applies pending migrations and starts the writer.
+    pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Io(format!("create {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn, &options.synchronous)?;
+        migrate(&mut conn)?;
+        let writer = Writer::start(conn, options.max_batch)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer,
+                path: path.to_owned(),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` in the next group commit; its result is returned only once the group is
+    /// durable. An `Err` from `f` rolls back `f`'s changes only.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.writer.submit(f).await
+    }
+
+    /// Runs `f` on a read-only connection, off the async runtime.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+            {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open(&inner.path)?;
+                    c.busy_timeout(std::time::Duration::from_secs(5))?;
+                    c.pragma_update(None, "query_only", "ON")?;
+                    c
+                }
+            };
+            let result = f(&conn);
+            inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Io(format!("read task failed: {e}")))?
+    }
+}
+
+/// Reads a TEXT decimal column.
+fn decimal(s: &str) -> Result<rust_decimal::Decimal, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{s:?} is not a decimal")))
+}
+
+/// Reads a TEXT local date-time column.
+fn datetime(s: &str) -> Result<jiff::civil::DateTime, StoreError> {
+    big_market_domain::time::parse_datetime(s)
+        .map_err(|_| StoreError::Corrupt(format!("{s:?} is not a datetime")))
+}

@@ -1,0 +1,264 @@
+//! Strategy repository of the embedded store: configuration rows, draw counts and the
+//! strategy-level raffle with award stock taken in the same transaction.
+
+use super::{SqliteStore, StoreError, decimal};
+use async_trait::async_trait;
+use big_market_domain::Result;
+use big_market_domain::strategy::tree::{RuleTreeLineRow, RuleTreeNodeRow, RuleTreeRow};
+use big_market_domain::strategy::{
+    AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, StockStore, Strategy, StrategyAward,
+    StrategyConfig, StrategyRepository, StrategyRule, perform_raffle,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::Arc;
+
+fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, StoreError> {
+    let strategy = conn
+        .prepare_cached(
+            "SELECT strategy_id, strategy_desc, rule_models FROM strategy WHERE strategy_id = ?1 ORDER BY id LIMIT 1",
+        )?
+        .query_row([strategy_id], |r| {
+            Ok(Strategy {
+                strategy_id: r.get(0)?,
+                strategy_desc: r.get(1)?,
+                rule_models: r.get(2)?,
+            })
+        })
+        .optional()?;
+    let mut awards = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT strategy_id, award_id, award_title, award_subtitle, award_count, award_count_surplus,
+                award_rate, rule_models, sort
+         FROM strategy_award WHERE strategy_id = ?1 ORDER BY sort, id",
+    )?;
+    let mut rows = stmt.query([strategy_id])?;
+    while let Some(r) = rows.next()? {
+        let rate: String = r.get(6)?;
+        awards.push(StrategyAward {
+            strategy_id: r.get(0)?,
+            award_id: r.get(1)?,
+            award_title: r.get(2)?,
+            award_subtitle: r.get(3)?,
+            award_count: r.get(4)?,
+            award_count_surplus: r.get(5)?,
+            award_rate: decimal(&rate)?,
+            rule_models: r.get(7)?,
+            sort: r.get(8)?,
+        });
+    }
+    let rules = conn
+        .prepare_cached(
+            "SELECT strategy_id, award_id, rule_type, rule_model, rule_value, rule_desc
+             FROM strategy_rule WHERE strategy_id = ?1 ORDER BY id",
+        )?
+        .query_map([strategy_id], |r| {
+            Ok(StrategyRule {
+                strategy_id: r.get(0)?,
+                award_id: r.get(1)?,
+                rule_type: r.get(2)?,
+                rule_model: r.get(3)?,
+                rule_value: r.get(4)?,
+                rule_desc: r.get(5)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let trees = conn
+        .prepare_cached(
+            "SELECT tree_id, tree_name, tree_desc, tree_node_rule_key FROM rule_tree ORDER BY id",
+        )?
+        .query_map([], |r| {
+            Ok(RuleTreeRow {
+                tree_id: r.get(0)?,
+                tree_name: r.get(1)?,
+                tree_desc: r.get(2)?,
+                tree_node_rule_key: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let tree_nodes = conn
+        .prepare_cached(
+            "SELECT tree_id, rule_key, rule_desc, rule_value FROM rule_tree_node ORDER BY id",
+        )?
+        .query_map([], |r| {
+            Ok(RuleTreeNodeRow {
+                tree_id: r.get(0)?,
+                rule_key: r.get(1)?,
+                rule_desc: r.get(2)?,
+                rule_value: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let tree_lines = conn
+        .prepare_cached(
+            "SELECT tree_id, rule_node_from, rule_node_to, rule_limit_type, rule_limit_value
+             FROM rule_tree_node_line ORDER BY id",
+        )?
+        .query_map([], |r| {
+            Ok(RuleTreeLineRow {
+                tree_id: r.get(0)?,
+                rule_node_from: r.get(1)?,
+                rule_node_to: r.get(2)?,
+                rule_limit_type: r.get(3)?,
+                rule_limit_value: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let activity_id = conn
+        .prepare_cached("SELECT activity_id FROM raffle_activity WHERE strategy_id = ?1")?
+        .query_row([strategy_id], |r| r.get(0))
+        .optional()?;
+    Ok(StrategyConfig {
+        strategy,
+        awards,
+        rules,
+        trees,
+        tree_nodes,
+        tree_lines,
+        activity_id,
+    })
+}
+
+/// Draws used by a user in an activity: in total, and on `day`. Zeros without an account.
+pub(super) fn draw_counts(
+    conn: &Connection,
+    user_id: &str,
+    activity_id: i64,
+    day: &str,
+) -> Result<DrawCounts, StoreError> {
+    let total_used = conn
+        .prepare_cached(
+            "SELECT total_count - total_count_surplus FROM raffle_activity_account
+             WHERE user_id = ?1 AND activity_id = ?2",
+        )?
+        .query_row(params![user_id, activity_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let today_used = conn
+        .prepare_cached(
+            "SELECT day_count - day_count_surplus FROM raffle_activity_account_day
+             WHERE user_id = ?1 AND activity_id = ?2 AND day = ?3",
+        )?
+        .query_row(params![user_id, activity_id, day], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    Ok(DrawCounts {
+        total_used,
+        today_used,
+    })
+}
+
+/// Award stock inside the writer's transaction: a guarded decrement, so it can never go
+/// below zero and never grants more than the surplus.
+pub(super) struct SqliteStock<'c> {
+    pub(super) conn: &'c Connection,
+}
+
+impl StockStore for SqliteStock<'_> {
+    async fn take_award_stock(&mut self, strategy_id: i64, award_id: i32) -> Result<bool> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE strategy_award SET award_count_surplus = award_count_surplus - 1,
+                        update_time = CURRENT_TIMESTAMP
+                 WHERE strategy_id = ?1 AND award_id = ?2 AND award_count_surplus > 0",
+            )
+            .and_then(|mut s| s.execute(params![strategy_id, award_id]))
+            .map_err(big_market_domain::Error::internal)?;
+        Ok(changed == 1)
+    }
+}
+
+/// Runs the chain and tree for `factor` on `conn` (inside the caller's transaction).
+pub(super) fn raffle_in_tx(
+    conn: &Connection,
+    strategy: &AssembledStrategy,
+    factor: &RaffleFactor,
+) -> Result<RaffleAward, StoreError> {
+    let mut stock = SqliteStock { conn };
+    Ok(pollster::block_on(perform_raffle(
+        strategy,
+        factor,
+        &mut stock,
+        &mut rand::rng(),
+    ))?)
+}
+
+#[async_trait]
+impl StrategyRepository for SqliteStore {
+    async fn strategy_ids(&self) -> Result<Vec<i64>> {
+        Ok(self
+            .read(|conn| {
+                Ok(conn
+                    .prepare("SELECT DISTINCT strategy_id FROM strategy ORDER BY strategy_id")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<Vec<i64>, _>>()?)
+            })
+            .await?)
+    }
+
+    async fn strategy_config(&self, strategy_id: i64) -> Result<StrategyConfig> {
+        Ok(self
+            .read(move |conn| load_config(conn, strategy_id))
+            .await?)
+    }
+
+    async fn draw_counts(&self, user_id: &str, activity_id: i64, day: &str) -> Result<DrawCounts> {
+        let (user_id, day) = (user_id.to_owned(), day.to_owned());
+        Ok(self
+            .read(move |conn| draw_counts(conn, &user_id, activity_id, &day))
+            .await?)
+    }
+
+    async fn raffle(
+        &self,
+        strategy: Arc<AssembledStrategy>,
+        user_id: String,
+        day: String,
+    ) -> Result<RaffleAward> {
+        Ok(self
+            .write(move |conn| {
+                let counts = match strategy.activity_id {
+                    Some(activity_id) => draw_counts(conn, &user_id, activity_id, &day)?,
+                    None => DrawCounts::default(),
+                };
+                let factor = RaffleFactor {
+                    user_id,
+                    total_used: counts.total_used,
+                    today_used: counts.today_used,
+                };
+                raffle_in_tx(conn, &strategy, &factor)
+            })
+            .await?)
+    }
+}
+
+impl SqliteStore {
+    /// `(award_count, award_count_surplus)` of one strategy award, for checks and tests.
+    pub async fn award_stock(&self, strategy_id: i64, award_id: i32) -> Result<(i64, i64)> {
+        Ok(self
+            .read(move |conn| {
+                Ok(conn.query_row(
+                    "SELECT award_count, award_count_surplus FROM strategy_award
+                     WHERE strategy_id = ?1 AND award_id = ?2",
+                    params![strategy_id, award_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .await?)
+    }
+
+    /// Sets an award's stock (operator tooling and tests).
+    pub async fn set_award_stock(&self, strategy_id: i64, award_id: i32, count: i64) -> Result<()> {
+        Ok(self
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE strategy_award SET award_count = ?3, award_count_surplus = ?3,
+                            update_time = CURRENT_TIMESTAMP
+                     WHERE strategy_id = ?1 AND award_id = ?2",
+                    params![strategy_id, award_id, count],
+                )?;
+                Ok(())
+            })
+            .await?)
+    }
+}

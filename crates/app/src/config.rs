@@ -1,0 +1,90 @@
+//! Configuration: defaults, then a TOML file, then `BIG_MARKET_*` environment variables,
+//! then command-line flags (each layer overrides the one before).
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Every setting of the service. See `docs/CONFIGURATION.md`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds (upstream's port is 8091).
+    pub addr: String,
+    /// Directory of the embedded store (`big-market.db`).
+    pub data_dir: PathBuf,
+    /// Time zone deciding "today" and "this month" (upstream: Asia/Shanghai).
+    pub time_zone: String,
+    /// Load upstream's sample configuration into a fresh store.
+    pub sample_data: bool,
+    /// CORS origins allowed to call the API from a browser; `*` allows any.
+    pub cors_origins: Vec<String>,
+    /// Most transactions the embedded store commits together.
+    pub sqlite_max_batch: usize,
+    /// `PRAGMA synchronous` of the embedded store: `FULL` (durable per commit) or `NORMAL`.
+    pub sqlite_synchronous: String,
+    /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` overrides it.
+    pub log_filter: String,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8091".into(),
+            data_dir: PathBuf::from("./data"),
+            time_zone: "Asia/Shanghai".into(),
+            sample_data: true,
+            cors_origins: vec!["*".into()],
+            sqlite_max_batch: 256,
+            sqlite_synchronous: "FULL".into(),
+            log_filter: "info".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layered configuration. A named file must exist.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            anyhow::ensure!(
+                path.exists(),
+                "config file {} does not exist",
+                path.display()
+            );
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("BIG_MARKET_"))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        jiff::tz::TimeZone::get(&self.time_zone)
+            .map_err(|e| anyhow::anyhow!("time_zone {:?}: {e}", self.time_zone))?;
+        anyhow::ensure!(
+            matches!(
+                self.sqlite_synchronous.as_str(),
+                "FULL" | "NORMAL" | "EXTRA"
+            ),
+            "sqlite_synchronous must be FULL, EXTRA or NORMAL, not {:?}",
+            self.sqlite_synchronous
+        );
+        anyhow::ensure!(
+            matches!(self.log_format.as_str(), "text" | "json"),
+            "log_format must be text or json"
+        );
+        anyhow::ensure!(
+            self.sqlite_max_batch > 0,
+            "sqlite_max_batch must be at least 1"
+        );
+        Ok(())
+    }
+}
