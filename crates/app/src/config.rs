@@ -88,3 +88,54 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "big-market.toml",
+                r#"
+                    addr = "0.0.0.0:9000"
+                    data_dir = "/var/lib/big-market"
+                    cors_origins = ["https://a.example"]
+                "#,
+            )?;
+            jail.set_env("BIG_MARKET_ADDR", "127.0.0.1:7000");
+            jail.set_env("BIG_MARKET_TIME_ZONE", "UTC");
+            let c = Config::load(Some(Path::new("big-market.toml"))).expect("loads");
+            assert_eq!(c.addr, "127.0.0.1:7000", "environment wins over the file");
+            assert_eq!(c.data_dir, PathBuf::from("/var/lib/big-market"));
+            assert_eq!(c.cors_origins, vec!["https://a.example".to_string()]);
+            assert_eq!(c.time_zone, "UTC");
+            assert_eq!(c.sqlite_synchronous, "FULL", "default kept");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BIG_MARKET_TIME_ZONE", "Mars/Olympus");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("time_zone"), "{e}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("x.toml", "adress = \"typo\"")?;
+            let e = Config::load(Some(Path::new("x.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("adress"), "{e}");
+            Ok(())
+        });
+        let e = Config::load(Some(Path::new("/nonexistent.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+}

@@ -149,9 +149,3 @@ fn decimal(s: &str) -> Result<rust_decimal::Decimal, StoreError> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("{s:?} is not a decimal")))
 }
-
-/// Reads a TEXT local date-time column.
-fn datetime(s: &str) -> Result<jiff::civil::DateTime, StoreError> {
-    big_market_domain::time::parse_datetime(s)
-        .map_err(|_| StoreError::Corrupt(format!("{s:?} is not a datetime")))
-}

@@ -1,0 +1,125 @@
+use big_market::config::Config;
+use big_market::{Application, Services};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: big_market_adapters::sqlite::SqliteStore,
+    pub dir: Arc<tempfile::TempDir>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn test_config(dir: &Path) -> Config {
+    Config {
+        addr: "127.0.0.1:0".into(),
+        data_dir: dir.to_owned(),
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Self::spawn_in(dir).await
+    }
+
+    /// Starts a server on an existing data dir (a restart).
+    pub async fn spawn_in(dir: Arc<tempfile::TempDir>) -> Self {
+        let app = Application::build(test_config(dir.path()))
+            .await
+            .expect("app builds");
+        let port = app.port();
+        let store = app.services.store.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            store,
+            dir,
+            stop: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+        self.dir.clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/raffle/{path}", self.base)
+    }
+
+    /// POSTs a raw body; asserts HTTP 200 and returns the envelope.
+    pub async fn post_raw(&self, path: &str, body: &str) -> Value {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request sent");
+        envelope(resp).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.post_raw(path, &body.to_string()).await
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> Value {
+        let resp = self
+            .client
+            .get(self.url(path_and_query))
+            .send()
+            .await
+            .expect("request sent");
+        envelope(resp).await
+    }
+
+    /// Runs SQL against the store (test setup only).
+    pub async fn sql(&self, sql: &'static str) {
+        self.store
+            .write(move |conn| Ok(conn.execute_batch(sql)?))
+            .await
+            .expect("sql runs");
+    }
+}
+
+/// Checks the envelope's shape: HTTP 200, a string code, a non-null info.
+pub async fn envelope(resp: reqwest::Response) -> Value {
+    assert_eq!(resp.status(), 200, "HTTP status");
+    let v: Value = resp.json().await.expect("JSON envelope");
+    assert!(v["code"].is_string(), "code: {v}");
+    assert!(v["info"].is_string(), "info must never be null: {v}");
+    v
+}
+
+pub fn code(v: &Value) -> &str {
+    v["code"].as_str().unwrap_or("")
+}
+
+/// Builds services without a server (for restart checks).
+#[allow(dead_code)]
+pub async fn services(dir: &Path) -> Services {
+    let zone = jiff::tz::TimeZone::get("Asia/Shanghai").expect("zone");
+    Services::build(
+        &test_config(dir),
+        Arc::new(big_market_domain::time::SystemClock::new(zone)),
+    )
+    .await
+    .expect("services")
+}

@@ -1,0 +1,5 @@
+//! Black-box tests: the real server on a random port, a fresh data dir per test.
+
+mod helpers;
+mod lifecycle;
+mod strategy;
