@@ -6,6 +6,7 @@ pub mod config;
 
 use anyhow::Context;
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
+use big_market_domain::activity::ActivityService;
 use big_market_domain::sample::SampleData;
 use big_market_domain::strategy::StrategyService;
 use big_market_domain::time::{Clock, SystemClock};
@@ -20,6 +21,7 @@ pub const DB_FILE: &str = "big-market.db";
 pub struct Services {
     pub store: SqliteStore,
     pub strategy: Arc<StrategyService>,
+    pub activity: Arc<ActivityService>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -49,9 +51,16 @@ impl Services {
             failed = failures.len(),
             "strategy armory done"
         );
+        let activity = Arc::new(ActivityService::new(
+            Arc::new(store.clone()),
+            strategy.clone(),
+            clock.clone(),
+        ));
+        activity.armory_all().await?;
         Ok(Self {
             store,
             strategy,
+            activity,
             clock,
         })
     }
@@ -78,6 +87,7 @@ impl Application {
         let router = big_market_http::router(
             AppState {
                 strategy: services.strategy.clone(),
+                activity: services.activity.clone(),
             },
             &HttpOptions {
                 cors_origins: config.cors_origins.clone(),

@@ -16,6 +16,7 @@ pub mod error;
 pub mod rebate;
 pub mod sample;
 pub mod strategy;
+pub mod task;
 pub mod time;
 
 pub use error::{Error, ResponseCode, Result};

@@ -4,11 +4,13 @@
 //! Handlers parse and validate input, call one domain service and map the result; they
 //! never touch storage. Errors are mapped to the envelope in one place ([`response`]).
 
+mod activity;
 pub mod response;
 mod strategy;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method};
+use big_market_domain::activity::ActivityService;
 use big_market_domain::strategy::StrategyService;
 use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -19,6 +21,7 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub strategy: Arc<StrategyService>,
+    pub activity: Arc<ActivityService>,
 }
 
 /// HTTP settings.
@@ -56,7 +59,10 @@ fn cors(origins: &[String]) -> CorsLayer {
 /// The whole API. Paths are matched with and without a trailing slash by the server.
 pub fn router(state: AppState, options: &HttpOptions) -> Router {
     Router::new()
-        .nest("/api/v1/raffle", strategy::routes())
+        .nest(
+            "/api/v1/raffle",
+            strategy::routes().merge(activity::routes()),
+        )
         .route("/health", axum::routing::get(|| async { "ok" }))
         .fallback(response::not_found)
         .with_state(state)

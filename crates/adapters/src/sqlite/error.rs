@@ -24,3 +24,13 @@ impl From<StoreError> for Error {
         }
     }
 }
+
+/// True when `e` is a violation of a UNIQUE index (the idempotency keys).
+pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}

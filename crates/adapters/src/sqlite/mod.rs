@@ -9,6 +9,7 @@
 //! Reads that need no transaction use a small pool of read-only connections (WAL lets
 //! them run beside the writer).
 
+mod activity;
 mod error;
 mod seed;
 mod strategy;
@@ -148,4 +149,10 @@ impl SqliteStore {
 fn decimal(s: &str) -> Result<rust_decimal::Decimal, StoreError> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("{s:?} is not a decimal")))
+}
+
+/// Reads a TEXT local date-time column.
+fn datetime(s: &str) -> Result<jiff::civil::DateTime, StoreError> {
+    big_market_domain::time::parse_datetime(s)
+        .map_err(|_| StoreError::Corrupt(format!("{s:?} is not a datetime")))
 }

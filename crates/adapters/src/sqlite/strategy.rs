@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::strategy::tree::{RuleTreeLineRow, RuleTreeNodeRow, RuleTreeRow};
 use big_market_domain::strategy::{
-    AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, StockStore, Strategy, StrategyAward,
+    AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, Strategy, StrategyAward,
     StrategyConfig, StrategyRepository, StrategyRule, perform_raffle,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -147,34 +147,13 @@ pub(super) fn draw_counts(
     })
 }
 
-/// Award stock inside the writer's transaction: a guarded decrement, so it can never go
-/// below zero and never grants more than the surplus.
-pub(super) struct SqliteStock<'c> {
-    pub(super) conn: &'c Connection,
-}
-
-impl StockStore for SqliteStock<'_> {
-    async fn take_award_stock(&mut self, strategy_id: i64, award_id: i32) -> Result<bool> {
-        let changed = self
-            .conn
-            .prepare_cached(
-                "UPDATE strategy_award SET award_count_surplus = award_count_surplus - 1,
-                        update_time = CURRENT_TIMESTAMP
-                 WHERE strategy_id = ?1 AND award_id = ?2 AND award_count_surplus > 0",
-            )
-            .and_then(|mut s| s.execute(params![strategy_id, award_id]))
-            .map_err(big_market_domain::Error::internal)?;
-        Ok(changed == 1)
-    }
-}
-
 /// Runs the chain and tree for `factor` on `conn` (inside the caller's transaction).
 pub(super) fn raffle_in_tx(
     conn: &Connection,
     strategy: &AssembledStrategy,
     factor: &RaffleFactor,
 ) -> Result<RaffleAward, StoreError> {
-    let mut stock = SqliteStock { conn };
+    let mut stock = super::activity::SqliteTx { conn };
     Ok(pollster::block_on(perform_raffle(
         strategy,
         factor,

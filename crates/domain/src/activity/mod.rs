@@ -53,3 +53,114 @@ pub struct RaffleActivityStage {
     pub activity_id: i64,
     pub state: String,
 }
+
+pub mod quota;
+pub mod service;
+
+pub use quota::{ActivityTx, OrderTradeType, SkuRecharge};
+pub use service::{ActivityRepository, ActivityService, DrawResult};
+
+/// A user's quota in an activity (`raffle_activity_account`). The day/month fields are
+/// cumulative grants and mirrors of today's and this month's remaining quota.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActivityAccount {
+    pub user_id: String,
+    pub activity_id: i64,
+    pub total_count: i64,
+    pub total_count_surplus: i64,
+    pub day_count: i64,
+    pub day_count_surplus: i64,
+    pub month_count: i64,
+    pub month_count_surplus: i64,
+}
+
+/// `raffle_activity_account_day` / `_month`: quota of one day (`yyyy-MM-dd`) or month
+/// (`yyyy-MM`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodAccount {
+    pub user_id: String,
+    pub activity_id: i64,
+    pub period: String,
+    pub count: i64,
+    pub count_surplus: i64,
+}
+
+/// `raffle_activity_order.state` values.
+pub mod order_state {
+    pub const WAIT_PAY: &str = "wait_pay";
+    pub const COMPLETED: &str = "completed";
+}
+
+/// A SKU recharge order (`raffle_activity_order`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RaffleActivityOrder {
+    pub user_id: String,
+    pub sku: i64,
+    pub activity_id: i64,
+    pub activity_name: String,
+    pub strategy_id: i64,
+    pub order_id: String,
+    pub order_time: DateTime,
+    pub total_count: i64,
+    pub day_count: i64,
+    pub month_count: i64,
+    pub pay_amount: Decimal,
+    pub state: String,
+    pub out_business_no: String,
+}
+
+/// `user_raffle_order.order_state` values.
+pub mod raffle_state {
+    pub const CREATE: &str = "create";
+    pub const USED: &str = "used";
+}
+
+/// One taken part in an activity (`user_raffle_order`): a draw's ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRaffleOrder {
+    pub user_id: String,
+    pub activity_id: i64,
+    pub activity_name: String,
+    pub strategy_id: i64,
+    pub order_id: String,
+    pub order_time: DateTime,
+    pub order_state: String,
+}
+
+/// An activity with the SKUs that recharge it, held in process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityConfig {
+    pub activity: RaffleActivity,
+    pub skus: Vec<(RaffleActivitySku, RaffleActivityCount)>,
+}
+
+impl RaffleActivity {
+    /// `activity_base_action`: the activity must be `open` (`ERR_BIZ_003`) and `now`
+    /// within `[begin, end]` (`ERR_BIZ_004`).
+    pub fn check_open(&self, now: DateTime) -> crate::Result<()> {
+        use crate::{Error, ResponseCode};
+        if self.state != state::OPEN {
+            return Err(Error::biz(
+                ResponseCode::ActivityStateError,
+                format!("activity {} is {}, not open", self.activity_id, self.state),
+            ));
+        }
+        if now < self.begin_date_time || now > self.end_date_time {
+            return Err(Error::biz(
+                ResponseCode::ActivityDateError,
+                format!(
+                    "activity {} runs from {} to {}",
+                    self.activity_id, self.begin_date_time, self.end_date_time
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `n` random decimal digits (upstream's order ids are 12 digits, message ids 11).
+pub fn random_digits<R: rand::Rng + ?Sized>(rng: &mut R, n: usize) -> String {
+    (0..n)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
+}

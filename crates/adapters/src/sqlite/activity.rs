@@ -1,0 +1,770 @@
+//! Activity repository of the embedded store: the unit of work ([`SqliteTx`]) that the
+//! domain's recharge and draw run in, and the activity queries.
+
+use super::error::is_unique_violation;
+use super::{SqliteStore, StoreError, datetime, decimal};
+use async_trait::async_trait;
+use big_market_domain::activity::quota::{self, DrawInput, DrawOutcome, RechargeInput};
+use big_market_domain::activity::service::{AccountRows, DrawJob, RechargeJob};
+use big_market_domain::activity::{
+    ActivityAccount, ActivityConfig, ActivityRepository, ActivityTx, PeriodAccount, RaffleActivity,
+    RaffleActivityCount, RaffleActivityOrder, RaffleActivitySku, RaffleActivityStage,
+    UserRaffleOrder, random_digits,
+};
+use big_market_domain::award::UserAwardRecord;
+use big_market_domain::strategy::StockStore;
+use big_market_domain::task::Task;
+use big_market_domain::time::{CalendarKeys, format_datetime};
+use big_market_domain::{Error, ResponseCode, Result};
+use jiff::civil::DateTime;
+use rusqlite::{Connection, OptionalExtension, params};
+use rust_decimal::Decimal;
+
+/// One unit of work on the embedded store: the writer's connection inside a savepoint.
+pub(super) struct SqliteTx<'c> {
+    pub(super) conn: &'c Connection,
+}
+
+fn internal(e: rusqlite::Error) -> Error {
+    Error::internal(e)
+}
+
+/// Which UNIQUE index a violation hit, from SQLite's message
+/// (`UNIQUE constraint failed: table.column`).
+fn violated_column(e: &rusqlite::Error) -> Option<String> {
+    if !is_unique_violation(e) {
+        return None;
+    }
+    let text = e.to_string();
+    text.rsplit_once("failed: ").map(|(_, c)| c.to_owned())
+}
+
+/// Runs `insert` with a fresh random id until the id is free (random ids collide rarely
+/// but surely at volume); any other unique violation is returned as is.
+fn insert_with_fresh_id(
+    id_column: &str,
+    id: &mut String,
+    digits: usize,
+    mut insert: impl FnMut(&str) -> rusqlite::Result<usize>,
+) -> Result<(), rusqlite::Error> {
+    for _ in 0..8 {
+        match insert(id) {
+            Ok(_) => return Ok(()),
+            Err(e) if violated_column(&e).as_deref() == Some(id_column) => {
+                *id = random_digits(&mut rand::rng(), digits);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    insert(id).map(|_| ())
+}
+
+impl StockStore for SqliteTx<'_> {
+    async fn take_award_stock(&mut self, strategy_id: i64, award_id: i32) -> Result<bool> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE strategy_award SET award_count_surplus = award_count_surplus - 1,
+                        update_time = CURRENT_TIMESTAMP
+                 WHERE strategy_id = ?1 AND award_id = ?2 AND award_count_surplus > 0",
+            )
+            .and_then(|mut s| s.execute(params![strategy_id, award_id]))
+            .map_err(internal)?;
+        Ok(changed == 1)
+    }
+}
+
+fn period_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeriodAccount> {
+    Ok(PeriodAccount {
+        user_id: r.get(0)?,
+        activity_id: r.get(1)?,
+        period: r.get(2)?,
+        count: r.get(3)?,
+        count_surplus: r.get(4)?,
+    })
+}
+
+pub(super) fn account(
+    conn: &Connection,
+    user_id: &str,
+    activity_id: i64,
+) -> rusqlite::Result<Option<ActivityAccount>> {
+    conn.prepare_cached(
+        "SELECT user_id, activity_id, total_count, total_count_surplus, day_count, day_count_surplus,
+                month_count, month_count_surplus
+         FROM raffle_activity_account WHERE user_id = ?1 AND activity_id = ?2",
+    )?
+    .query_row(params![user_id, activity_id], |r| {
+        Ok(ActivityAccount {
+            user_id: r.get(0)?,
+            activity_id: r.get(1)?,
+            total_count: r.get(2)?,
+            total_count_surplus: r.get(3)?,
+            day_count: r.get(4)?,
+            day_count_surplus: r.get(5)?,
+            month_count: r.get(6)?,
+            month_count_surplus: r.get(7)?,
+        })
+    })
+    .optional()
+}
+
+pub(super) fn month_account(
+    conn: &Connection,
+    user_id: &str,
+    activity_id: i64,
+    month: &str,
+) -> rusqlite::Result<Option<PeriodAccount>> {
+    conn.prepare_cached(
+        "SELECT user_id, activity_id, month, month_count, month_count_surplus
+         FROM raffle_activity_account_month WHERE user_id = ?1 AND activity_id = ?2 AND month = ?3",
+    )?
+    .query_row(params![user_id, activity_id, month], period_row)
+    .optional()
+}
+
+pub(super) fn day_account(
+    conn: &Connection,
+    user_id: &str,
+    activity_id: i64,
+    day: &str,
+) -> rusqlite::Result<Option<PeriodAccount>> {
+    conn.prepare_cached(
+        "SELECT user_id, activity_id, day, day_count, day_count_surplus
+         FROM raffle_activity_account_day WHERE user_id = ?1 AND activity_id = ?2 AND day = ?3",
+    )?
+    .query_row(params![user_id, activity_id, day], period_row)
+    .optional()
+}
+
+fn activity_order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<[String; 4]> {
+    Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
+}
+
+impl ActivityTx for SqliteTx<'_> {
+    async fn account(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+    ) -> Result<Option<ActivityAccount>> {
+        account(self.conn, user_id, activity_id).map_err(internal)
+    }
+
+    async fn month_account(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+        month: &str,
+    ) -> Result<Option<PeriodAccount>> {
+        month_account(self.conn, user_id, activity_id, month).map_err(internal)
+    }
+
+    async fn day_account(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+        day: &str,
+    ) -> Result<Option<PeriodAccount>> {
+        day_account(self.conn, user_id, activity_id, day).map_err(internal)
+    }
+
+    async fn deduct_total(&mut self, user_id: &str, activity_id: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE raffle_activity_account SET total_count_surplus = total_count_surplus - 1,
+                        update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND activity_id = ?2 AND total_count_surplus > 0",
+            )
+            .and_then(|mut s| s.execute(params![user_id, activity_id]))
+            .map_err(internal)?;
+        Ok(n == 1)
+    }
+
+    async fn deduct_month(&mut self, user_id: &str, activity_id: i64, month: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE raffle_activity_account_month SET month_count_surplus = month_count_surplus - 1,
+                        update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND activity_id = ?2 AND month = ?3 AND month_count_surplus > 0",
+            )
+            .and_then(|mut s| s.execute(params![user_id, activity_id, month]))
+            .map_err(internal)?;
+        Ok(n == 1)
+    }
+
+    async fn deduct_day(&mut self, user_id: &str, activity_id: i64, day: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE raffle_activity_account_day SET day_count_surplus = day_count_surplus - 1,
+                        update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND activity_id = ?2 AND day = ?3 AND day_count_surplus > 0",
+            )
+            .and_then(|mut s| s.execute(params![user_id, activity_id, day]))
+            .map_err(internal)?;
+        Ok(n == 1)
+    }
+
+    async fn insert_month(&mut self, row: &PeriodAccount) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO raffle_activity_account_month (user_id, activity_id, month, month_count, month_count_surplus)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![row.user_id, row.activity_id, row.period, row.count, row.count_surplus])
+            })
+            .map_err(internal)?;
+        Ok(())
+    }
+
+    async fn insert_day(&mut self, row: &PeriodAccount) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO raffle_activity_account_day (user_id, activity_id, day, day_count, day_count_surplus)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![row.user_id, row.activity_id, row.period, row.count, row.count_surplus])
+            })
+            .map_err(internal)?;
+        Ok(())
+    }
+
+    async fn set_mirrors(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+        month_surplus: i64,
+        day_surplus: i64,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE raffle_activity_account SET month_count_surplus = ?3, day_count_surplus = ?4
+                 WHERE user_id = ?1 AND activity_id = ?2",
+            )
+            .and_then(|mut s| s.execute(params![user_id, activity_id, month_surplus, day_surplus]))
+            .map_err(internal)?;
+        Ok(())
+    }
+
+    async fn unused_raffle_order(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+    ) -> Result<Option<UserRaffleOrder>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT user_id, activity_id, activity_name, strategy_id, order_id, order_time, order_state
+                 FROM user_raffle_order
+                 WHERE user_id = ?1 AND activity_id = ?2 AND order_state = 'create'
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![user_id, activity_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(internal)?;
+        row.map(
+            |(user_id, activity_id, activity_name, strategy_id, order_id, time, order_state)| {
+                Ok::<_, StoreError>(UserRaffleOrder {
+                    user_id,
+                    activity_id,
+                    activity_name,
+                    strategy_id,
+                    order_id,
+                    order_time: datetime(&time)?,
+                    order_state,
+                })
+            },
+        )
+        .transpose()
+        .map_err(Error::from)
+    }
+
+    async fn insert_raffle_order(&mut self, o: &mut UserRaffleOrder) -> Result<()> {
+        let time = format_datetime(&o.order_time);
+        let conn = self.conn;
+        let (user, aid, name, sid, state) = (
+            &o.user_id,
+            o.activity_id,
+            &o.activity_name,
+            o.strategy_id,
+            &o.order_state,
+        );
+        insert_with_fresh_id("user_raffle_order.order_id", &mut o.order_id, 12, |id| {
+            conn.prepare_cached(
+                "INSERT INTO user_raffle_order (user_id, activity_id, activity_name, strategy_id, order_id, order_time, order_state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![user, aid, name, sid, id, time, state])
+        })
+        .map_err(internal)
+    }
+
+    async fn use_raffle_order(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE user_raffle_order SET order_state = 'used', update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND order_id = ?2 AND order_state = 'create'",
+            )
+            .and_then(|mut s| s.execute(params![user_id, order_id]))
+            .map_err(internal)?;
+        Ok(n == 1)
+    }
+
+    async fn insert_award_record(&mut self, r: &UserAwardRecord) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO user_award_record (user_id, activity_id, strategy_id, order_id, award_id, award_title, award_time, award_state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    r.user_id,
+                    r.activity_id,
+                    r.strategy_id,
+                    r.order_id,
+                    r.award_id,
+                    r.award_title,
+                    format_datetime(&r.award_time),
+                    r.award_state
+                ])
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::biz(ResponseCode::IndexDup, format!("raffle order {} already has an award", r.order_id))
+                } else {
+                    internal(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn insert_task(&mut self, task: &mut Task) -> Result<()> {
+        let conn = self.conn;
+        for _ in 0..8 {
+            let result = conn
+                .prepare_cached(
+                    "INSERT INTO task (user_id, topic, message_id, message, state) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![task.user_id, task.topic, task.message_id(), task.message(), task.state])
+                });
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) if violated_column(&e).as_deref() == Some("task.message_id") => {
+                    task.event.id = random_digits(&mut rand::rng(), 11);
+                }
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        Err(Error::internal("no free task message id after 8 attempts"))
+    }
+
+    async fn insert_activity_order(&mut self, o: &mut RaffleActivityOrder) -> Result<()> {
+        let conn = self.conn;
+        let time = format_datetime(&o.order_time);
+        let amount = o.pay_amount.to_string();
+        let out_business_no = o.out_business_no.clone();
+        let o2 = o.clone();
+        insert_with_fresh_id("raffle_activity_order.order_id", &mut o.order_id, 12, |id| {
+            conn.prepare_cached(
+                "INSERT INTO raffle_activity_order (user_id, sku, activity_id, activity_name, strategy_id, order_id,
+                     order_time, total_count, day_count, month_count, pay_amount, state, out_business_no)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                o2.user_id,
+                o2.sku,
+                o2.activity_id,
+                o2.activity_name,
+                o2.strategy_id,
+                id,
+                time,
+                o2.total_count,
+                o2.day_count,
+                o2.month_count,
+                amount,
+                o2.state,
+                o2.out_business_no
+            ])
+        })
+        .map_err(|e| {
+            if violated_column(&e).as_deref() == Some("raffle_activity_order.out_business_no") {
+                Error::biz(
+                    ResponseCode::IndexDup,
+                    format!("outBusinessNo {out_business_no} was already used"),
+                )
+            } else {
+                internal(e)
+            }
+        })
+    }
+
+    async fn take_sku_stock(&mut self, sku: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE raffle_activity_sku SET stock_count_surplus = stock_count_surplus - 1,
+                        update_time = CURRENT_TIMESTAMP
+                 WHERE sku = ?1 AND stock_count_surplus > 0",
+            )
+            .and_then(|mut s| s.execute([sku]))
+            .map_err(internal)?;
+        Ok(n == 1)
+    }
+
+    async fn add_quota(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+        c: &RaffleActivityCount,
+        keys: &CalendarKeys,
+    ) -> Result<()> {
+        let conn = self.conn;
+        (|| -> rusqlite::Result<()> {
+            conn.prepare_cached(
+                "INSERT INTO raffle_activity_account (user_id, activity_id, total_count, total_count_surplus,
+                     day_count, day_count_surplus, month_count, month_count_surplus)
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?4, ?5, ?5)
+                 ON CONFLICT (user_id, activity_id) DO UPDATE SET
+                     total_count = total_count + excluded.total_count,
+                     total_count_surplus = total_count_surplus + excluded.total_count,
+                     day_count = day_count + excluded.day_count,
+                     day_count_surplus = day_count_surplus + excluded.day_count,
+                     month_count = month_count + excluded.month_count,
+                     month_count_surplus = month_count_surplus + excluded.month_count,
+                     update_time = CURRENT_TIMESTAMP",
+            )?
+            .execute(params![user_id, activity_id, c.total_count, c.day_count, c.month_count])?;
+            conn.prepare_cached(
+                "UPDATE raffle_activity_account_day SET day_count = day_count + ?4,
+                        day_count_surplus = day_count_surplus + ?4, update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND activity_id = ?2 AND day = ?3",
+            )?
+            .execute(params![user_id, activity_id, keys.day, c.day_count])?;
+            conn.prepare_cached(
+                "UPDATE raffle_activity_account_month SET month_count = month_count + ?4,
+                        month_count_surplus = month_count_surplus + ?4, update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND activity_id = ?2 AND month = ?3",
+            )?
+            .execute(params![user_id, activity_id, keys.month, c.month_count])?;
+            Ok(())
+        })()
+        .map_err(internal)
+    }
+
+    async fn unpaid_order(
+        &mut self,
+        user_id: &str,
+        sku: i64,
+        since: DateTime,
+    ) -> Result<Option<RaffleActivityOrder>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT order_id FROM raffle_activity_order
+                 WHERE user_id = ?1 AND sku = ?2 AND state = 'wait_pay' AND order_time >= ?3
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![user_id, sku, format_datetime(&since)], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()
+            })
+            .map_err(internal)?;
+        match row {
+            Some(order_id) => Ok(activity_order(self.conn, &order_id)?),
+            None => Ok(None),
+        }
+    }
+
+    async fn credit_available(&mut self, user_id: &str) -> Result<Decimal> {
+        let v: Option<String> = self
+            .conn
+            .prepare_cached("SELECT available_amount FROM user_credit_account WHERE user_id = ?1")
+            .and_then(|mut s| s.query_row([user_id], |r| r.get(0)).optional())
+            .map_err(internal)?;
+        Ok(v.map(|s| decimal(&s)).transpose()?.unwrap_or(Decimal::ZERO))
+    }
+}
+
+/// One recharge order by id.
+pub(super) fn activity_order(
+    conn: &Connection,
+    order_id: &str,
+) -> Result<Option<RaffleActivityOrder>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT user_id, activity_name, order_time, pay_amount, sku, activity_id, strategy_id,
+                    total_count, day_count, month_count, state, out_business_no, order_id
+             FROM raffle_activity_order WHERE order_id = ?1",
+        )?
+        .query_row([order_id], |r| {
+            let texts = activity_order_row(r)?;
+            Ok((
+                texts,
+                (
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                ),
+                (
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, i64>(9)?,
+                ),
+                (
+                    r.get::<_, String>(10)?,
+                    r.get::<_, String>(11)?,
+                    r.get::<_, String>(12)?,
+                ),
+            ))
+        })
+        .optional()?;
+    let Some((
+        [user_id, activity_name, time, amount],
+        (sku, activity_id, strategy_id),
+        (t, d, m),
+        (state, obn, oid),
+    )) = row
+    else {
+        return Ok(None);
+    };
+    Ok(Some(RaffleActivityOrder {
+        user_id,
+        sku,
+        activity_id,
+        activity_name,
+        strategy_id,
+        order_id: oid,
+        order_time: datetime(&time)?,
+        total_count: t,
+        day_count: d,
+        month_count: m,
+        pay_amount: decimal(&amount)?,
+        state,
+        out_business_no: obn,
+    }))
+}
+
+fn activity_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, String, String, String, String, i64, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn sku_rows(
+    conn: &Connection,
+    activity_id: i64,
+) -> Result<Vec<(RaffleActivitySku, RaffleActivityCount)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.sku, s.activity_id, s.activity_count_id, s.stock_count, s.stock_count_surplus, s.product_amount,
+                c.total_count, c.day_count, c.month_count
+         FROM raffle_activity_sku s JOIN raffle_activity_count c ON c.activity_count_id = s.activity_count_id
+         WHERE s.activity_id = ?1 ORDER BY s.sku",
+    )?;
+    let mut rows = stmt.query([activity_id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let amount: String = r.get(5)?;
+        let count_id: i64 = r.get(2)?;
+        out.push((
+            RaffleActivitySku {
+                sku: r.get(0)?,
+                activity_id: r.get(1)?,
+                activity_count_id: count_id,
+                stock_count: r.get(3)?,
+                stock_count_surplus: r.get(4)?,
+                product_amount: decimal(&amount)?,
+            },
+            RaffleActivityCount {
+                activity_count_id: count_id,
+                total_count: r.get(6)?,
+                day_count: r.get(7)?,
+                month_count: r.get(8)?,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+fn load_activity(
+    conn: &Connection,
+    activity_id: i64,
+) -> Result<Option<ActivityConfig>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT activity_id, activity_name, activity_desc, begin_date_time, end_date_time, strategy_id, state
+             FROM raffle_activity WHERE activity_id = ?1",
+        )?
+        .query_row([activity_id], activity_row)
+        .optional()?;
+    let Some((activity_id, activity_name, activity_desc, begin, end, strategy_id, state)) = row
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ActivityConfig {
+        activity: RaffleActivity {
+            activity_id,
+            activity_name,
+            activity_desc,
+            begin_date_time: datetime(&begin)?,
+            end_date_time: datetime(&end)?,
+            strategy_id,
+            state,
+        },
+        skus: sku_rows(conn, activity_id)?,
+    }))
+}
+
+#[async_trait]
+impl ActivityRepository for SqliteStore {
+    async fn activity_ids(&self) -> Result<Vec<i64>> {
+        Ok(self
+            .read(|conn| {
+                Ok(conn
+                    .prepare("SELECT activity_id FROM raffle_activity ORDER BY activity_id")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<Vec<i64>, _>>()?)
+            })
+            .await?)
+    }
+
+    async fn activity_config(&self, activity_id: i64) -> Result<Option<ActivityConfig>> {
+        Ok(self
+            .read(move |conn| load_activity(conn, activity_id))
+            .await?)
+    }
+
+    async fn activity_of_sku(&self, sku: i64) -> Result<Option<i64>> {
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT activity_id FROM raffle_activity_sku WHERE sku = ?1")?
+                    .query_row([sku], |r| r.get(0))
+                    .optional()?)
+            })
+            .await?)
+    }
+
+    async fn recharge(&self, job: RechargeJob) -> Result<RaffleActivityOrder> {
+        Ok(self
+            .write(move |conn| {
+                let (sku, counts) = job
+                    .config
+                    .skus
+                    .iter()
+                    .find(|(s, _)| s.sku == job.request.sku)
+                    .ok_or_else(|| {
+                        Error::illegal(format!("sku {} does not exist", job.request.sku))
+                    })?;
+                let mut tx = SqliteTx { conn };
+                let input = RechargeInput {
+                    request: &job.request,
+                    activity: &job.config.activity,
+                    sku,
+                    counts,
+                    now: job.now,
+                    keys: &job.keys,
+                };
+                Ok(pollster::block_on(quota::recharge(
+                    &mut tx,
+                    input,
+                    &mut rand::rng(),
+                ))?)
+            })
+            .await?)
+    }
+
+    async fn draw(&self, job: DrawJob) -> Result<DrawOutcome> {
+        Ok(self
+            .write(move |conn| {
+                let mut tx = SqliteTx { conn };
+                let input = DrawInput {
+                    activity: &job.config.activity,
+                    strategy: &job.strategy,
+                    user_id: &job.user_id,
+                    now: job.now,
+                    timestamp_ms: job.timestamp_ms,
+                    keys: &job.keys,
+                };
+                Ok(pollster::block_on(quota::draw(
+                    &mut tx,
+                    input,
+                    &mut rand::rng(),
+                ))?)
+            })
+            .await?)
+    }
+
+    async fn account_rows(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        keys: &CalendarKeys,
+    ) -> Result<AccountRows> {
+        let (user_id, keys) = (user_id.to_owned(), keys.clone());
+        Ok(self
+            .read(move |conn| {
+                Ok(AccountRows {
+                    account: account(conn, &user_id, activity_id)?,
+                    month: month_account(conn, &user_id, activity_id, &keys.month)?,
+                    day: day_account(conn, &user_id, activity_id, &keys.day)?,
+                })
+            })
+            .await?)
+    }
+
+    async fn sku_products(
+        &self,
+        activity_id: i64,
+    ) -> Result<Vec<(RaffleActivitySku, RaffleActivityCount)>> {
+        Ok(self.read(move |conn| sku_rows(conn, activity_id)).await?)
+    }
+
+    async fn stages(&self) -> Result<Vec<RaffleActivityStage>> {
+        Ok(self
+            .read(|conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT id, channel, source, activity_id, state FROM raffle_activity_stage ORDER BY id",
+                    )?
+                    .query_map([], |r| {
+                        Ok(RaffleActivityStage {
+                            id: r.get(0)?,
+                            channel: r.get(1)?,
+                            source: r.get(2)?,
+                            activity_id: r.get(3)?,
+                            state: r.get(4)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?)
+    }
+}

@@ -1,0 +1,400 @@
+//! Quota: SKU recharge orders grant draws, partake spends one, and the draw runs the
+//! whole of it in one unit of work.
+//!
+//! These functions hold the rules; the caller owns the transaction and passes it as an
+//! [`ActivityTx`]. Every check that guards a counter is a guarded write (`… WHERE
+//! surplus > 0`) whose row count decides, so no counter can go below zero under
+//! contention, and any error rolls the whole unit back: a failed draw consumes nothing.
+
+use super::{
+    ActivityAccount, PeriodAccount, RaffleActivity, RaffleActivityCount, RaffleActivityOrder,
+    RaffleActivitySku, UserRaffleOrder, order_state, raffle_state, random_digits,
+};
+use crate::award::{SendAwardMessage, UserAwardRecord};
+use crate::error::{Error, ResponseCode, Result};
+use crate::strategy::{AssembledStrategy, RaffleAward, RaffleFactor, StockStore, perform_raffle};
+use crate::task::{EventMessage, Task, topic};
+use crate::time::CalendarKeys;
+use jiff::civil::DateTime;
+use rand::Rng;
+use rust_decimal::Decimal;
+
+/// How a recharge is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderTradeType {
+    /// Granted by an action (sign-in, sharing, an external purchase): quota at once.
+    RebateNoPayTrade,
+    /// Bought with credits: a `wait_pay` order, quota once the credits are paid.
+    CreditPayTrade,
+}
+
+/// The input of a recharge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkuRecharge {
+    pub user_id: String,
+    pub sku: i64,
+    pub out_business_no: String,
+    pub trade_type: OrderTradeType,
+}
+
+impl SkuRecharge {
+    /// Blank or missing fields → `0002` naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.user_id.trim().is_empty() {
+            return Err(Error::illegal("userId is blank"));
+        }
+        if self.out_business_no.trim().is_empty() {
+            return Err(Error::illegal("outBusinessNo is blank"));
+        }
+        if self.user_id.chars().count() > 128 {
+            return Err(Error::illegal("userId is longer than 128 characters"));
+        }
+        if self.out_business_no.chars().count() > 64 {
+            return Err(Error::illegal("outBusinessNo is longer than 64 characters"));
+        }
+        Ok(())
+    }
+}
+
+/// The writes and reads a unit of work on one user's store offers. Implementations run
+/// them inside one transaction; `insert_*` of a row with a random id may replace the id
+/// when it collides with an existing one (ids are random digits, as upstream).
+#[allow(async_fn_in_trait)]
+pub trait ActivityTx: StockStore {
+    async fn account(&mut self, user_id: &str, activity_id: i64)
+    -> Result<Option<ActivityAccount>>;
+    async fn month_account(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+        month: &str,
+    ) -> Result<Option<PeriodAccount>>;
+    async fn day_account(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+        day: &str,
+    ) -> Result<Option<PeriodAccount>>;
+    /// `total_count_surplus − 1 WHERE total_count_surplus > 0`; whether a row changed.
+    async fn deduct_total(&mut self, user_id: &str, activity_id: i64) -> Result<bool>;
+    /// `month_count_surplus − 1 WHERE month_count_surplus > 0`; whether a row changed.
+    async fn deduct_month(&mut self, user_id: &str, activity_id: i64, month: &str) -> Result<bool>;
+    async fn deduct_day(&mut self, user_id: &str, activity_id: i64, day: &str) -> Result<bool>;
+    async fn insert_month(&mut self, row: &PeriodAccount) -> Result<()>;
+    async fn insert_day(&mut self, row: &PeriodAccount) -> Result<()>;
+    /// Sets the total row's mirrors of this month's and today's remaining quota.
+    async fn set_mirrors(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+        month_surplus: i64,
+        day_surplus: i64,
+    ) -> Result<()>;
+    /// The newest `create` raffle order of the user in the activity.
+    async fn unused_raffle_order(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+    ) -> Result<Option<UserRaffleOrder>>;
+    async fn insert_raffle_order(&mut self, order: &mut UserRaffleOrder) -> Result<()>;
+    /// `create → used`, guarded; whether a row changed.
+    async fn use_raffle_order(&mut self, user_id: &str, order_id: &str) -> Result<bool>;
+    async fn insert_award_record(&mut self, record: &UserAwardRecord) -> Result<()>;
+    async fn insert_task(&mut self, task: &mut Task) -> Result<()>;
+    /// Inserts a recharge order; a taken `out_business_no` → `0003`.
+    async fn insert_activity_order(&mut self, order: &mut RaffleActivityOrder) -> Result<()>;
+    /// `stock_count_surplus − 1 WHERE stock_count_surplus > 0`; whether a unit was taken.
+    async fn take_sku_stock(&mut self, sku: i64) -> Result<bool>;
+    /// Adds a SKU's counts to the user's account (creating it), and to today's and this
+    /// month's rows when they exist.
+    async fn add_quota(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+        counts: &RaffleActivityCount,
+        keys: &CalendarKeys,
+    ) -> Result<()>;
+    /// An unpaid order of the user for the SKU placed at or after `since`.
+    async fn unpaid_order(
+        &mut self,
+        user_id: &str,
+        sku: i64,
+        since: DateTime,
+    ) -> Result<Option<RaffleActivityOrder>>;
+    /// Available credits (0 without an account).
+    async fn credit_available(&mut self, user_id: &str) -> Result<Decimal>;
+}
+
+/// Everything a recharge needs besides the transaction.
+pub struct RechargeInput<'a> {
+    pub request: &'a SkuRecharge,
+    pub activity: &'a RaffleActivity,
+    pub sku: &'a RaffleActivitySku,
+    pub counts: &'a RaffleActivityCount,
+    pub now: DateTime,
+    pub keys: &'a CalendarKeys,
+}
+
+/// A SKU recharge: `activity_base_action` and `activity_sku_stock_action`, then the
+/// order, and for a no-pay trade the quota, all in the caller's transaction.
+pub async fn recharge<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
+    tx: &mut T,
+    input: RechargeInput<'_>,
+    rng: &mut R,
+) -> Result<RaffleActivityOrder> {
+    let RechargeInput {
+        request,
+        activity,
+        sku,
+        counts,
+        now,
+        keys,
+    } = input;
+    request.validate()?;
+    let credit = request.trade_type == OrderTradeType::CreditPayTrade;
+    if credit {
+        // Repeated "exchange" clicks reuse the pending order of the last month.
+        let since = now
+            .checked_sub(jiff::Span::new().months(1))
+            .map_err(Error::internal)?;
+        if let Some(order) = tx.unpaid_order(&request.user_id, sku.sku, since).await? {
+            return Ok(order);
+        }
+    }
+    activity.check_open(now)?;
+    if credit {
+        let available = tx.credit_available(&request.user_id).await?;
+        if available < sku.product_amount {
+            return Err(Error::biz(
+                ResponseCode::UserCreditAccountNoAvailableAmount,
+                format!(
+                    "sku {} costs {} credits, {} available",
+                    sku.sku, sku.product_amount, available
+                ),
+            ));
+        }
+    }
+    let mut order = RaffleActivityOrder {
+        user_id: request.user_id.clone(),
+        sku: sku.sku,
+        activity_id: activity.activity_id,
+        activity_name: activity.activity_name.clone(),
+        strategy_id: activity.strategy_id,
+        order_id: random_digits(rng, 12),
+        order_time: now,
+        total_count: counts.total_count,
+        day_count: counts.day_count,
+        month_count: counts.month_count,
+        pay_amount: if credit {
+            sku.product_amount
+        } else {
+            Decimal::ZERO
+        },
+        state: if credit {
+            order_state::WAIT_PAY
+        } else {
+            order_state::COMPLETED
+        }
+        .to_owned(),
+        out_business_no: request.out_business_no.clone(),
+    };
+    // The idempotency key first: a repeat fails before any stock is touched.
+    tx.insert_activity_order(&mut order).await?;
+    if !tx.take_sku_stock(sku.sku).await? {
+        return Err(Error::biz(
+            ResponseCode::ActivitySkuStockError,
+            format!("sku {} is sold out", sku.sku),
+        ));
+    }
+    if !credit {
+        tx.add_quota(&request.user_id, activity.activity_id, counts, keys)
+            .await?;
+    }
+    Ok(order)
+}
+
+/// Partake: reuse an unused raffle order, or deduct one draw from the total, this month
+/// and today (creating the month and day rows from the totals) and create one.
+pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
+    tx: &mut T,
+    activity: &RaffleActivity,
+    user_id: &str,
+    now: DateTime,
+    keys: &CalendarKeys,
+    rng: &mut R,
+) -> Result<(UserRaffleOrder, bool)> {
+    activity.check_open(now)?;
+    let aid = activity.activity_id;
+    if let Some(order) = tx.unused_raffle_order(user_id, aid).await? {
+        return Ok((order, true));
+    }
+    let quota_error = |code, what: &str| {
+        Error::biz(
+            code,
+            format!("user {user_id} has no {what} draws left in activity {aid}"),
+        )
+    };
+    let account = tx
+        .account(user_id, aid)
+        .await?
+        .filter(|a| a.total_count_surplus > 0)
+        .ok_or_else(|| quota_error(ResponseCode::AccountQuotaError, "total"))?;
+    let month = tx.month_account(user_id, aid, &keys.month).await?;
+    if month.as_ref().is_some_and(|m| m.count_surplus <= 0) {
+        return Err(quota_error(ResponseCode::AccountMonthQuotaError, "monthly"));
+    }
+    let day = tx.day_account(user_id, aid, &keys.day).await?;
+    if day.as_ref().is_some_and(|d| d.count_surplus <= 0) {
+        return Err(quota_error(ResponseCode::AccountDayQuotaError, "daily"));
+    }
+
+    if !tx.deduct_total(user_id, aid).await? {
+        return Err(quota_error(ResponseCode::AccountQuotaError, "total"));
+    }
+    let month_left = match month {
+        Some(m) => {
+            if !tx.deduct_month(user_id, aid, &keys.month).await? {
+                return Err(quota_error(ResponseCode::AccountMonthQuotaError, "monthly"));
+            }
+            m.count_surplus - 1
+        }
+        None => {
+            let row = PeriodAccount {
+                user_id: user_id.to_owned(),
+                activity_id: aid,
+                period: keys.month.clone(),
+                count: account.month_count,
+                count_surplus: account.month_count - 1,
+            };
+            if row.count_surplus < 0 {
+                return Err(quota_error(ResponseCode::AccountMonthQuotaError, "monthly"));
+            }
+            tx.insert_month(&row).await?;
+            row.count_surplus
+        }
+    };
+    let day_left = match day {
+        Some(d) => {
+            if !tx.deduct_day(user_id, aid, &keys.day).await? {
+                return Err(quota_error(ResponseCode::AccountDayQuotaError, "daily"));
+            }
+            d.count_surplus - 1
+        }
+        None => {
+            let row = PeriodAccount {
+                user_id: user_id.to_owned(),
+                activity_id: aid,
+                period: keys.day.clone(),
+                count: account.day_count,
+                count_surplus: account.day_count - 1,
+            };
+            if row.count_surplus < 0 {
+                return Err(quota_error(ResponseCode::AccountDayQuotaError, "daily"));
+            }
+            tx.insert_day(&row).await?;
+            row.count_surplus
+        }
+    };
+    tx.set_mirrors(user_id, aid, month_left, day_left).await?;
+    let mut order = UserRaffleOrder {
+        user_id: user_id.to_owned(),
+        activity_id: aid,
+        activity_name: activity.activity_name.clone(),
+        strategy_id: activity.strategy_id,
+        order_id: random_digits(rng, 12),
+        order_time: now,
+        order_state: raffle_state::USED.to_owned(),
+    };
+    tx.insert_raffle_order(&mut order).await?;
+    Ok((order, false))
+}
+
+/// What a committed draw produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawOutcome {
+    pub award: RaffleAward,
+    pub order_id: String,
+    pub task: Task,
+}
+
+/// Everything a draw needs besides the transaction.
+pub struct DrawInput<'a> {
+    pub activity: &'a RaffleActivity,
+    pub strategy: &'a AssembledStrategy,
+    pub user_id: &'a str,
+    pub now: DateTime,
+    pub timestamp_ms: i64,
+    pub keys: &'a CalendarKeys,
+}
+
+/// The draw in one unit of work: partake, the strategy's chain and tree (award stock
+/// taken here), the raffle order `used`, the award record and its `send_award` task.
+pub async fn draw<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
+    tx: &mut T,
+    input: DrawInput<'_>,
+    rng: &mut R,
+) -> Result<DrawOutcome> {
+    let DrawInput {
+        activity,
+        strategy,
+        user_id,
+        now,
+        timestamp_ms,
+        keys,
+    } = input;
+    if user_id.trim().is_empty() {
+        return Err(Error::illegal("userId is blank"));
+    }
+    let (order, reused) = partake(tx, activity, user_id, now, keys, rng).await?;
+    if reused && !tx.use_raffle_order(user_id, &order.order_id).await? {
+        return Err(Error::biz(
+            ResponseCode::ActivityOrderError,
+            format!("raffle order {} was already used", order.order_id),
+        ));
+    }
+    let aid = activity.activity_id;
+    let total_used = tx
+        .account(user_id, aid)
+        .await?
+        .map_or(0, |a| a.total_count - a.total_count_surplus);
+    let today_used = tx
+        .day_account(user_id, aid, &keys.day)
+        .await?
+        .map_or(0, |d| d.count - d.count_surplus);
+    let factor = RaffleFactor {
+        user_id: user_id.to_owned(),
+        total_used,
+        today_used,
+    };
+    let award = perform_raffle(strategy, &factor, tx, rng).await?;
+
+    tx.insert_award_record(&UserAwardRecord {
+        user_id: user_id.to_owned(),
+        activity_id: aid,
+        strategy_id: strategy.strategy_id(),
+        order_id: order.order_id.clone(),
+        award_id: award.award_id,
+        award_title: award.award_title.clone(),
+        award_time: now,
+        award_state: crate::award::state::CREATE.to_owned(),
+    })
+    .await?;
+    let message = EventMessage {
+        data: SendAwardMessage {
+            award_config: award.award_config.clone(),
+            award_id: award.award_id,
+            award_title: award.award_title.clone(),
+            order_id: order.order_id.clone(),
+            user_id: user_id.to_owned(),
+        },
+        id: random_digits(rng, 11),
+        timestamp: timestamp_ms,
+    };
+    let mut task = Task::new(user_id, topic::SEND_AWARD, message)?;
+    tx.insert_task(&mut task).await?;
+    Ok(DrawOutcome {
+        award,
+        order_id: order.order_id,
+        task,
+    })
+}

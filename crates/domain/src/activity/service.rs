@@ -1,0 +1,294 @@
+//! The activity service: activity armory, SKU recharge, the draw and the account and
+//! product queries. Activities and their SKUs are held in process; every user-scoped
+//! change runs as one unit of work in the [`ActivityRepository`].
+
+use super::quota::{DrawOutcome, OrderTradeType, SkuRecharge};
+use super::{
+    ActivityAccount, ActivityConfig, PeriodAccount, RaffleActivityCount, RaffleActivityOrder,
+    RaffleActivitySku, RaffleActivityStage,
+};
+use crate::error::{Error, Result};
+use crate::strategy::{AssembledStrategy, StrategyService};
+use crate::time::{CalendarKeys, Clock};
+use async_trait::async_trait;
+use jiff::civil::DateTime;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// A recharge to run in one unit of work.
+#[derive(Debug, Clone)]
+pub struct RechargeJob {
+    pub request: SkuRecharge,
+    pub config: Arc<ActivityConfig>,
+    pub now: DateTime,
+    pub keys: CalendarKeys,
+}
+
+/// A draw to run in one unit of work.
+#[derive(Debug, Clone)]
+pub struct DrawJob {
+    pub config: Arc<ActivityConfig>,
+    pub strategy: Arc<AssembledStrategy>,
+    pub user_id: String,
+    pub now: DateTime,
+    pub timestamp_ms: i64,
+    pub keys: CalendarKeys,
+}
+
+/// The rows behind `query_user_activity_account`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountRows {
+    pub account: Option<ActivityAccount>,
+    pub month: Option<PeriodAccount>,
+    pub day: Option<PeriodAccount>,
+}
+
+/// Storage the activity domain needs.
+#[async_trait]
+pub trait ActivityRepository: Send + Sync {
+    async fn activity_ids(&self) -> Result<Vec<i64>>;
+    /// The activity with its SKUs and their counts; `None` when it does not exist.
+    async fn activity_config(&self, activity_id: i64) -> Result<Option<ActivityConfig>>;
+    async fn activity_of_sku(&self, sku: i64) -> Result<Option<i64>>;
+    /// Runs [`super::quota::recharge`] in one transaction.
+    async fn recharge(&self, job: RechargeJob) -> Result<RaffleActivityOrder>;
+    /// Runs [`super::quota::draw`] in one transaction, answered once it is durable.
+    async fn draw(&self, job: DrawJob) -> Result<DrawOutcome>;
+    async fn account_rows(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        keys: &CalendarKeys,
+    ) -> Result<AccountRows>;
+    /// SKUs of an activity as stored now (surplus from the database).
+    async fn sku_products(
+        &self,
+        activity_id: i64,
+    ) -> Result<Vec<(RaffleActivitySku, RaffleActivityCount)>>;
+    async fn stages(&self) -> Result<Vec<RaffleActivityStage>>;
+}
+
+/// The answer of a draw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawResult {
+    pub award_id: i32,
+    pub award_title: String,
+    /// `strategy_award.sort`.
+    pub award_index: i32,
+    pub order_id: String,
+}
+
+/// `query_user_activity_account`'s six numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountView {
+    pub total_count: i64,
+    pub total_count_surplus: i64,
+    pub day_count: i64,
+    pub day_count_surplus: i64,
+    pub month_count: i64,
+    pub month_count_surplus: i64,
+}
+
+impl AccountRows {
+    /// Upstream's view: today's and this month's rows, or else the total row's day/month
+    /// grants for both count and surplus; zeros without an account.
+    pub fn view(&self) -> AccountView {
+        let Some(a) = &self.account else {
+            return AccountView::default();
+        };
+        let (day_count, day_count_surplus) = self
+            .day
+            .as_ref()
+            .map_or((a.day_count, a.day_count), |d| (d.count, d.count_surplus));
+        let (month_count, month_count_surplus) = self
+            .month
+            .as_ref()
+            .map_or((a.month_count, a.month_count), |m| {
+                (m.count, m.count_surplus)
+            });
+        AccountView {
+            total_count: a.total_count,
+            total_count_surplus: a.total_count_surplus,
+            day_count,
+            day_count_surplus,
+            month_count,
+            month_count_surplus,
+        }
+    }
+}
+
+pub struct ActivityService {
+    repo: Arc<dyn ActivityRepository>,
+    strategy: Arc<StrategyService>,
+    clock: Arc<dyn Clock>,
+    activities: RwLock<HashMap<i64, Arc<ActivityConfig>>>,
+}
+
+impl ActivityService {
+    pub fn new(
+        repo: Arc<dyn ActivityRepository>,
+        strategy: Arc<StrategyService>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            repo,
+            strategy,
+            clock,
+            activities: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, activity_id: i64) -> Option<Arc<ActivityConfig>> {
+        self.activities
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&activity_id)
+            .cloned()
+    }
+
+    /// Loads the activity, its SKUs and counts into the process.
+    async fn load(&self, activity_id: i64) -> Result<Arc<ActivityConfig>> {
+        let config = self
+            .repo
+            .activity_config(activity_id)
+            .await?
+            .ok_or_else(|| Error::illegal(format!("activity {activity_id} does not exist")))?;
+        let config = Arc::new(config);
+        self.activities
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(activity_id, config.clone());
+        Ok(config)
+    }
+
+    async fn config(&self, activity_id: i64) -> Result<Arc<ActivityConfig>> {
+        match self.cached(activity_id) {
+            Some(c) => Ok(c),
+            None => self.load(activity_id).await,
+        }
+    }
+
+    /// `activity/armory`: reloads the activity and its SKUs, then assembles its strategy.
+    pub async fn armory(&self, activity_id: i64) -> Result<()> {
+        let config = self.load(activity_id).await?;
+        self.strategy.armory(config.activity.strategy_id).await?;
+        tracing::info!(activity_id, skus = config.skus.len(), "activity assembled");
+        Ok(())
+    }
+
+    /// Loads every activity at start-up (strategies are assembled by their own service).
+    pub async fn armory_all(&self) -> Result<()> {
+        for id in self.repo.activity_ids().await? {
+            if let Err(e) = self.load(id).await {
+                tracing::error!(activity_id = id, error = %e, "activity could not be loaded");
+            }
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> (DateTime, CalendarKeys, i64) {
+        let now = self.clock.now();
+        (
+            now.datetime(),
+            CalendarKeys::of(&now),
+            now.timestamp().as_millisecond(),
+        )
+    }
+
+    /// A SKU recharge order; returns the order (for a credit trade possibly an earlier
+    /// unpaid one).
+    pub async fn recharge(&self, request: SkuRecharge) -> Result<RaffleActivityOrder> {
+        request.validate()?;
+        let activity_id = self
+            .repo
+            .activity_of_sku(request.sku)
+            .await?
+            .ok_or_else(|| Error::illegal(format!("sku {} does not exist", request.sku)))?;
+        let mut config = self.config(activity_id).await?;
+        if !config.skus.iter().any(|(s, _)| s.sku == request.sku) {
+            // Added since the activity was loaded.
+            config = self.load(activity_id).await?;
+        }
+        let (now, keys, _) = self.now();
+        self.repo
+            .recharge(RechargeJob {
+                request,
+                config,
+                now,
+                keys,
+            })
+            .await
+    }
+
+    /// A no-pay recharge (`rebate_no_pay_trade`), the door for external actions.
+    pub async fn recharge_no_pay(
+        &self,
+        user_id: String,
+        sku: i64,
+        out_business_no: String,
+    ) -> Result<RaffleActivityOrder> {
+        self.recharge(SkuRecharge {
+            user_id,
+            sku,
+            out_business_no,
+            trade_type: OrderTradeType::RebateNoPayTrade,
+        })
+        .await
+    }
+
+    /// `activity/draw`.
+    pub async fn draw(&self, user_id: String, activity_id: i64) -> Result<DrawResult> {
+        if user_id.trim().is_empty() {
+            return Err(Error::illegal("userId is blank"));
+        }
+        let config = self.config(activity_id).await?;
+        let strategy = self.strategy.catalog().get(config.activity.strategy_id)?;
+        let (now, keys, timestamp_ms) = self.now();
+        let outcome = self
+            .repo
+            .draw(DrawJob {
+                config,
+                strategy,
+                user_id,
+                now,
+                timestamp_ms,
+                keys,
+            })
+            .await?;
+        Ok(DrawResult {
+            award_id: outcome.award.award_id,
+            award_title: outcome.award.award_title,
+            award_index: outcome.award.sort,
+            order_id: outcome.order_id,
+        })
+    }
+
+    /// `query_user_activity_account`.
+    pub async fn account(&self, user_id: &str, activity_id: i64) -> Result<AccountView> {
+        let (_, keys, _) = self.now();
+        Ok(self
+            .repo
+            .account_rows(user_id, activity_id, &keys)
+            .await?
+            .view())
+    }
+
+    /// `query_sku_product_list_by_activity_id`.
+    pub async fn sku_products(
+        &self,
+        activity_id: i64,
+    ) -> Result<Vec<(RaffleActivitySku, RaffleActivityCount)>> {
+        self.repo.sku_products(activity_id).await
+    }
+
+    /// `query_stage_activity_id`: the first active stage row of the channel and source.
+    pub async fn stage_activity_id(&self, channel: &str, source: &str) -> Result<Option<i64>> {
+        Ok(self
+            .repo
+            .stages()
+            .await?
+            .into_iter()
+            .find(|s| s.channel == channel && s.source == source && s.state == "active")
+            .map(|s| s.activity_id))
+    }
+}
