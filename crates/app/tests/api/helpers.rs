@@ -1,5 +1,6 @@
 use big_market::config::Config;
 use big_market::{Application, Services};
+use big_market_domain::time::FixedClock;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,11 +28,25 @@ impl TestApp {
         Self::spawn_in(dir).await
     }
 
+    /// Starts a server whose clock only moves when the test moves it.
+    pub async fn spawn_at(now: &str) -> (Self, Arc<FixedClock>) {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let clock = Arc::new(FixedClock::new(zoned(now)));
+        let app = Application::build_with_clock(test_config(dir.path()), clock.clone())
+            .await
+            .expect("app builds");
+        (Self::start(app, dir), clock)
+    }
+
     /// Starts a server on an existing data dir (a restart).
     pub async fn spawn_in(dir: Arc<tempfile::TempDir>) -> Self {
         let app = Application::build(test_config(dir.path()))
             .await
             .expect("app builds");
+        Self::start(app, dir)
+    }
+
+    fn start(app: Application, dir: Arc<tempfile::TempDir>) -> Self {
         let port = app.port();
         let store = app.services.store.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -122,4 +137,49 @@ pub async fn services(dir: &Path) -> Services {
     )
     .await
     .expect("services")
+}
+
+/// A local time in Asia/Shanghai, `yyyy-MM-dd HH:mm:ss`.
+pub fn zoned(local: &str) -> jiff::Zoned {
+    big_market_domain::time::parse_datetime(local)
+        .expect("datetime")
+        .in_tz("Asia/Shanghai")
+        .expect("zone")
+}
+
+/// Runs `n` copies of a request concurrently and returns every envelope.
+pub async fn concurrently(app: &TestApp, path: &str, bodies: Vec<Value>) -> Vec<Value> {
+    let mut tasks = Vec::new();
+    for body in bodies {
+        let client = app.client.clone();
+        let url = app.url(path);
+        tasks.push(tokio::spawn(async move {
+            let resp = client.post(url).json(&body).send().await.expect("sent");
+            envelope(resp).await
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+/// Counts envelopes by code.
+pub fn by_code(results: &[Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for v in results {
+        *m.entry(code(v).to_owned()).or_default() += 1;
+    }
+    m
+}
+
+impl TestApp {
+    /// One integer from SQL.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        self.store
+            .read(move |conn| Ok(conn.query_row(sql, [], |r| r.get(0))?))
+            .await
+            .expect("query")
+    }
 }

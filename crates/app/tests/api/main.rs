@@ -1,5 +1,6 @@
 //! Black-box tests: the real server on a random port, a fresh data dir per test.
 
+mod activity;
 mod helpers;
 mod lifecycle;
 mod strategy;
