@@ -2,6 +2,7 @@
 //! server's life cycle. `main.rs` only parses the command line.
 
 pub mod audit;
+pub mod bench;
 pub mod config;
 
 use anyhow::Context;

@@ -48,6 +48,29 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         samples: u64,
     },
+    /// Load-test `POST activity/draw` of a running service over HTTP.
+    Bench {
+        /// Base URL of the service.
+        #[arg(long, default_value = "http://127.0.0.1:8091")]
+        url: String,
+        /// Requests kept in flight.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Distinct users, each recharged once with --sku before the draws.
+        #[arg(long, default_value_t = 2000)]
+        users: usize,
+        #[arg(long, default_value_t = 100301)]
+        activity: i64,
+        /// SKU recharged per user (9011 grants 150 draws a day).
+        #[arg(long, default_value_t = 9011)]
+        sku: i64,
+        /// Stop after this many draws…
+        #[arg(long, default_value_t = 200_000)]
+        draws: u64,
+        /// …or after this many seconds.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
 }
 
 fn load(common: &Common) -> anyhow::Result<Config> {
@@ -112,6 +135,28 @@ async fn main() -> anyhow::Result<()> {
                 deviating == 0,
                 "{deviating} table(s) deviate from their configured odds"
             );
+            Ok(())
+        }
+        Command::Bench {
+            url,
+            connections,
+            users,
+            activity,
+            sku,
+            draws,
+            seconds,
+        } => {
+            let report = big_market::bench::run(big_market::bench::BenchOptions {
+                url,
+                connections: connections.max(1),
+                users: users.max(1),
+                activity_id: activity,
+                sku,
+                draws,
+                duration: std::time::Duration::from_secs(seconds),
+            })
+            .await?;
+            println!("{report}");
             Ok(())
         }
     }
