@@ -4,7 +4,19 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// A secret value: read from config, never printed (`Debug` shows `***`).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
 
 /// Every setting of the service. See `docs/CONFIGURATION.md`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +40,22 @@ pub struct Config {
     pub log_filter: String,
     /// `text` or `json`.
     pub log_format: String,
+    /// Seconds between outbox compensation runs.
+    pub outbox_interval_secs: u64,
+    /// A `create` task older than this is re-sent by the compensation job.
+    pub outbox_stale_secs: u64,
+    /// Delivery attempts before a task is parked for an operator.
+    pub outbox_max_attempts: i64,
+    /// First retry delay in seconds (doubles per attempt, at most 10 minutes).
+    pub outbox_retry_base_secs: u64,
+    /// Base URL of the account service granting `openai_use_count` prizes; unset: such
+    /// prizes stay undelivered with a reason.
+    pub openai_api_host: Option<String>,
+    pub openai_app_id: String,
+    pub openai_app_token: Secret,
+    pub openai_timeout_ms: u64,
+    /// `appId → appToken` allowed to call `activity/behavior_rebate`.
+    pub app_tokens: BTreeMap<String, Secret>,
 }
 
 impl Default for Config {
@@ -42,6 +70,15 @@ impl Default for Config {
             sqlite_synchronous: "FULL".into(),
             log_filter: "info".into(),
             log_format: "text".into(),
+            outbox_interval_secs: 5,
+            outbox_stale_secs: 10,
+            outbox_max_attempts: 8,
+            outbox_retry_base_secs: 5,
+            openai_api_host: None,
+            openai_app_id: "big-market".into(),
+            openai_app_token: Secret::default(),
+            openai_timeout_ms: 3000,
+            app_tokens: BTreeMap::new(),
         }
     }
 }

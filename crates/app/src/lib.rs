@@ -4,16 +4,26 @@
 pub mod audit;
 pub mod bench;
 pub mod config;
+pub mod consumers;
+pub mod jobs;
 
 use anyhow::Context;
+use big_market_adapters::gateway::{AccountServiceConfig, HttpAccountService};
+use big_market_adapters::inprocess::InProcessBus;
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
 use big_market_domain::activity::ActivityService;
+use big_market_domain::award::{AwardGateway, AwardService};
+use big_market_domain::credit::CreditService;
+use big_market_domain::rebate::RebateService;
 use big_market_domain::sample::SampleData;
 use big_market_domain::strategy::StrategyService;
+use big_market_domain::task::{RetryPolicy, TaskService, topic};
 use big_market_domain::time::{Clock, SystemClock};
 use big_market_http::{AppState, HttpOptions};
 use config::Config;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
 
 /// File name of the embedded store inside the data directory.
 pub const DB_FILE: &str = "big-market.db";
@@ -23,7 +33,13 @@ pub struct Services {
     pub store: SqliteStore,
     pub strategy: Arc<StrategyService>,
     pub activity: Arc<ActivityService>,
+    pub award: Arc<AwardService>,
+    pub credit: Arc<CreditService>,
+    pub rebate: Arc<RebateService>,
+    pub tasks: Arc<TaskService>,
     pub clock: Arc<dyn Clock>,
+    /// Task ids committed by the services, for the dispatcher (taken when it starts).
+    notices: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
 
 impl Services {
@@ -52,17 +68,76 @@ impl Services {
             failed = failures.len(),
             "strategy armory done"
         );
+        let (notify, notices) = mpsc::unbounded_channel();
+        let notifier = Arc::new(jobs::ChannelNotifier(notify));
         let activity = Arc::new(ActivityService::new(
             Arc::new(store.clone()),
             strategy.clone(),
             clock.clone(),
+            notifier.clone(),
         ));
         activity.armory_all().await?;
+        let credit = Arc::new(CreditService::new(
+            Arc::new(store.clone()),
+            clock.clone(),
+            notifier.clone(),
+        ));
+        let rebate = Arc::new(RebateService::new(
+            Arc::new(store.clone()),
+            clock.clone(),
+            notifier.clone(),
+            activity.clone(),
+            credit.clone(),
+        ));
+        let gateway: Option<Arc<dyn AwardGateway>> = match &config.openai_api_host {
+            Some(host) if !host.trim().is_empty() => {
+                Some(Arc::new(HttpAccountService::new(AccountServiceConfig {
+                    api_host: host.clone(),
+                    app_id: config.openai_app_id.clone(),
+                    app_token: config.openai_app_token.0.clone(),
+                    timeout: Duration::from_millis(config.openai_timeout_ms),
+                })?))
+            }
+            _ => {
+                tracing::warn!(
+                    "openai_api_host is not set: openai_use_count prizes stay undelivered with a reason"
+                );
+                None
+            }
+        };
+        let award = Arc::new(AwardService::new(Arc::new(store.clone()), gateway));
+        let bus = InProcessBus::new()
+            .subscribe(
+                topic::SEND_AWARD,
+                Arc::new(consumers::SendAward(award.clone())),
+            )
+            .subscribe(
+                topic::SEND_REBATE,
+                Arc::new(consumers::SendRebate(rebate.clone())),
+            )
+            .subscribe(
+                topic::CREDIT_ADJUST_SUCCESS,
+                Arc::new(consumers::CreditAdjustSuccess(activity.clone())),
+            );
+        let tasks = Arc::new(TaskService::new(
+            Arc::new(store.clone()),
+            Arc::new(bus),
+            RetryPolicy {
+                max_attempts: config.outbox_max_attempts,
+                base_delay_secs: config.outbox_retry_base_secs,
+                max_delay_secs: 600,
+            },
+        ));
         Ok(Self {
             store,
             strategy,
             activity,
+            award,
+            credit,
+            rebate,
+            tasks,
             clock,
+            notices: Mutex::new(Some(notices)),
         })
     }
 }
@@ -72,6 +147,7 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: axum::Router,
     pub services: Services,
+    stop_jobs: watch::Sender<bool>,
 }
 
 impl Application {
@@ -89,15 +165,45 @@ impl Application {
             AppState {
                 strategy: services.strategy.clone(),
                 activity: services.activity.clone(),
+                award: services.award.clone(),
+                credit: services.credit.clone(),
+                rebate: services.rebate.clone(),
+                app_tokens: Arc::new(
+                    config
+                        .app_tokens
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.0.clone()))
+                        .collect(),
+                ),
             },
             &HttpOptions {
                 cors_origins: config.cors_origins.clone(),
             },
         );
+        let (stop_jobs, stopped) = watch::channel(false);
+        if let Some(notices) = services
+            .notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            tokio::spawn(jobs::dispatcher(
+                notices,
+                services.tasks.clone(),
+                stopped.clone(),
+            ));
+        }
+        tokio::spawn(jobs::compensation(
+            services.tasks.clone(),
+            Duration::from_secs(config.outbox_interval_secs),
+            config.outbox_stale_secs,
+            stopped,
+        ));
         Ok(Self {
             listener,
             router,
             services,
+            stop_jobs,
         })
     }
 
@@ -113,6 +219,7 @@ impl Application {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "big-market listening");
         big_market_http::serve(self.listener, self.router, shutdown).await?;
+        let _ = self.stop_jobs.send(true);
         tracing::info!("big-market stopped");
         Ok(())
     }

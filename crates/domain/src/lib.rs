@@ -12,6 +12,7 @@
 
 pub mod activity;
 pub mod award;
+pub mod credit;
 pub mod error;
 pub mod rebate;
 pub mod sample;

@@ -5,13 +5,18 @@
 //! never touch storage. Errors are mapped to the envelope in one place ([`response`]).
 
 mod activity;
+mod rebate;
 pub mod response;
 mod strategy;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method};
 use big_market_domain::activity::ActivityService;
+use big_market_domain::award::AwardService;
+use big_market_domain::credit::CreditService;
+use big_market_domain::rebate::RebateService;
 use big_market_domain::strategy::StrategyService;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -22,6 +27,11 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub strategy: Arc<StrategyService>,
     pub activity: Arc<ActivityService>,
+    pub award: Arc<AwardService>,
+    pub credit: Arc<CreditService>,
+    pub rebate: Arc<RebateService>,
+    /// `appId → appToken` allowed to call `activity/behavior_rebate`.
+    pub app_tokens: Arc<BTreeMap<String, String>>,
 }
 
 /// HTTP settings.
@@ -61,7 +71,9 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
     Router::new()
         .nest(
             "/api/v1/raffle",
-            strategy::routes().merge(activity::routes()),
+            strategy::routes()
+                .merge(activity::routes())
+                .merge(rebate::routes()),
         )
         .route("/health", axum::routing::get(|| async { "ok" }))
         .fallback(response::not_found)

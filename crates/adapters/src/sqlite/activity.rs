@@ -11,27 +11,25 @@ use big_market_domain::activity::{
     RaffleActivityCount, RaffleActivityOrder, RaffleActivitySku, RaffleActivityStage,
     UserRaffleOrder, random_digits,
 };
-use big_market_domain::award::UserAwardRecord;
 use big_market_domain::strategy::StockStore;
 use big_market_domain::task::Task;
 use big_market_domain::time::{CalendarKeys, format_datetime};
 use big_market_domain::{Error, ResponseCode, Result};
 use jiff::civil::DateTime;
 use rusqlite::{Connection, OptionalExtension, params};
-use rust_decimal::Decimal;
 
 /// One unit of work on the embedded store: the writer's connection inside a savepoint.
-pub(super) struct SqliteTx<'c> {
+pub(crate) struct SqliteTx<'c> {
     pub(super) conn: &'c Connection,
 }
 
-fn internal(e: rusqlite::Error) -> Error {
+pub(super) fn internal(e: rusqlite::Error) -> Error {
     Error::internal(e)
 }
 
 /// Which UNIQUE index a violation hit, from SQLite's message
 /// (`UNIQUE constraint failed: table.column`).
-fn violated_column(e: &rusqlite::Error) -> Option<String> {
+pub(super) fn violated_column(e: &rusqlite::Error) -> Option<String> {
     if !is_unique_violation(e) {
         return None;
     }
@@ -41,7 +39,7 @@ fn violated_column(e: &rusqlite::Error) -> Option<String> {
 
 /// Runs `insert` with a fresh random id until the id is free (random ids collide rarely
 /// but surely at volume); any other unique violation is returned as is.
-fn insert_with_fresh_id(
+pub(super) fn insert_with_fresh_id(
     id_column: &str,
     id: &mut String,
     digits: usize,
@@ -327,55 +325,6 @@ impl ActivityTx for SqliteTx<'_> {
         Ok(n == 1)
     }
 
-    async fn insert_award_record(&mut self, r: &UserAwardRecord) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO user_award_record (user_id, activity_id, strategy_id, order_id, award_id, award_title, award_time, award_state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    r.user_id,
-                    r.activity_id,
-                    r.strategy_id,
-                    r.order_id,
-                    r.award_id,
-                    r.award_title,
-                    format_datetime(&r.award_time),
-                    r.award_state
-                ])
-            })
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::biz(ResponseCode::IndexDup, format!("raffle order {} already has an award", r.order_id))
-                } else {
-                    internal(e)
-                }
-            })?;
-        Ok(())
-    }
-
-    async fn insert_task(&mut self, task: &mut Task) -> Result<()> {
-        let conn = self.conn;
-        for _ in 0..8 {
-            let result = conn
-                .prepare_cached(
-                    "INSERT INTO task (user_id, topic, message_id, message, state) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![task.user_id, task.topic, task.message_id(), task.message(), task.state])
-                });
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e) if violated_column(&e).as_deref() == Some("task.message_id") => {
-                    task.event.id = random_digits(&mut rand::rng(), 11);
-                }
-                Err(e) => return Err(internal(e)),
-            }
-        }
-        Err(Error::internal("no free task message id after 8 attempts"))
-    }
-
     async fn insert_activity_order(&mut self, o: &mut RaffleActivityOrder) -> Result<()> {
         let conn = self.conn;
         let time = format_datetime(&o.order_time);
@@ -495,13 +444,41 @@ impl ActivityTx for SqliteTx<'_> {
         }
     }
 
-    async fn credit_available(&mut self, user_id: &str) -> Result<Decimal> {
-        let v: Option<String> = self
+    async fn activity_order_by_business_no(
+        &mut self,
+        user_id: &str,
+        out_business_no: &str,
+    ) -> Result<Option<RaffleActivityOrder>> {
+        let row = self
             .conn
-            .prepare_cached("SELECT available_amount FROM user_credit_account WHERE user_id = ?1")
-            .and_then(|mut s| s.query_row([user_id], |r| r.get(0)).optional())
+            .prepare_cached(
+                "SELECT order_id FROM raffle_activity_order WHERE user_id = ?1 AND out_business_no = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![user_id, out_business_no], |r| r.get::<_, String>(0))
+                    .optional()
+            })
             .map_err(internal)?;
-        Ok(v.map(|s| decimal(&s)).transpose()?.unwrap_or(Decimal::ZERO))
+        match row {
+            Some(order_id) => Ok(activity_order(self.conn, &order_id)?),
+            None => Ok(None),
+        }
+    }
+
+    async fn complete_activity_order(
+        &mut self,
+        user_id: &str,
+        out_business_no: &str,
+    ) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE raffle_activity_order SET state = 'completed', update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND out_business_no = ?2 AND state = 'wait_pay'",
+            )
+            .and_then(|mut s| s.execute(params![user_id, out_business_no]))
+            .map_err(internal)?;
+        Ok(n == 1)
     }
 }
 
@@ -696,6 +673,57 @@ impl ActivityRepository for SqliteStore {
                     &mut tx,
                     input,
                     &mut rand::rng(),
+                ))?)
+            })
+            .await?)
+    }
+
+    async fn exchange(
+        &self,
+        job: RechargeJob,
+        timestamp_ms: i64,
+    ) -> Result<(RaffleActivityOrder, Task)> {
+        Ok(self
+            .write(move |conn| {
+                let (sku, counts) = job
+                    .config
+                    .skus
+                    .iter()
+                    .find(|(s, _)| s.sku == job.request.sku)
+                    .ok_or_else(|| {
+                        Error::illegal(format!("sku {} does not exist", job.request.sku))
+                    })?;
+                let mut tx = SqliteTx { conn };
+                let input = RechargeInput {
+                    request: &job.request,
+                    activity: &job.config.activity,
+                    sku,
+                    counts,
+                    now: job.now,
+                    keys: &job.keys,
+                };
+                Ok(pollster::block_on(quota::exchange(
+                    &mut tx,
+                    input,
+                    timestamp_ms,
+                    &mut rand::rng(),
+                ))?)
+            })
+            .await?)
+    }
+
+    async fn deliver_paid_order(
+        &self,
+        user_id: &str,
+        out_business_no: &str,
+        keys: &CalendarKeys,
+    ) -> Result<bool> {
+        let (user_id, obn, keys) = (user_id.to_owned(), out_business_no.to_owned(), keys.clone());
+        Ok(self
+            .write(move |conn| {
+                let mut tx = SqliteTx { conn };
+                Ok(pollster::block_on(quota::deliver_paid_order(
+                    &mut tx, &user_id, &obn, &keys,
                 ))?)
             })
             .await?)

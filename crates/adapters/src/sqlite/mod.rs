@@ -10,6 +10,7 @@
 //! them run beside the writer).
 
 mod activity;
+mod award;
 mod error;
 mod seed;
 mod strategy;
@@ -23,10 +24,16 @@ use std::sync::{Arc, Mutex};
 use writer::Writer;
 
 /// Migration files, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        "0002_outbox",
+        include_str!("../../migrations/sqlite/0002_outbox.sql"),
+    ),
+];
 
 /// Tuning of the embedded store.
 #[derive(Debug, Clone)]

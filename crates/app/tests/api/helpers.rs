@@ -9,6 +9,9 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub store: big_market_adapters::sqlite::SqliteStore,
+    pub award: Arc<big_market_domain::award::AwardService>,
+    pub rebate: Arc<big_market_domain::rebate::RebateService>,
+    pub activity: Arc<big_market_domain::activity::ActivityService>,
     pub dir: Arc<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -26,6 +29,15 @@ impl TestApp {
     pub async fn spawn() -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         Self::spawn_in(dir).await
+    }
+
+    /// Starts a server with adjusted configuration.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let app = Application::build(config).await.expect("app builds");
+        Self::start(app, dir)
     }
 
     /// Starts a server whose clock only moves when the test moves it.
@@ -49,6 +61,11 @@ impl TestApp {
     fn start(app: Application, dir: Arc<tempfile::TempDir>) -> Self {
         let port = app.port();
         let store = app.services.store.clone();
+        let (award, rebate, activity) = (
+            app.services.award.clone(),
+            app.services.rebate.clone(),
+            app.services.activity.clone(),
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
@@ -57,6 +74,9 @@ impl TestApp {
             base: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
             store,
+            award,
+            rebate,
+            activity,
             dir,
             stop: Some(tx),
             server: Some(server),
@@ -181,5 +201,21 @@ impl TestApp {
             .read(move |conn| Ok(conn.query_row(sql, [], |r| r.get(0))?))
             .await
             .expect("query")
+    }
+}
+
+/// Polls `check` until it holds or 10 s pass (asynchronous delivery through the outbox).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -10,10 +10,11 @@ use super::{
     ActivityAccount, PeriodAccount, RaffleActivity, RaffleActivityCount, RaffleActivityOrder,
     RaffleActivitySku, UserRaffleOrder, order_state, raffle_state, random_digits,
 };
-use crate::award::{SendAwardMessage, UserAwardRecord};
+use crate::award::{AwardTx, SendAwardMessage, UserAwardRecord};
+use crate::credit::{CreditTx, Trade, TradeName, TradeType};
 use crate::error::{Error, ResponseCode, Result};
 use crate::strategy::{AssembledStrategy, RaffleAward, RaffleFactor, StockStore, perform_raffle};
-use crate::task::{EventMessage, Task, topic};
+use crate::task::{EventMessage, Task, TaskTx, topic};
 use crate::time::CalendarKeys;
 use jiff::civil::DateTime;
 use rand::Rng;
@@ -99,8 +100,6 @@ pub trait ActivityTx: StockStore {
     async fn insert_raffle_order(&mut self, order: &mut UserRaffleOrder) -> Result<()>;
     /// `create → used`, guarded; whether a row changed.
     async fn use_raffle_order(&mut self, user_id: &str, order_id: &str) -> Result<bool>;
-    async fn insert_award_record(&mut self, record: &UserAwardRecord) -> Result<()>;
-    async fn insert_task(&mut self, task: &mut Task) -> Result<()>;
     /// Inserts a recharge order; a taken `out_business_no` → `0003`.
     async fn insert_activity_order(&mut self, order: &mut RaffleActivityOrder) -> Result<()>;
     /// `stock_count_surplus − 1 WHERE stock_count_surplus > 0`; whether a unit was taken.
@@ -121,8 +120,18 @@ pub trait ActivityTx: StockStore {
         sku: i64,
         since: DateTime,
     ) -> Result<Option<RaffleActivityOrder>>;
-    /// Available credits (0 without an account).
-    async fn credit_available(&mut self, user_id: &str) -> Result<Decimal>;
+    /// The recharge order of a user with an `out_business_no`.
+    async fn activity_order_by_business_no(
+        &mut self,
+        user_id: &str,
+        out_business_no: &str,
+    ) -> Result<Option<RaffleActivityOrder>>;
+    /// `wait_pay → completed`, guarded; whether a row changed.
+    async fn complete_activity_order(
+        &mut self,
+        user_id: &str,
+        out_business_no: &str,
+    ) -> Result<bool>;
 }
 
 /// Everything a recharge needs besides the transaction.
@@ -137,7 +146,7 @@ pub struct RechargeInput<'a> {
 
 /// A SKU recharge: `activity_base_action` and `activity_sku_stock_action`, then the
 /// order, and for a no-pay trade the quota, all in the caller's transaction.
-pub async fn recharge<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
+pub async fn recharge<T: ActivityTx + CreditTx + ?Sized, R: Rng + ?Sized>(
     tx: &mut T,
     input: RechargeInput<'_>,
     rng: &mut R,
@@ -329,7 +338,7 @@ pub struct DrawInput<'a> {
 
 /// The draw in one unit of work: partake, the strategy's chain and tree (award stock
 /// taken here), the raffle order `used`, the award record and its `send_award` task.
-pub async fn draw<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
+pub async fn draw<T: ActivityTx + AwardTx + TaskTx + ?Sized, R: Rng + ?Sized>(
     tx: &mut T,
     input: DrawInput<'_>,
     rng: &mut R,
@@ -397,4 +406,55 @@ pub async fn draw<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
         order_id: order.order_id,
         task,
     })
+}
+
+/// Paying credits for a SKU in one unit of work: the `wait_pay` order (created, or the
+/// user's unpaid one reused) and the reverse credit trade that pays it, with its
+/// `credit_adjust_success` task. Not enough credits rolls back the order and its stock,
+/// so nobody is left with an order they could not pay for.
+pub async fn exchange<T: ActivityTx + CreditTx + TaskTx + ?Sized, R: Rng + ?Sized>(
+    tx: &mut T,
+    input: RechargeInput<'_>,
+    timestamp_ms: i64,
+    rng: &mut R,
+) -> Result<(RaffleActivityOrder, Task)> {
+    let order = recharge(tx, input, rng).await?;
+    let trade = Trade {
+        user_id: order.user_id.clone(),
+        trade_name: TradeName::ConvertSku,
+        trade_type: TradeType::Reverse,
+        amount: -order.pay_amount,
+        out_business_no: order.out_business_no.clone(),
+    };
+    let (_, task) = crate::credit::adjust(tx, &trade, timestamp_ms, rng).await?;
+    Ok((order, task))
+}
+
+/// `credit_adjust_success` delivery: the paid order `wait_pay → completed` and its quota,
+/// once. `Ok(false)` when there is no such order (a credit trade unrelated to a SKU) or
+/// it was delivered before.
+pub async fn deliver_paid_order<T: ActivityTx + ?Sized>(
+    tx: &mut T,
+    user_id: &str,
+    out_business_no: &str,
+    keys: &CalendarKeys,
+) -> Result<bool> {
+    let Some(order) = tx
+        .activity_order_by_business_no(user_id, out_business_no)
+        .await?
+    else {
+        return Ok(false);
+    };
+    if !tx.complete_activity_order(user_id, out_business_no).await? {
+        return Ok(false);
+    }
+    let counts = RaffleActivityCount {
+        activity_count_id: 0,
+        total_count: order.total_count,
+        day_count: order.day_count,
+        month_count: order.month_count,
+    };
+    tx.add_quota(user_id, order.activity_id, &counts, keys)
+        .await?;
+    Ok(true)
 }

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::strategy::{AssembledStrategy, StrategyService};
+use crate::task::{Task, TaskNotifier};
 use crate::time::{CalendarKeys, Clock};
 use async_trait::async_trait;
 use jiff::civil::DateTime;
@@ -54,6 +55,19 @@ pub trait ActivityRepository: Send + Sync {
     async fn recharge(&self, job: RechargeJob) -> Result<RaffleActivityOrder>;
     /// Runs [`super::quota::draw`] in one transaction, answered once it is durable.
     async fn draw(&self, job: DrawJob) -> Result<DrawOutcome>;
+    /// Runs [`super::quota::exchange`] in one transaction.
+    async fn exchange(
+        &self,
+        job: RechargeJob,
+        timestamp_ms: i64,
+    ) -> Result<(RaffleActivityOrder, Task)>;
+    /// Runs [`super::quota::deliver_paid_order`] in one transaction.
+    async fn deliver_paid_order(
+        &self,
+        user_id: &str,
+        out_business_no: &str,
+        keys: &CalendarKeys,
+    ) -> Result<bool>;
     async fn account_rows(
         &self,
         user_id: &str,
@@ -121,6 +135,7 @@ pub struct ActivityService {
     repo: Arc<dyn ActivityRepository>,
     strategy: Arc<StrategyService>,
     clock: Arc<dyn Clock>,
+    notifier: Arc<dyn TaskNotifier>,
     activities: RwLock<HashMap<i64, Arc<ActivityConfig>>>,
 }
 
@@ -129,11 +144,13 @@ impl ActivityService {
         repo: Arc<dyn ActivityRepository>,
         strategy: Arc<StrategyService>,
         clock: Arc<dyn Clock>,
+        notifier: Arc<dyn TaskNotifier>,
     ) -> Self {
         Self {
             repo,
             strategy,
             clock,
+            notifier,
             activities: RwLock::new(HashMap::new()),
         }
     }
@@ -195,9 +212,7 @@ impl ActivityService {
         )
     }
 
-    /// A SKU recharge order; returns the order (for a credit trade possibly an earlier
-    /// unpaid one).
-    pub async fn recharge(&self, request: SkuRecharge) -> Result<RaffleActivityOrder> {
+    async fn recharge_job(&self, request: SkuRecharge) -> Result<RechargeJob> {
         request.validate()?;
         let activity_id = self
             .repo
@@ -210,13 +225,49 @@ impl ActivityService {
             config = self.load(activity_id).await?;
         }
         let (now, keys, _) = self.now();
-        self.repo
-            .recharge(RechargeJob {
-                request,
-                config,
-                now,
-                keys,
+        Ok(RechargeJob {
+            request,
+            config,
+            now,
+            keys,
+        })
+    }
+
+    /// A SKU recharge order; returns the order (for a credit trade possibly an earlier
+    /// unpaid one).
+    pub async fn recharge(&self, request: SkuRecharge) -> Result<RaffleActivityOrder> {
+        let job = self.recharge_job(request).await?;
+        self.repo.recharge(job).await
+    }
+
+    /// `credit_pay_exchange_sku`: a `wait_pay` order paid with credits in one transaction;
+    /// the quota follows when `credit_adjust_success` is consumed.
+    pub async fn credit_pay_exchange(
+        &self,
+        user_id: String,
+        sku: i64,
+    ) -> Result<RaffleActivityOrder> {
+        let out_business_no = super::random_digits(&mut rand::rng(), 12);
+        let job = self
+            .recharge_job(SkuRecharge {
+                user_id,
+                sku,
+                out_business_no,
+                trade_type: OrderTradeType::CreditPayTrade,
             })
+            .await?;
+        let (_, _, ts) = self.now();
+        let (order, task) = self.repo.exchange(job, ts).await?;
+        self.notifier.notify(task.message_id());
+        Ok(order)
+    }
+
+    /// The `credit_adjust_success` consumer: completes a paid order and grants its quota,
+    /// once. Whether anything was delivered.
+    pub async fn deliver_paid_order(&self, user_id: &str, out_business_no: &str) -> Result<bool> {
+        let (_, keys, _) = self.now();
+        self.repo
+            .deliver_paid_order(user_id, out_business_no, &keys)
             .await
     }
 
@@ -255,6 +306,7 @@ impl ActivityService {
                 keys,
             })
             .await?;
+        self.notifier.notify(outcome.task.message_id());
         Ok(DrawResult {
             award_id: outcome.award.award_id,
             award_title: outcome.award.award_title,

@@ -33,13 +33,277 @@ pub struct UserAwardRecord {
 }
 
 /// `send_award` payload (fields in fastjson's alphabetical order; `None` omitted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendAwardMessage {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub award_config: Option<String>,
     pub award_id: i32,
     pub award_title: String,
     pub order_id: String,
     pub user_id: String,
+}
+
+use crate::credit::{CreditOrder, CreditTx, TradeName, TradeType, to_cents};
+use crate::error::{Error, ResponseCode, Result};
+use rand::Rng;
+use rust_decimal::Decimal;
+use std::sync::Arc;
+
+/// Award-record writes of a unit of work on the user's store.
+#[allow(async_fn_in_trait)]
+pub trait AwardTx {
+    async fn insert_award_record(&mut self, record: &UserAwardRecord) -> Result<()>;
+    /// The record's state, if the record exists.
+    async fn award_state(&mut self, user_id: &str, order_id: &str) -> Result<Option<String>>;
+    /// `create → completed`, guarded; whether a row changed.
+    async fn complete_award(&mut self, user_id: &str, order_id: &str) -> Result<bool>;
+}
+
+/// Award keys with a distributor.
+pub mod key {
+    pub const USER_CREDIT_RANDOM: &str = "user_credit_random";
+    pub const OPENAI_USE_COUNT: &str = "openai_use_count";
+}
+
+/// A credit range `min,max` (e.g. `1,100` or the blacklist's `0.01,1`).
+pub fn parse_range(config: &str) -> Result<(Decimal, Decimal)> {
+    let bad = || {
+        Error::biz(
+            ResponseCode::AwardConfigError,
+            format!("award config {config:?} is not a range like 1,100"),
+        )
+    };
+    let (min, max) = config.split_once(',').ok_or_else(bad)?;
+    let min: Decimal = min.trim().parse().map_err(|_| bad())?;
+    let max: Decimal = max.trim().parse().map_err(|_| bad())?;
+    if min < Decimal::ZERO || max < min {
+        return Err(bad());
+    }
+    Ok((min, max))
+}
+
+/// `min + random × (max − min)`, rounded half-up to 3 significant digits (upstream's
+/// `MathContext(3)`), then to the account's two decimal places.
+pub fn random_credit<R: Rng + ?Sized>(min: Decimal, max: Decimal, rng: &mut R) -> Decimal {
+    if min == max {
+        return to_cents(min);
+    }
+    let r = Decimal::new(rng.random_range(0..1_000_000_000i64), 9);
+    let raw = min + r * (max - min);
+    let three = raw
+        .round_sf_with_strategy(3, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        .unwrap_or(raw);
+    to_cents(three)
+}
+
+/// Credits a `user_credit_random` prize in the caller's transaction: the account, a
+/// forward credit order keyed by the award's order id, and the record `completed`.
+/// Returns `None` when the record was delivered before (a redelivered message).
+pub async fn deliver_credit<T: AwardTx + CreditTx + ?Sized, R: Rng + ?Sized>(
+    tx: &mut T,
+    message: &SendAwardMessage,
+    default_config: &str,
+    rng: &mut R,
+) -> Result<Option<Decimal>> {
+    match tx.award_state(&message.user_id, &message.order_id).await? {
+        Some(s) if s == state::CREATE => {}
+        Some(_) => return Ok(None),
+        None => {
+            return Err(Error::internal(format!(
+                "no award record for order {} of {}",
+                message.order_id, message.user_id
+            )));
+        }
+    }
+    let config = message
+        .award_config
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or(default_config);
+    let (min, max) = parse_range(config)?;
+    let amount = random_credit(min, max, rng);
+    if !tx
+        .complete_award(&message.user_id, &message.order_id)
+        .await?
+    {
+        return Ok(None);
+    }
+    // Every delivered prize has exactly one credit order, so a balance is always the sum
+    // of its orders.
+    tx.credit_add(&message.user_id, amount).await?;
+    let mut order = CreditOrder {
+        user_id: message.user_id.clone(),
+        order_id: crate::activity::random_digits(rng, 12),
+        trade_name: TradeName::Prize.label().to_owned(),
+        trade_type: TradeType::Forward.as_str().to_owned(),
+        trade_amount: amount,
+        out_business_no: prize_business_no(&message.order_id),
+    };
+    tx.insert_credit_order(&mut order).await?;
+    Ok(Some(amount))
+}
+
+/// The credit order key of a prize: the raffle order id, prefixed so it can never meet
+/// another trade's key.
+pub fn prize_business_no(order_id: &str) -> String {
+    format!("award_{order_id}")
+}
+
+/// An external account service granting `openai_use_count` prizes.
+#[async_trait::async_trait]
+pub trait AwardGateway: Send + Sync {
+    /// Adds `quota` uses to `openid`; `idempotency_key` makes a retry harmless.
+    async fn adjust_quota(&self, openid: &str, quota: i64, idempotency_key: &str) -> Result<()>;
+}
+
+/// An award record that is not delivered, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndeliveredAward {
+    pub user_id: String,
+    pub order_id: String,
+    pub award_id: i32,
+    pub award_title: String,
+    pub award_time: DateTime,
+    pub note: Option<String>,
+}
+
+/// Storage of the award domain.
+#[async_trait::async_trait]
+pub trait AwardRepository: Send + Sync {
+    async fn award(&self, award_id: i32) -> Result<Option<Award>>;
+    /// Runs [`deliver_credit`] in one transaction.
+    async fn deliver_credit(
+        &self,
+        message: SendAwardMessage,
+        default_config: String,
+    ) -> Result<Option<Decimal>>;
+    async fn complete_award(&self, user_id: &str, order_id: &str) -> Result<bool>;
+    /// Keeps the record `create` and says why it is not delivered.
+    async fn note_award(&self, user_id: &str, order_id: &str, note: &str) -> Result<()>;
+    async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredAward>>;
+}
+
+/// Award delivery: the `send_award` consumer's logic.
+pub struct AwardService {
+    repo: Arc<dyn AwardRepository>,
+    gateway: Option<Arc<dyn AwardGateway>>,
+}
+
+impl AwardService {
+    pub fn new(repo: Arc<dyn AwardRepository>, gateway: Option<Arc<dyn AwardGateway>>) -> Self {
+        Self { repo, gateway }
+    }
+
+    /// Delivers one `send_award` message. `Ok` with a note when the message is done with
+    /// (delivered, delivered before, or kept for an operator with the reason); `Err` when
+    /// it should be retried.
+    pub async fn deliver(&self, message: &SendAwardMessage) -> Result<Option<String>> {
+        let Some(award) = self.repo.award(message.award_id).await? else {
+            let note = format!("award {} does not exist", message.award_id);
+            self.repo
+                .note_award(&message.user_id, &message.order_id, &note)
+                .await?;
+            return Ok(Some(note));
+        };
+        match award.award_key.as_str() {
+            key::USER_CREDIT_RANDOM => {
+                match self
+                    .repo
+                    .deliver_credit(message.clone(), award.award_config.clone())
+                    .await
+                {
+                    Ok(Some(amount)) => Ok(Some(format!("credited {amount}"))),
+                    Ok(None) => Ok(Some("delivered before".into())),
+                    Err(e) if e.code() == ResponseCode::AwardConfigError => {
+                        let note = e.to_string();
+                        self.repo
+                            .note_award(&message.user_id, &message.order_id, &note)
+                            .await?;
+                        Ok(Some(note))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            key::OPENAI_USE_COUNT => {
+                let config = message
+                    .award_config
+                    .as_deref()
+                    .filter(|c| !c.trim().is_empty())
+                    .unwrap_or(&award.award_config);
+                let Ok(quota) = config.trim().parse::<i64>() else {
+                    let note = format!("openai_use_count config {config:?} is not an integer");
+                    self.repo
+                        .note_award(&message.user_id, &message.order_id, &note)
+                        .await?;
+                    return Ok(Some(note));
+                };
+                let Some(gateway) = &self.gateway else {
+                    let note = "openai_use_count: the external account service is not configured";
+                    self.repo
+                        .note_award(&message.user_id, &message.order_id, note)
+                        .await?;
+                    return Ok(Some(note.into()));
+                };
+                gateway
+                    .adjust_quota(&message.user_id, quota, &message.order_id)
+                    .await?;
+                self.repo
+                    .complete_award(&message.user_id, &message.order_id)
+                    .await?;
+                Ok(Some(format!("granted {quota} uses")))
+            }
+            other => {
+                let note = format!("no distributor for award_key {other:?}");
+                self.repo
+                    .note_award(&message.user_id, &message.order_id, &note)
+                    .await?;
+                Ok(Some(note))
+            }
+        }
+    }
+
+    pub async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredAward>> {
+        self.repo.undelivered(limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{SeedableRng, rngs::StdRng};
+
+    #[test]
+    fn ranges_parse_or_are_err_config_001() {
+        assert_eq!(
+            parse_range("1,100").unwrap(),
+            (Decimal::ONE, Decimal::from(100))
+        );
+        assert_eq!(parse_range("0.01,1").unwrap().0, Decimal::new(1, 2));
+        for bad in ["", "5", "1,2,3", "a,b", "10,1", "-1,5"] {
+            assert_eq!(
+                parse_range(bad).unwrap_err().code(),
+                ResponseCode::AwardConfigError,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn random_credit_stays_in_range_with_two_places() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for (min, max) in [("1", "100"), ("0.01", "1"), ("5", "5")] {
+            let (min, max): (Decimal, Decimal) = (min.parse().unwrap(), max.parse().unwrap());
+            for _ in 0..2000 {
+                let a = random_credit(min, max, &mut rng);
+                assert!(a >= min && a <= max, "{a} in {min}..{max}");
+                assert!(a.scale() <= 2, "{a}");
+            }
+        }
+        // 3 significant digits: 1..100 never yields more precision than 0.1 above 10.
+        for _ in 0..2000 {
+            let a = random_credit(Decimal::from(10), Decimal::from(100), &mut rng);
+            assert_eq!(a, a.round_dp(1), "{a}");
+        }
+    }
 }

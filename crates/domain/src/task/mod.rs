@@ -10,17 +10,19 @@ pub mod topic {
     pub const CREDIT_ADJUST_SUCCESS: &str = "credit_adjust_success";
 }
 
-/// `task.state` values as upstream writes them.
+/// `task.state` values. `create`, `completed` and `fail` as upstream writes them;
+/// `parked` (ours) marks a task that failed too often to retry automatically.
 pub mod state {
     pub const CREATE: &str = "create";
     pub const COMPLETED: &str = "completed";
     pub const FAIL: &str = "fail";
+    pub const PARKED: &str = "parked";
 }
 
 /// Upstream's `EventMessage{id, timestamp, data}`. Fields are declared in alphabetical
 /// order and `None`s are skipped, so the JSON matches fastjson's output byte for byte.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EventMessage<T: Serialize> {
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct EventMessage<T> {
     pub data: T,
     pub id: String,
     pub timestamp: i64,
@@ -65,10 +67,197 @@ impl Task {
     }
 }
 
+/// Writing tasks in a unit of work.
+#[allow(async_fn_in_trait)]
+pub trait TaskTx {
+    /// Inserts the task; a colliding message id is replaced by a fresh one.
+    async fn insert_task(&mut self, task: &mut Task) -> crate::Result<()>;
+}
+
+/// A stored task, as the dispatcher reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRow {
+    pub user_id: String,
+    pub topic: String,
+    pub message_id: String,
+    pub message: String,
+    pub state: String,
+    pub attempts: i64,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// Delivered; an optional note (e.g. "duplicate, acknowledged").
+    Completed(Option<String>),
+    /// Failed; try again after `retry_after_secs`.
+    Retry {
+        error: String,
+        retry_after_secs: u64,
+    },
+    /// Failed too often: left for an operator.
+    Parked(String),
+}
+
+/// Storage of the outbox.
+#[async_trait::async_trait]
+pub trait TaskRepository: Send + Sync {
+    async fn task(&self, message_id: &str) -> crate::Result<Option<TaskRow>>;
+    /// Tasks to re-send: `fail` ones whose retry time has come and `create` ones older
+    /// than `stale_secs` (their first hand-off was lost, e.g. by a crash).
+    async fn due_tasks(&self, stale_secs: u64, limit: usize) -> crate::Result<Vec<TaskRow>>;
+    async fn record(&self, message_id: &str, outcome: &TaskOutcome) -> crate::Result<()>;
+}
+
+/// Where messages go: RabbitMQ in production, the in-process consumers when embedded.
+/// `Ok` means the message is safely handed over (or, in process, consumed); the note is
+/// kept on the task.
+#[async_trait::async_trait]
+pub trait EventBus: Send + Sync {
+    async fn publish(&self, topic: &str, message: &str) -> crate::Result<Option<String>>;
+}
+
+/// A consumer of one topic: `Ok` (with a note) when the message is done with, `Err` to
+/// be retried later.
+#[async_trait::async_trait]
+pub trait Consumer: Send + Sync {
+    async fn consume(&self, message: &str) -> crate::Result<Option<String>>;
+}
+
+/// Told about tasks committed by a service, so they are sent at once rather than at the
+/// next compensation run.
+pub trait TaskNotifier: Send + Sync {
+    fn notify(&self, message_id: &str);
+}
+
+/// A notifier that drops notices (tests, tools): the compensation job still sends.
+pub struct NoNotifier;
+
+impl TaskNotifier for NoNotifier {
+    fn notify(&self, _: &str) {}
+}
+
+/// Retry policy of the outbox.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts before a task is parked.
+    pub max_attempts: i64,
+    /// First retry delay; doubles per attempt.
+    pub base_delay_secs: u64,
+    /// Longest retry delay.
+    pub max_delay_secs: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            base_delay_secs: 5,
+            max_delay_secs: 600,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The outcome of a failed attempt number `attempt` (1-based).
+    pub fn after_failure(&self, attempt: i64, error: String) -> TaskOutcome {
+        if attempt >= self.max_attempts {
+            return TaskOutcome::Parked(error);
+        }
+        let shift = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .min(30);
+        let delay = self
+            .base_delay_secs
+            .saturating_mul(1u64 << shift)
+            .min(self.max_delay_secs);
+        TaskOutcome::Retry {
+            error,
+            retry_after_secs: delay,
+        }
+    }
+}
+
+/// Sends tasks: the dispatcher after a commit, the compensation job for the rest.
+pub struct TaskService {
+    repo: std::sync::Arc<dyn TaskRepository>,
+    bus: std::sync::Arc<dyn EventBus>,
+    policy: RetryPolicy,
+}
+
+impl TaskService {
+    pub fn new(
+        repo: std::sync::Arc<dyn TaskRepository>,
+        bus: std::sync::Arc<dyn EventBus>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self { repo, bus, policy }
+    }
+
+    async fn send(&self, task: &TaskRow) -> crate::Result<TaskOutcome> {
+        let outcome = match self.bus.publish(&task.topic, &task.message).await {
+            Ok(note) => TaskOutcome::Completed(note),
+            Err(e) => {
+                tracing::warn!(message_id = %task.message_id, topic = %task.topic, error = %e, "task delivery failed");
+                self.policy.after_failure(task.attempts + 1, e.to_string())
+            }
+        };
+        self.repo.record(&task.message_id, &outcome).await?;
+        Ok(outcome)
+    }
+
+    /// Sends one task if it still waits (`create` or `fail`).
+    pub async fn dispatch(&self, message_id: &str) -> crate::Result<Option<TaskOutcome>> {
+        match self.repo.task(message_id).await? {
+            Some(t) if t.state == state::CREATE || t.state == state::FAIL => {
+                Ok(Some(self.send(&t).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// One compensation run: re-sends up to `limit` due tasks; returns how many it sent.
+    pub async fn compensate(&self, stale_secs: u64, limit: usize) -> crate::Result<usize> {
+        let due = self.repo.due_tasks(stale_secs, limit).await?;
+        for t in &due {
+            self.send(t).await?;
+        }
+        Ok(due.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::award::SendAwardMessage;
+
+    #[test]
+    fn retries_back_off_then_park() {
+        let p = RetryPolicy {
+            max_attempts: 4,
+            base_delay_secs: 5,
+            max_delay_secs: 15,
+        };
+        let delays: Vec<TaskOutcome> = (1..=4).map(|a| p.after_failure(a, "x".into())).collect();
+        assert_eq!(
+            delays,
+            vec![
+                TaskOutcome::Retry {
+                    error: "x".into(),
+                    retry_after_secs: 5
+                },
+                TaskOutcome::Retry {
+                    error: "x".into(),
+                    retry_after_secs: 10
+                },
+                TaskOutcome::Retry {
+                    error: "x".into(),
+                    retry_after_secs: 15
+                },
+                TaskOutcome::Parked("x".into()),
+            ]
+        );
+    }
 
     #[test]
     fn message_json_matches_upstream_shape() {

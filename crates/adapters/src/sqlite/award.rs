@@ -1,0 +1,496 @@
+//! Award, credit, rebate and outbox storage of the embedded store: the rest of the unit
+//! of work ([`SqliteTx`]) and the repositories of those domains.
+
+use super::activity::{SqliteTx, insert_with_fresh_id, internal, violated_column};
+use super::error::is_unique_violation;
+use super::{SqliteStore, datetime, decimal};
+use async_trait::async_trait;
+use big_market_domain::activity::random_digits;
+use big_market_domain::award::{
+    self, Award, AwardRepository, AwardTx, SendAwardMessage, UndeliveredAward, UserAwardRecord,
+};
+use big_market_domain::credit::{self, CreditOrder, CreditRepository, CreditTx, Trade};
+use big_market_domain::rebate::{
+    self, Behavior, DailyBehaviorRebate, RebateOrder, RebateRepository, RebateTx,
+};
+use big_market_domain::task::{Task, TaskOutcome, TaskRepository, TaskRow, TaskTx};
+use big_market_domain::time::format_datetime;
+use big_market_domain::{Error, ResponseCode, Result};
+use rusqlite::{OptionalExtension, params};
+use rust_decimal::Decimal;
+
+/// Amounts are stored as `decimal(10,2)` text: always two places.
+fn amount_text(d: Decimal) -> String {
+    format!("{:.2}", credit::to_cents(d))
+}
+
+impl AwardTx for SqliteTx<'_> {
+    async fn insert_award_record(&mut self, r: &UserAwardRecord) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO user_award_record (user_id, activity_id, strategy_id, order_id, award_id, award_title, award_time, award_state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    r.user_id,
+                    r.activity_id,
+                    r.strategy_id,
+                    r.order_id,
+                    r.award_id,
+                    r.award_title,
+                    format_datetime(&r.award_time),
+                    r.award_state
+                ])
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::biz(ResponseCode::IndexDup, format!("raffle order {} already has an award", r.order_id))
+                } else {
+                    internal(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn award_state(&mut self, user_id: &str, order_id: &str) -> Result<Option<String>> {
+        self.conn
+            .prepare_cached(
+                "SELECT award_state FROM user_award_record WHERE user_id = ?1 AND order_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![user_id, order_id], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(internal)
+    }
+
+    async fn complete_award(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE user_award_record SET award_state = 'completed', delivery_note = NULL,
+                        update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND order_id = ?2 AND award_state = 'create'",
+            )
+            .and_then(|mut s| s.execute(params![user_id, order_id]))
+            .map_err(internal)?;
+        Ok(n == 1)
+    }
+}
+
+impl TaskTx for SqliteTx<'_> {
+    async fn insert_task(&mut self, task: &mut Task) -> Result<()> {
+        let conn = self.conn;
+        for _ in 0..8 {
+            let result = conn
+                .prepare_cached(
+                    "INSERT INTO task (user_id, topic, message_id, message, state) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![task.user_id, task.topic, task.message_id(), task.message(), task.state])
+                });
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) if violated_column(&e).as_deref() == Some("task.message_id") => {
+                    task.event.id = random_digits(&mut rand::rng(), 11);
+                }
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        Err(Error::internal("no free task message id after 8 attempts"))
+    }
+}
+
+impl CreditTx for SqliteTx<'_> {
+    async fn credit_available(&mut self, user_id: &str) -> Result<Decimal> {
+        let v: Option<String> = self
+            .conn
+            .prepare_cached("SELECT available_amount FROM user_credit_account WHERE user_id = ?1")
+            .and_then(|mut s| s.query_row([user_id], |r| r.get(0)).optional())
+            .map_err(internal)?;
+        Ok(v.map(|s| decimal(&s)).transpose()?.unwrap_or(Decimal::ZERO))
+    }
+    async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()> {
+        let current: Option<(String, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT total_amount, available_amount FROM user_credit_account WHERE user_id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(internal)?;
+        match current {
+            None => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO user_credit_account (user_id, total_amount, available_amount, account_status)
+                         VALUES (?1, ?2, ?2, 'open')",
+                    )
+                    .and_then(|mut s| s.execute(params![user_id, amount_text(amount)]))
+                    .map_err(internal)?;
+            }
+            Some((total, available)) => {
+                let (total, available) = (decimal(&total)? + amount, decimal(&available)? + amount);
+                self.conn
+                    .prepare_cached(
+                        "UPDATE user_credit_account SET total_amount = ?2, available_amount = ?3,
+                                update_time = CURRENT_TIMESTAMP WHERE user_id = ?1",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![user_id, amount_text(total), amount_text(available)])
+                    })
+                    .map_err(internal)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn credit_take(&mut self, user_id: &str, amount: Decimal) -> Result<bool> {
+        let available = self.credit_available(user_id).await?;
+        if available < amount {
+            return Ok(false);
+        }
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE user_credit_account SET available_amount = ?2, update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![user_id, amount_text(available - amount)]))
+            .map_err(internal)?;
+        Ok(n == 1)
+    }
+
+    async fn insert_credit_order(&mut self, o: &mut CreditOrder) -> Result<()> {
+        let conn = self.conn;
+        let amount = amount_text(o.trade_amount);
+        let (user, name, kind, obn) = (
+            o.user_id.clone(),
+            o.trade_name.clone(),
+            o.trade_type.clone(),
+            o.out_business_no.clone(),
+        );
+        insert_with_fresh_id("user_credit_order.order_id", &mut o.order_id, 12, |id| {
+            conn.prepare_cached(
+                "INSERT INTO user_credit_order (user_id, order_id, trade_name, trade_type, trade_amount, out_business_no)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![user, id, name, kind, amount, obn])
+        })
+        .map_err(|e| {
+            if violated_column(&e).as_deref() == Some("user_credit_order.out_business_no") {
+                Error::biz(ResponseCode::IndexDup, format!("credit trade {obn} was already made"))
+            } else {
+                internal(e)
+            }
+        })
+    }
+}
+
+impl RebateTx for SqliteTx<'_> {
+    async fn insert_rebate_order(&mut self, o: &mut RebateOrder) -> Result<()> {
+        let conn = self.conn;
+        let r = o.clone();
+        insert_with_fresh_id("user_behavior_rebate_order.order_id", &mut o.order_id, 12, |id| {
+            conn.prepare_cached(
+                "INSERT INTO user_behavior_rebate_order (user_id, order_id, behavior_type, rebate_desc, rebate_type,
+                     rebate_config, out_business_no, biz_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                r.user_id, id, r.behavior_type, r.rebate_desc, r.rebate_type, r.rebate_config, r.out_business_no, r.biz_id
+            ])
+        })
+        .map_err(|e| {
+            if violated_column(&e).as_deref() == Some("user_behavior_rebate_order.biz_id") {
+                Error::biz(ResponseCode::IndexDup, format!("rebate {} was already recorded", r.biz_id))
+            } else {
+                internal(e)
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl AwardRepository for SqliteStore {
+    async fn award(&self, award_id: i32) -> Result<Option<Award>> {
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT award_id, award_key, award_config, award_desc FROM award WHERE award_id = ?1")?
+                    .query_row([award_id], |r| {
+                        Ok(Award {
+                            award_id: r.get(0)?,
+                            award_key: r.get(1)?,
+                            award_config: r.get(2)?,
+                            award_desc: r.get(3)?,
+                        })
+                    })
+                    .optional()?)
+            })
+            .await?)
+    }
+
+    async fn deliver_credit(
+        &self,
+        message: SendAwardMessage,
+        default_config: String,
+    ) -> Result<Option<Decimal>> {
+        Ok(self
+            .write(move |conn| {
+                let mut tx = SqliteTx { conn };
+                Ok(pollster::block_on(award::deliver_credit(
+                    &mut tx,
+                    &message,
+                    &default_config,
+                    &mut rand::rng(),
+                ))?)
+            })
+            .await?)
+    }
+
+    async fn complete_award(&self, user_id: &str, order_id: &str) -> Result<bool> {
+        let (user_id, order_id) = (user_id.to_owned(), order_id.to_owned());
+        Ok(self
+            .write(move |conn| {
+                Ok(pollster::block_on(
+                    SqliteTx { conn }.complete_award(&user_id, &order_id),
+                )?)
+            })
+            .await?)
+    }
+
+    async fn note_award(&self, user_id: &str, order_id: &str, note: &str) -> Result<()> {
+        let (user_id, order_id, note) = (user_id.to_owned(), order_id.to_owned(), note.to_owned());
+        tracing::warn!(%user_id, %order_id, %note, "award not delivered");
+        Ok(self
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE user_award_record SET delivery_note = ?3, update_time = CURRENT_TIMESTAMP
+                     WHERE user_id = ?1 AND order_id = ?2 AND award_state = 'create'",
+                )?
+                .execute(params![user_id, order_id, note])?;
+                Ok(())
+            })
+            .await?)
+    }
+
+    async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredAward>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT user_id, order_id, award_id, award_title, award_time, delivery_note
+                     FROM user_award_record WHERE award_state = 'create' ORDER BY id LIMIT ?1",
+                )?;
+                let rows = stmt
+                    .query_map([limit], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get(5)?))
+                    })?
+                    .collect::<Result<Vec<(String, String, i32, String, String, Option<String>)>, _>>()?;
+                rows.into_iter()
+                    .map(|(user_id, order_id, award_id, award_title, time, note)| {
+                        Ok(UndeliveredAward {
+                            user_id,
+                            order_id,
+                            award_id,
+                            award_title,
+                            award_time: datetime(&time)?,
+                            note,
+                        })
+                    })
+                    .collect()
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl CreditRepository for SqliteStore {
+    async fn adjust(&self, trade: Trade, timestamp_ms: i64) -> Result<(CreditOrder, Task)> {
+        Ok(self
+            .write(move |conn| {
+                let mut tx = SqliteTx { conn };
+                Ok(pollster::block_on(credit::adjust(
+                    &mut tx,
+                    &trade,
+                    timestamp_ms,
+                    &mut rand::rng(),
+                ))?)
+            })
+            .await?)
+    }
+
+    async fn available(&self, user_id: &str) -> Result<Decimal> {
+        let user_id = user_id.to_owned();
+        Ok(self
+            .read(move |conn| {
+                let v: Option<String> = conn
+                    .prepare_cached(
+                        "SELECT available_amount FROM user_credit_account WHERE user_id = ?1",
+                    )?
+                    .query_row([&user_id], |r| r.get(0))
+                    .optional()?;
+                Ok(v.map(|s| decimal(&s)).transpose()?.unwrap_or(Decimal::ZERO))
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl RebateRepository for SqliteStore {
+    async fn rebate_configs(&self, behavior_type: &str) -> Result<Vec<DailyBehaviorRebate>> {
+        let behavior_type = behavior_type.to_owned();
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT behavior_type, rebate_desc, rebate_type, rebate_config, state
+                         FROM daily_behavior_rebate WHERE behavior_type = ?1 ORDER BY id",
+                    )?
+                    .query_map([&behavior_type], |r| {
+                        Ok(DailyBehaviorRebate {
+                            behavior_type: r.get(0)?,
+                            rebate_desc: r.get(1)?,
+                            rebate_type: r.get(2)?,
+                            rebate_config: r.get(3)?,
+                            state: r.get(4)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?)
+    }
+
+    async fn record(
+        &self,
+        behavior: Behavior,
+        configs: Vec<DailyBehaviorRebate>,
+        timestamp_ms: i64,
+    ) -> Result<Vec<Task>> {
+        Ok(self
+            .write(move |conn| {
+                let mut tx = SqliteTx { conn };
+                Ok(pollster::block_on(rebate::record(
+                    &mut tx,
+                    &behavior,
+                    &configs,
+                    timestamp_ms,
+                    &mut rand::rng(),
+                ))?)
+            })
+            .await?)
+    }
+
+    async fn has_rebate(&self, user_id: &str, out_business_no: &str) -> Result<bool> {
+        let (user_id, obn) = (user_id.to_owned(), out_business_no.to_owned());
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT 1 FROM user_behavior_rebate_order WHERE user_id = ?1 AND out_business_no = ?2 LIMIT 1",
+                    )?
+                    .query_row(params![user_id, obn], |_| Ok(()))
+                    .optional()?
+                    .is_some())
+            })
+            .await?)
+    }
+}
+
+fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
+    Ok(TaskRow {
+        user_id: r.get(0)?,
+        topic: r.get(1)?,
+        message_id: r.get(2)?,
+        message: r.get(3)?,
+        state: r.get(4)?,
+        attempts: r.get(5)?,
+    })
+}
+
+#[async_trait]
+impl TaskRepository for SqliteStore {
+    async fn task(&self, message_id: &str) -> Result<Option<TaskRow>> {
+        let id = message_id.to_owned();
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT user_id, topic, message_id, message, state, attempts FROM task WHERE message_id = ?1",
+                    )?
+                    .query_row([&id], task_row)
+                    .optional()?)
+            })
+            .await?)
+    }
+
+    async fn due_tasks(&self, stale_secs: u64, limit: usize) -> Result<Vec<TaskRow>> {
+        let stale = format!("-{stale_secs} seconds");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT user_id, topic, message_id, message, state, attempts FROM task
+                         WHERE (state = 'fail' AND (next_attempt_time IS NULL OR next_attempt_time <= CURRENT_TIMESTAMP))
+                            OR (state = 'create' AND update_time <= datetime('now', ?1))
+                         ORDER BY id LIMIT ?2",
+                    )?
+                    .query_map(params![stale, limit], task_row)?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?)
+    }
+
+    async fn record(&self, message_id: &str, outcome: &TaskOutcome) -> Result<()> {
+        let id = message_id.to_owned();
+        let outcome = outcome.clone();
+        Ok(self
+            .write(move |conn| {
+                match outcome {
+                    TaskOutcome::Completed(note) => conn
+                        .prepare_cached(
+                            "UPDATE task SET state = 'completed', last_error = ?2, update_time = CURRENT_TIMESTAMP
+                             WHERE message_id = ?1",
+                        )?
+                        .execute(params![id, note])?,
+                    TaskOutcome::Retry { error, retry_after_secs } => conn
+                        .prepare_cached(
+                            "UPDATE task SET state = 'fail', attempts = attempts + 1, last_error = ?2,
+                                    next_attempt_time = datetime('now', ?3), update_time = CURRENT_TIMESTAMP
+                             WHERE message_id = ?1",
+                        )?
+                        .execute(params![id, error, format!("+{retry_after_secs} seconds")])?,
+                    TaskOutcome::Parked(error) => conn
+                        .prepare_cached(
+                            "UPDATE task SET state = 'parked', attempts = attempts + 1, last_error = ?2,
+                                    update_time = CURRENT_TIMESTAMP
+                             WHERE message_id = ?1",
+                        )?
+                        .execute(params![id, error])?,
+                };
+                Ok(())
+            })
+            .await?)
+    }
+}
+
+impl SqliteStore {
+    /// Rows per task state (for tests and metrics).
+    pub async fn task_states(&self) -> Result<Vec<(String, i64)>> {
+        Ok(self
+            .read(|conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT state, COUNT(*) FROM task GROUP BY state ORDER BY state",
+                    )?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?)
+    }
+}

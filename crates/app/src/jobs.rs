@@ -1,0 +1,77 @@
+//! Background work of the process: the outbox dispatcher (sends a task as soon as its
+//! transaction committed) and the compensation job (re-sends failed and stale tasks).
+//! Both stop when the shutdown signal flips.
+
+use big_market_domain::task::{TaskNotifier, TaskService};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+/// Hands committed task ids to the dispatcher.
+pub struct ChannelNotifier(pub mpsc::UnboundedSender<String>);
+
+impl TaskNotifier for ChannelNotifier {
+    fn notify(&self, message_id: &str) {
+        // A closed channel means shutdown: the compensation job sends it after restart.
+        let _ = self.0.send(message_id.to_owned());
+    }
+}
+
+/// Sends each notified task, several at a time so their writes share commits.
+pub async fn dispatcher(
+    mut ids: mpsc::UnboundedReceiver<String>,
+    tasks: Arc<TaskService>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let in_flight = Arc::new(Semaphore::new(64));
+    loop {
+        let id = tokio::select! {
+            id = ids.recv() => match id { Some(id) => id, None => break },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let tasks = tasks.clone();
+        tokio::spawn(async move {
+            if let Err(e) = tasks.dispatch(&id).await {
+                tracing::error!(message_id = %id, error = %e, "dispatch failed; compensation will retry");
+            }
+            drop(permit);
+        });
+    }
+    tracing::debug!("outbox dispatcher stopped");
+}
+
+/// Every `interval`, re-sends due tasks (failed ones whose backoff has passed, and
+/// `create` ones older than `stale_secs`).
+pub async fn compensation(
+    tasks: Arc<TaskService>,
+    interval: Duration,
+    stale_secs: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {},
+            _ = shutdown.changed() => break,
+        }
+        // Drain a backlog in pages, but never spin: at most 10 pages per tick.
+        for _ in 0..10 {
+            match tasks.compensate(stale_secs, 100).await {
+                Ok(0) => break,
+                Ok(n) => tracing::info!(sent = n, "compensation re-sent tasks"),
+                Err(e) => {
+                    tracing::error!(error = %e, "compensation run failed");
+                    break;
+                }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+    }
+    tracing::debug!("outbox compensation stopped");
+}

@@ -1,0 +1,601 @@
+//! Award delivery, sign-in rebates, credits and paying credits for draws (issue 5).
+
+use crate::helpers::{TestApp, by_code, code, concurrently, eventually};
+use big_market::consumers;
+use big_market_domain::task::Consumer;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+async fn credits(app: &TestApp, user: &str) -> f64 {
+    let v = app
+        .post_raw(
+            &format!("activity/query_user_credit_account?userId={user}"),
+            "",
+        )
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    v["data"].as_f64().unwrap()
+}
+
+async fn total_draws(app: &TestApp, user: &str, activity: i64) -> i64 {
+    let v = app
+        .post(
+            "activity/query_user_activity_account",
+            json!({"userId": user, "activityId": activity}),
+        )
+        .await;
+    v["data"]["totalCount"].as_i64().unwrap()
+}
+
+async fn text(app: &TestApp, sql: String) -> Vec<String> {
+    app.store
+        .read(move |c| {
+            Ok(c.prepare(&sql)?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_grants_a_draw_and_ten_points_once_a_day() {
+    let app = TestApp::spawn().await;
+    let v = app
+        .post_raw("activity/calendar_sign_rebate?userId=xiaofuge", "")
+        .await;
+    assert_eq!((code(&v), &v["data"]), ("0000", &json!(true)), "{v}");
+    let v = app
+        .post_raw("activity/calendar_sign_rebate?userId=xiaofuge", "")
+        .await;
+    assert_eq!(code(&v), "0003", "{v}");
+    assert!(
+        v["info"].as_str().unwrap().starts_with("唯一索引冲突"),
+        "{v}"
+    );
+    // The parameter may also come as a form body, as Spring binds it.
+    let v = app
+        .post_raw("activity/is_calendar_sign_rebate", "userId=xiaofuge")
+        .await;
+    assert_eq!(v["data"], json!(true));
+    let v = app
+        .post_raw("activity/is_calendar_sign_rebate?userId=someone", "")
+        .await;
+    assert_eq!(v["data"], json!(false));
+
+    eventually("sign-in rebates settled", || async {
+        total_draws(&app, "xiaofuge", 100401).await == 1 && credits(&app, "xiaofuge").await == 10.0
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM user_behavior_rebate_order WHERE user_id = 'xiaofuge'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM raffle_activity_order WHERE user_id = 'xiaofuge' AND sku = 9901"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn exchanging_points_for_draws() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        code(
+            &app.post_raw("activity/calendar_sign_rebate?userId=kiss", "")
+                .await
+        ),
+        "0000"
+    );
+    eventually("10 points", || async {
+        credits(&app, "kiss").await == 10.0
+    })
+    .await;
+
+    for _ in 0..2 {
+        let v = app
+            .post(
+                "activity/credit_pay_exchange_sku",
+                json!({"userId": "kiss", "sku": 9014}),
+            )
+            .await;
+        assert_eq!((code(&v), &v["data"]), ("0000", &json!(true)), "{v}");
+        // Each payment is delivered before the next exchange (no unpaid order is reused).
+        eventually("payment delivered", || async {
+            app.count("SELECT COUNT(*) FROM raffle_activity_order WHERE user_id = 'kiss' AND state = 'wait_pay'").await == 0
+        })
+        .await;
+    }
+    let v = app
+        .post(
+            "activity/credit_pay_exchange_sku",
+            json!({"userId": "kiss", "sku": 9014}),
+        )
+        .await;
+    assert_eq!(code(&v), "ERR_CREDIT_001", "{v}");
+    assert_eq!(credits(&app, "kiss").await, 0.0);
+    assert_eq!(total_draws(&app, "kiss", 100301).await, 2);
+    // The refused exchange left nothing behind: no order, no SKU stock used.
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM raffle_activity_order WHERE user_id = 'kiss' AND sku = 9014"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        app.count("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = 9014")
+            .await,
+        99866 - 2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_exchanges_never_overspend() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        code(
+            &app.post_raw("activity/calendar_sign_rebate?userId=race", "")
+                .await
+        ),
+        "0000"
+    );
+    eventually("10 points", || async {
+        credits(&app, "race").await == 10.0
+    })
+    .await;
+    let body = json!({"userId": "race", "sku": 9014});
+    let results = concurrently(&app, "activity/credit_pay_exchange_sku", vec![body; 8]).await;
+    let codes = by_code(&results);
+    let paid = codes.get("0000").copied().unwrap_or(0) as i64;
+    assert!((1..=2).contains(&paid), "{codes:?}");
+    assert!(
+        codes
+            .keys()
+            .all(|c| ["0000", "0003", "ERR_CREDIT_001"].contains(&c.as_str())),
+        "{codes:?}"
+    );
+    eventually("payments delivered", || async {
+        app.count("SELECT COUNT(*) FROM raffle_activity_order WHERE user_id = 'race' AND state = 'wait_pay'").await == 0
+    })
+    .await;
+    let spent = 10.0 - credits(&app, "race").await;
+    assert!((0.0..=10.0).contains(&spent));
+    let orders = app
+        .count("SELECT COUNT(*) FROM raffle_activity_order WHERE user_id = 'race' AND sku = 9014")
+        .await;
+    assert_eq!(
+        spent,
+        5.0 * orders as f64,
+        "draws delivered = points spent / 5"
+    );
+    assert_eq!(total_draws(&app, "race", 100301).await, orders);
+    assert_eq!(app.count("SELECT COUNT(*) FROM user_credit_order WHERE user_id = 'race' AND trade_type = 'reverse'").await, orders);
+}
+
+#[tokio::test]
+async fn every_consumer_is_idempotent() {
+    let app = TestApp::spawn().await;
+    // Produce one message of each topic and let them be delivered once.
+    assert_eq!(
+        code(
+            &app.post_raw("activity/calendar_sign_rebate?userId=twice", "")
+                .await
+        ),
+        "0000"
+    );
+    eventually("10 points", || async {
+        credits(&app, "twice").await == 10.0
+    })
+    .await;
+    assert_eq!(
+        code(
+            &app.post(
+                "activity/credit_pay_exchange_sku",
+                json!({"userId": "twice", "sku": 9014})
+            )
+            .await
+        ),
+        "0000"
+    );
+    assert_eq!(
+        code(
+            &app.post(
+                "activity/sku_recharge",
+                json!({"userId": "twice", "sku": 9013, "outBusinessNo": "t1"})
+            )
+            .await
+        ),
+        "0000"
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            code(
+                &app.post(
+                    "activity/draw",
+                    json!({"userId": "twice", "activityId": 100301})
+                )
+                .await
+            ),
+            "0000"
+        );
+    }
+    eventually("all tasks completed", || async {
+        app.count("SELECT COUNT(*) FROM task WHERE state <> 'completed'")
+            .await
+            == 0
+    })
+    .await;
+    let snapshot = || async {
+        (
+            credits(&app, "twice").await,
+            total_draws(&app, "twice", 100301).await,
+            total_draws(&app, "twice", 100401).await,
+            app.count("SELECT COUNT(*) FROM user_credit_order").await,
+            app.count("SELECT COUNT(*) FROM raffle_activity_order")
+                .await,
+            app.count("SELECT COUNT(*) FROM user_award_record WHERE award_state = 'completed'")
+                .await,
+        )
+    };
+    let before = snapshot().await;
+
+    let send_award = consumers::SendAward(app.award.clone());
+    let send_rebate = consumers::SendRebate(app.rebate.clone());
+    let credit_done = consumers::CreditAdjustSuccess(app.activity.clone());
+    let consumers: [(&str, &dyn Consumer); 3] = [
+        ("send_award", &send_award),
+        ("send_rebate", &send_rebate),
+        ("credit_adjust_success", &credit_done),
+    ];
+    for (topic, consumer) in consumers {
+        let mut messages = text(
+            &app,
+            format!("SELECT message FROM task WHERE topic = '{topic}' ORDER BY id"),
+        )
+        .await;
+        assert!(!messages.is_empty(), "{topic}");
+        // Twice each, the second round in reverse order.
+        let mut again = messages.clone();
+        again.reverse();
+        messages.extend(again);
+        for m in messages {
+            consumer
+                .consume(&m)
+                .await
+                .unwrap_or_else(|e| panic!("{topic}: {e}"));
+        }
+    }
+    assert_eq!(snapshot().await, before, "redelivery changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn credit_balances_are_the_sum_of_their_orders() {
+    let app = TestApp::spawn().await;
+    let users: Vec<String> = (0..12).map(|i| format!("load{i}")).collect();
+    for u in &users {
+        assert_eq!(
+            code(
+                &app.post(
+                    "activity/sku_recharge",
+                    json!({"userId": u, "sku": 9012, "outBusinessNo": format!("{u}-r")})
+                )
+                .await
+            ),
+            "0000"
+        );
+        assert_eq!(
+            code(
+                &app.post_raw(&format!("activity/calendar_sign_rebate?userId={u}"), "")
+                    .await
+            ),
+            "0000"
+        );
+    }
+    // The blacklist path (0.01–1 credits) too.
+    assert_eq!(
+        code(
+            &app.post(
+                "activity/sku_recharge",
+                json!({"userId": "user001", "sku": 9012, "outBusinessNo": "bl"})
+            )
+            .await
+        ),
+        "0000"
+    );
+    let mut bodies: Vec<Value> = (0..240)
+        .map(|i| json!({"userId": users[i % users.len()], "activityId": 100301}))
+        .collect();
+    bodies.extend((0..10).map(|_| json!({"userId": "user001", "activityId": 100301})));
+    let results = concurrently(&app, "activity/draw", bodies).await;
+    assert_eq!(by_code(&results), BTreeMap::from([("0000".into(), 250)]));
+    eventually("all tasks completed", || async {
+        app.count("SELECT COUNT(*) FROM task WHERE state <> 'completed'")
+            .await
+            == 0
+    })
+    .await;
+
+    let mismatches = app
+        .count(
+            "SELECT COUNT(*) FROM user_credit_account a
+             WHERE CAST(a.available_amount AS REAL) * 100 <> (SELECT ROUND(SUM(CAST(o.trade_amount AS REAL)) * 100) FROM user_credit_order o WHERE o.user_id = a.user_id)
+                OR CAST(a.total_amount AS REAL) * 100 <> (SELECT ROUND(SUM(CAST(o.trade_amount AS REAL)) * 100) FROM user_credit_order o WHERE o.user_id = a.user_id AND o.trade_type = 'forward')",
+        )
+        .await;
+    assert_eq!(mismatches, 0, "balance = sum of orders for every user");
+    let credit_awards = app
+        .count("SELECT COUNT(*) FROM user_award_record WHERE award_id = 101 AND award_state = 'completed'")
+        .await;
+    assert!(credit_awards > 0);
+    let with_one_order = app
+        .count(
+            "SELECT COUNT(*) FROM user_award_record r WHERE r.award_id = 101 AND r.award_state = 'completed'
+               AND (SELECT COUNT(*) FROM user_credit_order o WHERE o.out_business_no = 'award_' || r.order_id) = 1",
+        )
+        .await;
+    assert_eq!(
+        with_one_order, credit_awards,
+        "every completed credit award has exactly one order"
+    );
+    // Blacklisted user001 got 0.01–1 per draw.
+    let bl = credits(&app, "user001").await;
+    assert!((0.1..=10.0).contains(&bl), "{bl}");
+    // No credit award is left undelivered; the other awards wait with a reason.
+    let v = app.get("erp/query_undelivered_award_list?limit=1000").await;
+    for a in v["data"].as_array().unwrap() {
+        assert_ne!(a["awardId"], 101, "{a}");
+        assert!(
+            a["note"].as_str().unwrap().contains("not configured")
+                || a["note"].as_str().unwrap().contains("no distributor"),
+            "{a}"
+        );
+    }
+}
+
+/// A stand-in for the external account service: answers `code` and records calls.
+async fn account_service(
+    code: Arc<Mutex<&'static str>>,
+    calls: Arc<Mutex<Vec<(Value, String)>>>,
+) -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/api/v1/account/adjust_quota",
+        post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let (code, calls) = (code.clone(), calls.clone());
+            async move {
+                let key = headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                calls.lock().unwrap().push((body, key));
+                let c = *code.lock().unwrap();
+                axum::Json(json!({"code": c, "info": "", "data": {"totalQuota": 1, "surplusQuota": 1}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn openai_use_count_prizes_go_through_the_account_service_with_retries() {
+    let answer = Arc::new(Mutex::new("0001"));
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let url = account_service(answer.clone(), calls.clone()).await;
+    let app = TestApp::spawn_with(|c| {
+        c.openai_api_host = Some(url);
+        c.openai_app_token = big_market::config::Secret("secret-token".into());
+        c.outbox_interval_secs = 1;
+        c.outbox_retry_base_secs = 1;
+        c.outbox_stale_secs = 1;
+    })
+    .await;
+    // Strategy 10007 (activity 100401): 80% award 110, an openai_use_count of 1.
+    assert_eq!(
+        code(
+            &app.post(
+                "activity/sku_recharge",
+                json!({"userId": "oa", "sku": 9903, "outBusinessNo": "oa"})
+            )
+            .await
+        ),
+        "0000"
+    );
+    let mut won_110 = Vec::new();
+    for _ in 0..10 {
+        let v = app
+            .post(
+                "activity/draw",
+                json!({"userId": "oa", "activityId": 100401}),
+            )
+            .await;
+        assert_eq!(code(&v), "0000", "{v}");
+        if v["data"]["awardId"] == 110 {
+            won_110.push(());
+        }
+    }
+    assert!(!won_110.is_empty(), "10 draws at 80% give at least one 110");
+    // The service refuses: records stay `create`, tasks wait for a retry.
+    eventually("failed attempts recorded", || async {
+        app.count("SELECT COUNT(*) FROM task WHERE state = 'fail' AND attempts >= 1")
+            .await
+            >= 1
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM user_award_record WHERE award_id = 110 AND award_state = 'completed'").await,
+        0
+    );
+    // It recovers: the compensation job delivers every one of them.
+    *answer.lock().unwrap() = "0000";
+    let expected = won_110.len() as i64;
+    eventually("openai prizes delivered", || async {
+        app.count("SELECT COUNT(*) FROM user_award_record WHERE award_id = 110 AND award_state = 'completed'").await
+            == expected
+    })
+    .await;
+    let calls = calls.lock().unwrap().clone();
+    let last = &calls.last().unwrap().0;
+    assert_eq!(last["openid"], "oa");
+    assert_eq!(last["appToken"], "secret-token");
+    assert!(last["increaseQuota"].as_i64().unwrap() >= 1);
+    assert!(
+        calls.iter().all(|(_, key)| key.len() == 12),
+        "idempotency key = the raffle order id"
+    );
+}
+
+#[tokio::test]
+async fn a_task_that_keeps_failing_is_parked_not_looped() {
+    let answer = Arc::new(Mutex::new("0001"));
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let url = account_service(answer, calls.clone()).await;
+    let app = TestApp::spawn_with(|c| {
+        c.openai_api_host = Some(url);
+        c.outbox_interval_secs = 1;
+        c.outbox_retry_base_secs = 1;
+        c.outbox_max_attempts = 2;
+    })
+    .await;
+    // Award 110 through a strategy where it is the only award.
+    app.sql(
+        "INSERT INTO strategy (strategy_id, strategy_desc) VALUES (900200, 'only 110');
+         INSERT INTO strategy_award (strategy_id, award_id, award_title, award_count, award_count_surplus, award_rate, sort)
+           VALUES (900200, 110, 'one use', 10, 10, '1.0000', 1);
+         INSERT INTO raffle_activity (activity_id, activity_name, activity_desc, begin_date_time, end_date_time, strategy_id, state)
+           VALUES (900200, 'p', 'p', '2020-01-01 00:00:00', '2099-01-01 00:00:00', 900200, 'open');
+         INSERT INTO raffle_activity_count (activity_count_id, total_count, day_count, month_count) VALUES (990200, 5, 5, 5);
+         INSERT INTO raffle_activity_sku (sku, activity_id, activity_count_id, stock_count, stock_count_surplus, product_amount)
+           VALUES (990200, 900200, 990200, 10, 10, '1.00');",
+    )
+    .await;
+    assert_eq!(
+        code(&app.get("activity/armory?activityId=900200").await),
+        "0000"
+    );
+    assert_eq!(
+        code(
+            &app.post(
+                "activity/sku_recharge",
+                json!({"userId": "pk", "sku": 990200, "outBusinessNo": "pk"})
+            )
+            .await
+        ),
+        "0000"
+    );
+    assert_eq!(
+        code(
+            &app.post(
+                "activity/draw",
+                json!({"userId": "pk", "activityId": 900200})
+            )
+            .await
+        ),
+        "0000"
+    );
+    eventually("task parked", || async {
+        app.count("SELECT COUNT(*) FROM task WHERE state = 'parked' AND attempts = 2")
+            .await
+            == 1
+    })
+    .await;
+    let n = calls.lock().unwrap().len();
+    assert_eq!(n, 2, "exactly max_attempts calls");
+    let v = app.get("erp/query_undelivered_award_list").await;
+    assert_eq!(v["data"][0]["awardId"], 110, "{v}");
+}
+
+#[tokio::test]
+async fn payment_rebate_needs_a_valid_app_token() {
+    let app = TestApp::spawn_with(|c| {
+        c.app_tokens.insert(
+            "chatgpt-data".into(),
+            big_market::config::Secret("tok-1".into()),
+        );
+    })
+    .await;
+    let req = |token: &str, no: &str| json!({"appId": "chatgpt-data", "appToken": token, "data": {"userId": "payer", "behaviorType": "OPENAI_PAY", "outBusinessNo": no}});
+    let v = app
+        .post("activity/behavior_rebate", req("wrong", "p-1"))
+        .await;
+    assert_eq!(code(&v), "0008", "{v}");
+    let v = app
+        .post("activity/behavior_rebate", req("tok-1", "p-1"))
+        .await;
+    assert_eq!((code(&v), &v["data"]), ("0000", &json!(true)), "{v}");
+    let v = app
+        .post("activity/behavior_rebate", req("tok-1", "p-1"))
+        .await;
+    assert_eq!(code(&v), "0003", "{v}");
+    eventually("payment rebate settled", || async {
+        credits(&app, "payer").await == 10.0 && total_draws(&app, "payer", 100401).await == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rebate_and_credit_endpoints_reject_bad_input() {
+    let app = TestApp::spawn().await;
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("activity/calendar_sign_rebate", "", "0002"),
+        ("activity/calendar_sign_rebate?userId=", "", "0002"),
+        ("activity/is_calendar_sign_rebate", "", "0002"),
+        ("activity/query_user_credit_account", "", "0002"),
+        ("activity/credit_pay_exchange_sku", "", "0002"),
+        ("activity/credit_pay_exchange_sku", "{", "0002"),
+        (
+            "activity/credit_pay_exchange_sku",
+            r#"{"userId": "u"}"#,
+            "0002",
+        ),
+        (
+            "activity/credit_pay_exchange_sku",
+            r#"{"sku": 9014}"#,
+            "0002",
+        ),
+        (
+            "activity/credit_pay_exchange_sku",
+            r#"{"userId": "u", "sku": "x"}"#,
+            "0002",
+        ),
+        (
+            "activity/credit_pay_exchange_sku",
+            r#"{"userId": "u", "sku": 1}"#,
+            "0002",
+        ),
+        (
+            "activity/credit_pay_exchange_sku",
+            r#"{"userId": "nopoints", "sku": 9014}"#,
+            "ERR_CREDIT_001",
+        ),
+        ("activity/behavior_rebate", "{}", "0002"),
+        (
+            "activity/behavior_rebate",
+            r#"{"appId": "a", "appToken": "t"}"#,
+            "0002",
+        ),
+        (
+            "activity/behavior_rebate",
+            r#"{"appId": "a", "appToken": "t", "data": {"userId": "u", "behaviorType": "sign"}}"#,
+            "0002",
+        ),
+        (
+            "activity/behavior_rebate",
+            r#"{"appId": "a", "appToken": "t", "data": {"userId": "u", "behaviorType": "dance", "outBusinessNo": "1"}}"#,
+            "0008",
+        ),
+    ];
+    for (path, body, want) in cases {
+        let v = app.post_raw(path, body).await;
+        assert_eq!(code(&v), want, "{path} {body}: {v}");
+        assert!(v["info"].as_str().unwrap().len() > 4, "{v}");
+    }
+    let v = app.get("erp/query_undelivered_award_list?limit=0").await;
+    assert_eq!(code(&v), "0002");
+    assert_eq!(credits(&app, "nobody").await, 0.0);
+}
