@@ -2,31 +2,31 @@
 //! transaction committed) and the compensation job (re-sends failed and stale tasks).
 //! Both stop when the shutdown signal flips.
 
-use big_market_domain::task::{TaskNotifier, TaskService};
+use big_market_domain::task::{Task, TaskNotifier, TaskRow, TaskService};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-/// Hands committed task ids to the dispatcher.
-pub struct ChannelNotifier(pub mpsc::UnboundedSender<String>);
+/// Hands committed tasks to the dispatcher.
+pub struct ChannelNotifier(pub mpsc::UnboundedSender<TaskRow>);
 
 impl TaskNotifier for ChannelNotifier {
-    fn notify(&self, message_id: &str) {
+    fn notify(&self, task: &Task) {
         // A closed channel means shutdown: the compensation job sends it after restart.
-        let _ = self.0.send(message_id.to_owned());
+        let _ = self.0.send(task.to_row());
     }
 }
 
 /// Sends each notified task, several at a time so their writes share commits.
 pub async fn dispatcher(
-    mut ids: mpsc::UnboundedReceiver<String>,
+    mut committed: mpsc::UnboundedReceiver<TaskRow>,
     tasks: Arc<TaskService>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let in_flight = Arc::new(Semaphore::new(64));
     loop {
-        let id = tokio::select! {
-            id = ids.recv() => match id { Some(id) => id, None => break },
+        let task = tokio::select! {
+            task = committed.recv() => match task { Some(t) => t, None => break },
             _ = shutdown.changed() => break,
         };
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
@@ -34,8 +34,8 @@ pub async fn dispatcher(
         };
         let tasks = tasks.clone();
         tokio::spawn(async move {
-            if let Err(e) = tasks.dispatch(&id).await {
-                tracing::error!(message_id = %id, error = %e, "dispatch failed; compensation will retry");
+            if let Err(e) = tasks.dispatch(&task).await {
+                tracing::error!(message_id = %task.message_id, error = %e, "dispatch failed; compensation will retry");
             }
             drop(permit);
         });

@@ -39,7 +39,7 @@ pub struct Services {
     pub tasks: Arc<TaskService>,
     pub clock: Arc<dyn Clock>,
     /// Task ids committed by the services, for the dispatcher (taken when it starts).
-    notices: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    notices: Mutex<Option<mpsc::UnboundedReceiver<big_market_domain::task::TaskRow>>>,
 }
 
 impl Services {

@@ -321,14 +321,40 @@ async fn credit_balances_are_the_sum_of_their_orders() {
     })
     .await;
 
-    let mismatches = app
-        .count(
-            "SELECT COUNT(*) FROM user_credit_account a
-             WHERE CAST(a.available_amount AS REAL) * 100 <> (SELECT ROUND(SUM(CAST(o.trade_amount AS REAL)) * 100) FROM user_credit_order o WHERE o.user_id = a.user_id)
-                OR CAST(a.total_amount AS REAL) * 100 <> (SELECT ROUND(SUM(CAST(o.trade_amount AS REAL)) * 100) FROM user_credit_order o WHERE o.user_id = a.user_id AND o.trade_type = 'forward')",
-        )
-        .await;
-    assert_eq!(mismatches, 0, "balance = sum of orders for every user");
+    // Exact decimal sums, per user: available = all orders, total = forward orders.
+    type Rows = Vec<(String, String, String)>;
+    let accounts: Rows = app
+        .store
+        .read(|c| {
+            Ok(c.prepare(
+                "SELECT user_id, total_amount, available_amount FROM user_credit_account",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    let orders: Rows = app
+        .store
+        .read(|c| {
+            Ok(
+                c.prepare("SELECT user_id, trade_type, trade_amount FROM user_credit_order")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()?,
+            )
+        })
+        .await
+        .unwrap();
+    assert!(accounts.len() >= 13, "{}", accounts.len());
+    let dec = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+    for (user, total, available) in &accounts {
+        let mine = orders.iter().filter(|o| &o.0 == user);
+        let sum: rust_decimal::Decimal = mine.clone().map(|o| dec(&o.2)).sum();
+        let forward: rust_decimal::Decimal =
+            mine.filter(|o| o.1 == "forward").map(|o| dec(&o.2)).sum();
+        assert_eq!(dec(available), sum, "{user}: available = sum of orders");
+        assert_eq!(dec(total), forward, "{user}: total = sum of forward orders");
+    }
     let credit_awards = app
         .count("SELECT COUNT(*) FROM user_award_record WHERE award_id = 101 AND award_state = 'completed'")
         .await;

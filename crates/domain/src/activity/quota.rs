@@ -231,11 +231,15 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
     now: DateTime,
     keys: &CalendarKeys,
     rng: &mut R,
-) -> Result<(UserRaffleOrder, bool)> {
+) -> Result<Partaken> {
     activity.check_open(now)?;
     let aid = activity.activity_id;
     if let Some(order) = tx.unused_raffle_order(user_id, aid).await? {
-        return Ok((order, true));
+        return Ok(Partaken {
+            order,
+            reused: true,
+            used: None,
+        });
     }
     let quota_error = |code, what: &str| {
         Error::biz(
@@ -260,6 +264,7 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
     if !tx.deduct_total(user_id, aid).await? {
         return Err(quota_error(ResponseCode::AccountQuotaError, "total"));
     }
+    let total_used = account.total_count - (account.total_count_surplus - 1);
     let month_left = match month {
         Some(m) => {
             if !tx.deduct_month(user_id, aid, &keys.month).await? {
@@ -282,12 +287,12 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
             row.count_surplus
         }
     };
-    let day_left = match day {
+    let (day_left, today_used) = match day {
         Some(d) => {
             if !tx.deduct_day(user_id, aid, &keys.day).await? {
                 return Err(quota_error(ResponseCode::AccountDayQuotaError, "daily"));
             }
-            d.count_surplus - 1
+            (d.count_surplus - 1, d.count - (d.count_surplus - 1))
         }
         None => {
             let row = PeriodAccount {
@@ -301,7 +306,7 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
                 return Err(quota_error(ResponseCode::AccountDayQuotaError, "daily"));
             }
             tx.insert_day(&row).await?;
-            row.count_surplus
+            (row.count_surplus, row.count - row.count_surplus)
         }
     };
     tx.set_mirrors(user_id, aid, month_left, day_left).await?;
@@ -315,7 +320,23 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
         order_state: raffle_state::USED.to_owned(),
     };
     tx.insert_raffle_order(&mut order).await?;
-    Ok((order, false))
+    Ok(Partaken {
+        order,
+        reused: false,
+        used: Some(crate::strategy::DrawCounts {
+            total_used,
+            today_used,
+        }),
+    })
+}
+
+/// The raffle order a draw uses, and the user's draws after taking part (known without
+/// reading back, except for a reused order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partaken {
+    pub order: UserRaffleOrder,
+    pub reused: bool,
+    pub used: Option<crate::strategy::DrawCounts>,
 }
 
 /// What a committed draw produced.
@@ -354,7 +375,11 @@ pub async fn draw<T: ActivityTx + AwardTx + TaskTx + ?Sized, R: Rng + ?Sized>(
     if user_id.trim().is_empty() {
         return Err(Error::illegal("userId is blank"));
     }
-    let (order, reused) = partake(tx, activity, user_id, now, keys, rng).await?;
+    let Partaken {
+        order,
+        reused,
+        used,
+    } = partake(tx, activity, user_id, now, keys, rng).await?;
     if reused && !tx.use_raffle_order(user_id, &order.order_id).await? {
         return Err(Error::biz(
             ResponseCode::ActivityOrderError,
@@ -362,14 +387,17 @@ pub async fn draw<T: ActivityTx + AwardTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         ));
     }
     let aid = activity.activity_id;
-    let total_used = tx
-        .account(user_id, aid)
-        .await?
-        .map_or(0, |a| a.total_count - a.total_count_surplus);
-    let today_used = tx
-        .day_account(user_id, aid, &keys.day)
-        .await?
-        .map_or(0, |d| d.count - d.count_surplus);
+    let (total_used, today_used) = match used {
+        Some(c) => (c.total_used, c.today_used),
+        None => (
+            tx.account(user_id, aid)
+                .await?
+                .map_or(0, |a| a.total_count - a.total_count_surplus),
+            tx.day_account(user_id, aid, &keys.day)
+                .await?
+                .map_or(0, |d| d.count - d.count_surplus),
+        ),
+    };
     let factor = RaffleFactor {
         user_id: user_id.to_owned(),
         total_used,

@@ -258,7 +258,7 @@ impl ActivityService {
             .await?;
         let (_, _, ts) = self.now();
         let (order, task) = self.repo.exchange(job, ts).await?;
-        self.notifier.notify(task.message_id());
+        self.notifier.notify(&task);
         Ok(order)
     }
 
@@ -306,7 +306,7 @@ impl ActivityService {
                 keys,
             })
             .await?;
-        self.notifier.notify(outcome.task.message_id());
+        self.notifier.notify(&outcome.task);
         Ok(DrawResult {
             award_id: outcome.award.award_id,
             award_title: outcome.award.award_title,

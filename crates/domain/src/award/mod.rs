@@ -106,16 +106,6 @@ pub async fn deliver_credit<T: AwardTx + CreditTx + ?Sized, R: Rng + ?Sized>(
     default_config: &str,
     rng: &mut R,
 ) -> Result<Option<Decimal>> {
-    match tx.award_state(&message.user_id, &message.order_id).await? {
-        Some(s) if s == state::CREATE => {}
-        Some(_) => return Ok(None),
-        None => {
-            return Err(Error::internal(format!(
-                "no award record for order {} of {}",
-                message.order_id, message.user_id
-            )));
-        }
-    }
     let config = message
         .award_config
         .as_deref()
@@ -123,11 +113,18 @@ pub async fn deliver_credit<T: AwardTx + CreditTx + ?Sized, R: Rng + ?Sized>(
         .unwrap_or(default_config);
     let (min, max) = parse_range(config)?;
     let amount = random_credit(min, max, rng);
+    // The guarded transition decides: a record delivered before changes nothing.
     if !tx
         .complete_award(&message.user_id, &message.order_id)
         .await?
     {
-        return Ok(None);
+        return match tx.award_state(&message.user_id, &message.order_id).await? {
+            Some(_) => Ok(None),
+            None => Err(Error::internal(format!(
+                "no award record for order {} of {}",
+                message.order_id, message.user_id
+            ))),
+        };
     }
     // Every delivered prize has exactly one credit order, so a balance is always the sum
     // of its orders.
@@ -188,18 +185,43 @@ pub trait AwardRepository: Send + Sync {
 pub struct AwardService {
     repo: Arc<dyn AwardRepository>,
     gateway: Option<Arc<dyn AwardGateway>>,
+    /// `award` rows are configuration: read once per process.
+    awards: std::sync::RwLock<std::collections::HashMap<i32, Award>>,
 }
 
 impl AwardService {
     pub fn new(repo: Arc<dyn AwardRepository>, gateway: Option<Arc<dyn AwardGateway>>) -> Self {
-        Self { repo, gateway }
+        Self {
+            repo,
+            gateway,
+            awards: Default::default(),
+        }
+    }
+
+    async fn award(&self, award_id: i32) -> Result<Option<Award>> {
+        if let Some(a) = self
+            .awards
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&award_id)
+        {
+            return Ok(Some(a.clone()));
+        }
+        let award = self.repo.award(award_id).await?;
+        if let Some(a) = &award {
+            self.awards
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(award_id, a.clone());
+        }
+        Ok(award)
     }
 
     /// Delivers one `send_award` message. `Ok` with a note when the message is done with
     /// (delivered, delivered before, or kept for an operator with the reason); `Err` when
     /// it should be retried.
     pub async fn deliver(&self, message: &SendAwardMessage) -> Result<Option<String>> {
-        let Some(award) = self.repo.award(message.award_id).await? else {
+        let Some(award) = self.award(message.award_id).await? else {
             let note = format!("award {} does not exist", message.award_id);
             self.repo
                 .note_award(&message.user_id, &message.order_id, &note)

@@ -201,7 +201,7 @@ impl CreditService {
         validate(&trade)?;
         let ts = self.clock.now().timestamp().as_millisecond();
         let (order, task) = self.repo.adjust(trade, ts).await?;
-        self.notifier.notify(task.message_id());
+        self.notifier.notify(&task);
         Ok(order)
     }
 

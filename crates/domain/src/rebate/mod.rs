@@ -203,7 +203,7 @@ impl RebateService {
         let ts = self.clock.now().timestamp().as_millisecond();
         let tasks = self.repo.record(behavior, configs, ts).await?;
         for t in &tasks {
-            self.notifier.notify(t.message_id());
+            self.notifier.notify(t);
         }
         Ok(tasks)
     }

@@ -39,6 +39,18 @@ pub struct Task {
 }
 
 impl Task {
+    /// The row as stored by a commit, for sending without reading it back.
+    pub fn to_row(&self) -> TaskRow {
+        TaskRow {
+            user_id: self.user_id.clone(),
+            topic: self.topic.clone(),
+            message_id: self.event.id.clone(),
+            message: self.message(),
+            state: self.state.clone(),
+            attempts: 0,
+        }
+    }
+
     pub fn new<T: Serialize>(
         user_id: &str,
         topic: &str,
@@ -127,14 +139,14 @@ pub trait Consumer: Send + Sync {
 /// Told about tasks committed by a service, so they are sent at once rather than at the
 /// next compensation run.
 pub trait TaskNotifier: Send + Sync {
-    fn notify(&self, message_id: &str);
+    fn notify(&self, task: &Task);
 }
 
 /// A notifier that drops notices (tests, tools): the compensation job still sends.
 pub struct NoNotifier;
 
 impl TaskNotifier for NoNotifier {
-    fn notify(&self, _: &str) {}
+    fn notify(&self, _: &Task) {}
 }
 
 /// Retry policy of the outbox.
@@ -206,8 +218,13 @@ impl TaskService {
         Ok(outcome)
     }
 
-    /// Sends one task if it still waits (`create` or `fail`).
-    pub async fn dispatch(&self, message_id: &str) -> crate::Result<Option<TaskOutcome>> {
+    /// Sends a task its service has just committed (no read back: the row is known).
+    pub async fn dispatch(&self, task: &TaskRow) -> crate::Result<TaskOutcome> {
+        self.send(task).await
+    }
+
+    /// Sends one stored task if it still waits (`create` or `fail`).
+    pub async fn dispatch_stored(&self, message_id: &str) -> crate::Result<Option<TaskOutcome>> {
         match self.repo.task(message_id).await? {
             Some(t) if t.state == state::CREATE || t.state == state::FAIL => {
                 Ok(Some(self.send(&t).await?))
