@@ -70,7 +70,32 @@ fn configure(conn: &Connection, synchronous: &str) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Savepoint sub-journals in memory, not in temporary files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    // Checkpoints run on their own thread (see `checkpointer`); the writer only steps in
+    // if the WAL grows very large.
+    conn.pragma_update(None, "wal_autocheckpoint", 50_000)?;
     Ok(())
+}
+
+/// Copies the WAL into the database file every second on its own connection, so the
+/// writer thread never pays for it. `PASSIVE` never blocks the writer or readers.
+fn checkpointer(path: PathBuf, alive: std::sync::Weak<Inner>) {
+    let conn = match Connection::open(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "checkpointer could not open the store; the writer checkpoints instead");
+            return;
+        }
+    };
+    let _ = conn.busy_timeout(std::time::Duration::from_millis(100));
+    while alive.strong_count() > 0 {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "checkpoint skipped");
+        }
+    }
 }
 
 fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
@@ -98,13 +123,17 @@ impl SqliteStore {
         configure(&conn, &options.synchronous)?;
         migrate(&mut conn)?;
         let writer = Writer::start(conn, options.max_batch)?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                writer,
-                path: path.to_owned(),
-                readers: Mutex::new(Vec::new()),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            writer,
+            path: path.to_owned(),
+            readers: Mutex::new(Vec::new()),
+        });
+        let (alive, ckpt_path) = (Arc::downgrade(&inner), path.to_owned());
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpointer(ckpt_path, alive))
+            .map_err(|e| StoreError::Io(format!("start checkpoint thread: {e}")))?;
+        Ok(Self { inner })
     }
 
     /// Runs `f` in the next group commit; its result is returned only once the group is
