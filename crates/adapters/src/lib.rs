@@ -3,9 +3,11 @@
 //! - [`sqlite`]: the embedded backend, one SQLite file (WAL) with a group-commit writer.
 //! - [`inprocess`]: the embedded message bus (topics to in-process consumers).
 //! - [`gateway`]: the external account service for `openai_use_count` prizes.
+//! - [`router`]: upstream's userId sharding formula (Java `String.hashCode`).
 //!
 //! Adapters depend on `big-market-domain`, never on each other or on HTTP.
 
 pub mod gateway;
 pub mod inprocess;
+pub mod router;
 pub mod sqlite;
