@@ -91,26 +91,151 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
             finishes,
         };
     }
-    for job in batch.drain(..) {
+    let mut jobs = batch.drain(..);
+    for job in jobs.by_ref() {
         let savepoint = conn.execute_batch("SAVEPOINT job");
         let (ok, finish) = match savepoint {
             Ok(()) => job(Some(conn)),
             Err(_) => job(None),
         };
+        finishes.push(finish);
+        // SQLite rolls the whole transaction back by itself on some errors (disk full,
+        // I/O error, out of memory): the savepoints of the jobs before are gone with it,
+        // so the group must fail as one rather than commit what is left.
+        if conn.is_autocommit() {
+            tracing::error!("the store rolled the group back on its own");
+            return abort_group(
+                conn,
+                jobs,
+                finishes,
+                "the transaction was rolled back by the store",
+            );
+        }
         let end = if ok {
             conn.execute_batch("RELEASE job")
         } else {
             conn.execute_batch("ROLLBACK TO job; RELEASE job")
         };
         if let Err(e) = end {
-            tracing::error!(error = %e, "savepoint could not be closed");
+            // A job's writes that cannot be undone must not be committed with the others.
+            tracing::error!(error = %e, "savepoint could not be closed; failing the group");
+            return abort_group(conn, jobs, finishes, &format!("savepoint: {e}"));
         }
-        finishes.push(finish);
     }
+    drop(jobs);
     let commit = conn.execute_batch("COMMIT").map_err(|e| {
         tracing::error!(error = %e, "group commit failed; rolling back");
         let _ = conn.execute_batch("ROLLBACK");
         e.to_string()
     });
     GroupOutcome { commit, finishes }
+}
+
+/// Rolls the group back (if SQLite has not already) and fails every job of it, the ones
+/// that ran and the ones that did not.
+fn abort_group(
+    conn: &Connection,
+    rest: impl Iterator<Item = Job>,
+    mut finishes: Vec<Finish>,
+    reason: &str,
+) -> GroupOutcome {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for job in rest {
+        finishes.push(job(None).1);
+    }
+    GroupOutcome {
+        commit: Err(reason.to_string()),
+        finishes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    type Answers = Arc<Mutex<Vec<Result<(), String>>>>;
+
+    fn job(answers: &Answers, f: impl FnOnce(&Connection) -> bool + Send + 'static) -> Job {
+        let answers = answers.clone();
+        Box::new(move |conn| {
+            let ok = conn.map(f).unwrap_or(false);
+            let finish: Finish = Box::new(move |commit| {
+                answers
+                    .lock()
+                    .unwrap()
+                    .push(if ok { commit } else { Err("job failed".into()) });
+            });
+            (ok, finish)
+        })
+    }
+
+    fn insert(answers: &Answers, v: i64) -> Job {
+        job(answers, move |c| {
+            c.execute("INSERT INTO t(v) VALUES (?1)", [v]).is_ok()
+        })
+    }
+
+    fn run_group(conn: &Connection, mut batch: Vec<Job>) {
+        let outcome = commit_group(conn, &mut batch);
+        for finish in outcome.finishes {
+            finish(outcome.commit.clone());
+        }
+    }
+
+    fn rows(conn: &Connection) -> Vec<i64> {
+        let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    fn setup() -> (Connection, Answers) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
+            .unwrap();
+        (conn, Answers::default())
+    }
+
+    #[test]
+    fn a_failed_job_is_undone_alone() {
+        let (conn, answers) = setup();
+        let batch = vec![
+            insert(&answers, 1),
+            job(&answers, |c| {
+                c.execute("INSERT INTO t(v) VALUES (2)", []).unwrap();
+                false
+            }),
+            insert(&answers, 3),
+        ];
+        run_group(&conn, batch);
+        assert_eq!(rows(&conn), vec![1, 3]);
+        let answers = answers.lock().unwrap();
+        assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 2);
+        assert!(answers[1].is_err());
+    }
+
+    #[test]
+    fn a_transaction_lost_mid_group_fails_every_job_and_commits_nothing() {
+        let (conn, answers) = setup();
+        let batch = vec![
+            insert(&answers, 1),
+            // What SQLite does by itself on SQLITE_FULL or SQLITE_IOERR.
+            job(&answers, |c| {
+                c.execute("INSERT INTO t(v) VALUES (2)", []).unwrap();
+                c.execute_batch("ROLLBACK").unwrap();
+                true
+            }),
+            insert(&answers, 3),
+        ];
+        run_group(&conn, batch);
+        assert!(rows(&conn).is_empty());
+        let answers = answers.lock().unwrap();
+        assert_eq!(answers.len(), 3);
+        assert!(answers.iter().all(|a| a.is_err()), "{answers:?}");
+        assert!(conn.is_autocommit());
+    }
 }
