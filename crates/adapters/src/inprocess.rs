@@ -7,6 +7,7 @@ use big_market_domain::task::{Consumer, EventBus};
 use big_market_domain::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Default)]
 pub struct InProcessBus {
@@ -26,11 +27,24 @@ impl InProcessBus {
 
 #[async_trait]
 impl EventBus for InProcessBus {
-    async fn publish(&self, topic: &str, message: &str) -> Result<Option<String>> {
+    async fn publish(
+        &self,
+        topic: &str,
+        message: &str,
+        budget: Duration,
+    ) -> Result<Option<String>> {
         let consumer = self
             .consumers
             .get(topic)
             .ok_or_else(|| Error::internal(format!("no consumer for topic {topic}")))?;
-        consumer.consume(message).await
+        // Cut off at the budget: the consumer's own transactions are all-or-nothing and
+        // idempotent, so a retry after a cut-off finishes the job exactly once.
+        tokio::time::timeout(budget, consumer.consume(message))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::internal(format!(
+                    "consumer of {topic} did not finish within {budget:?}"
+                )))
+            })
     }
 }

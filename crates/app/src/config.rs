@@ -42,7 +42,8 @@ pub struct Config {
     pub log_format: String,
     /// Seconds between outbox compensation runs.
     pub outbox_interval_secs: u64,
-    /// A `create` task older than this is re-sent by the compensation job.
+    /// The lease of a sender on a task: a `create` task not delivered this long after
+    /// its commit is re-sent by the compensation job; a send is cut off after half of it.
     pub outbox_stale_secs: u64,
     /// Delivery attempts before a task is parked for an operator.
     pub outbox_max_attempts: i64,
@@ -121,6 +122,17 @@ impl Config {
         anyhow::ensure!(
             self.sqlite_max_batch > 0,
             "sqlite_max_batch must be at least 1"
+        );
+        anyhow::ensure!(
+            self.outbox_interval_secs > 0 && self.outbox_max_attempts > 0,
+            "outbox_interval_secs and outbox_max_attempts must be at least 1"
+        );
+        // A send is cut off at half the lease; the account service call must fit in it.
+        anyhow::ensure!(
+            self.openai_timeout_ms.saturating_mul(2) < self.outbox_stale_secs.saturating_mul(1000),
+            "outbox_stale_secs ({}) must be more than twice openai_timeout_ms ({} ms)",
+            self.outbox_stale_secs,
+            self.openai_timeout_ms
         );
         Ok(())
     }

@@ -4,22 +4,25 @@
 
 use big_market_domain::task::{Task, TaskNotifier, TaskRow, TaskService};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 /// Hands committed tasks to the dispatcher.
-pub struct ChannelNotifier(pub mpsc::UnboundedSender<TaskRow>);
+pub struct ChannelNotifier(pub mpsc::UnboundedSender<Committed>);
+
+/// A task and when its commit was seen.
+pub type Committed = (Instant, TaskRow);
 
 impl TaskNotifier for ChannelNotifier {
     fn notify(&self, task: &Task) {
         // A closed channel means shutdown: the compensation job sends it after restart.
-        let _ = self.0.send(task.to_row());
+        let _ = self.0.send((Instant::now(), task.to_row()));
     }
 }
 
 /// Sends each notified task, several at a time so their writes share commits.
 pub async fn dispatcher(
-    mut committed: mpsc::UnboundedReceiver<TaskRow>,
+    mut committed: mpsc::UnboundedReceiver<Committed>,
     tasks: Arc<TaskService>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -34,7 +37,8 @@ pub async fn dispatcher(
         };
         let tasks = tasks.clone();
         tokio::spawn(async move {
-            if let Err(e) = tasks.dispatch(&task).await {
+            let (at, task) = task;
+            if let Err(e) = tasks.dispatch(&task, at).await {
                 tracing::error!(message_id = %task.message_id, error = %e, "dispatch failed; compensation will retry");
             }
             drop(permit);
@@ -43,12 +47,11 @@ pub async fn dispatcher(
     tracing::debug!("outbox dispatcher stopped");
 }
 
-/// Every `interval`, re-sends due tasks (failed ones whose backoff has passed, and
-/// `create` ones older than `stale_secs`).
+/// Every `interval`, claims and re-sends due tasks (failed ones whose backoff has passed,
+/// and `create` ones whose lease has run out).
 pub async fn compensation(
     tasks: Arc<TaskService>,
     interval: Duration,
-    stale_secs: u64,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(interval);
@@ -60,7 +63,7 @@ pub async fn compensation(
         }
         // Drain a backlog in pages, but never spin: at most 10 pages per tick.
         for _ in 0..10 {
-            match tasks.compensate(stale_secs, 100).await {
+            match tasks.compensate(100).await {
                 Ok(0) => break,
                 Ok(n) => tracing::info!(sent = n, "compensation re-sent tasks"),
                 Err(e) => {

@@ -39,7 +39,7 @@ pub struct Services {
     pub tasks: Arc<TaskService>,
     pub clock: Arc<dyn Clock>,
     /// Task ids committed by the services, for the dispatcher (taken when it starts).
-    notices: Mutex<Option<mpsc::UnboundedReceiver<big_market_domain::task::TaskRow>>>,
+    notices: Mutex<Option<mpsc::UnboundedReceiver<jobs::Committed>>>,
 }
 
 impl Services {
@@ -127,6 +127,7 @@ impl Services {
                 base_delay_secs: config.outbox_retry_base_secs,
                 max_delay_secs: 600,
             },
+            Duration::from_secs(config.outbox_stale_secs),
         ));
         Ok(Self {
             store,
@@ -196,7 +197,6 @@ impl Application {
         tokio::spawn(jobs::compensation(
             services.tasks.clone(),
             Duration::from_secs(config.outbox_interval_secs),
-            config.outbox_stale_secs,
             stopped,
         ));
         Ok(Self {

@@ -401,6 +401,12 @@ impl RebateRepository for SqliteStore {
     }
 }
 
+/// A task no sender holds: a failed one whose backoff (or claim) has run out, or a new
+/// one whose commit (or claim) is older than the lease (`?1`, as `-N seconds`).
+const DUE: &str =
+    "(state = 'fail' AND (next_attempt_time IS NULL OR next_attempt_time <= CURRENT_TIMESTAMP))
+     OR (state = 'create' AND update_time <= datetime('now', ?1))";
+
 fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
         user_id: r.get(0)?,
@@ -428,20 +434,41 @@ impl TaskRepository for SqliteStore {
             .await?)
     }
 
-    async fn due_tasks(&self, stale_secs: u64, limit: usize) -> Result<Vec<TaskRow>> {
-        let stale = format!("-{stale_secs} seconds");
+    async fn due_tasks(&self, lease_secs: u64, limit: usize) -> Result<Vec<TaskRow>> {
+        let expired = format!("-{lease_secs} seconds");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         Ok(self
             .read(move |conn| {
                 Ok(conn
-                    .prepare_cached(
+                    .prepare_cached(&format!(
                         "SELECT user_id, topic, message_id, message, state, attempts FROM task
-                         WHERE (state = 'fail' AND (next_attempt_time IS NULL OR next_attempt_time <= CURRENT_TIMESTAMP))
-                            OR (state = 'create' AND update_time <= datetime('now', ?1))
-                         ORDER BY id LIMIT ?2",
-                    )?
-                    .query_map(params![stale, limit], task_row)?
+                         WHERE {DUE} ORDER BY id LIMIT ?2"
+                    ))?
+                    .query_map(params![expired, limit], task_row)?
                     .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?)
+    }
+
+    async fn claim(&self, message_id: &str, lease_secs: u64) -> Result<Option<TaskRow>> {
+        let id = message_id.to_owned();
+        Ok(self
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(&format!(
+                        "UPDATE task SET update_time = CURRENT_TIMESTAMP, next_attempt_time = datetime('now', ?3)
+                         WHERE message_id = ?2 AND ({DUE})
+                         RETURNING user_id, topic, message_id, message, state, attempts"
+                    ))?
+                    .query_row(
+                        params![
+                            format!("-{lease_secs} seconds"),
+                            id,
+                            format!("+{lease_secs} seconds")
+                        ],
+                        task_row,
+                    )
+                    .optional()?)
             })
             .await?)
     }
@@ -455,21 +482,21 @@ impl TaskRepository for SqliteStore {
                     TaskOutcome::Completed(note) => conn
                         .prepare_cached(
                             "UPDATE task SET state = 'completed', last_error = ?2, update_time = CURRENT_TIMESTAMP
-                             WHERE message_id = ?1",
+                             WHERE message_id = ?1 AND state IN ('create', 'fail')",
                         )?
                         .execute(params![id, note])?,
                     TaskOutcome::Retry { error, retry_after_secs } => conn
                         .prepare_cached(
                             "UPDATE task SET state = 'fail', attempts = attempts + 1, last_error = ?2,
                                     next_attempt_time = datetime('now', ?3), update_time = CURRENT_TIMESTAMP
-                             WHERE message_id = ?1",
+                             WHERE message_id = ?1 AND state IN ('create', 'fail')",
                         )?
                         .execute(params![id, error, format!("+{retry_after_secs} seconds")])?,
                     TaskOutcome::Parked(error) => conn
                         .prepare_cached(
                             "UPDATE task SET state = 'parked', attempts = attempts + 1, last_error = ?2,
                                     update_time = CURRENT_TIMESTAMP
-                             WHERE message_id = ?1",
+                             WHERE message_id = ?1 AND state IN ('create', 'fail')",
                         )?
                         .execute(params![id, error])?,
                 };

@@ -6,6 +6,7 @@ use big_market_domain::task::Consumer;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 async fn credits(app: &TestApp, user: &str) -> f64 {
     let v = app
@@ -389,6 +390,15 @@ async fn account_service(
     code: Arc<Mutex<&'static str>>,
     calls: Arc<Mutex<Vec<(Value, String)>>>,
 ) -> String {
+    account_service_after(Duration::ZERO, code, calls).await
+}
+
+/// The account service, answering each call only after `delay`.
+async fn account_service_after(
+    delay: Duration,
+    code: Arc<Mutex<&'static str>>,
+    calls: Arc<Mutex<Vec<(Value, String)>>>,
+) -> String {
     use axum::routing::post;
     let app = axum::Router::new().route(
         "/api/v1/account/adjust_quota",
@@ -397,6 +407,7 @@ async fn account_service(
             async move {
                 let key = headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                 calls.lock().unwrap().push((body, key));
+                tokio::time::sleep(delay).await;
                 let c = *code.lock().unwrap();
                 axum::Json(json!({"code": c, "info": "", "data": {"totalQuota": 1, "surplusQuota": 1}}))
             }
@@ -419,6 +430,7 @@ async fn openai_use_count_prizes_go_through_the_account_service_with_retries() {
         c.outbox_interval_secs = 1;
         c.outbox_retry_base_secs = 1;
         c.outbox_stale_secs = 1;
+        c.openai_timeout_ms = 400;
     })
     .await;
     // Strategy 10007 (activity 100401): 80% award 110, an openai_use_count of 1.
@@ -476,6 +488,145 @@ async fn openai_use_count_prizes_go_through_the_account_service_with_retries() {
     );
 }
 
+/// Draws in activity 900200, whose only prize is award 110 (an `openai_use_count`).
+async fn only_openai_prizes(app: &TestApp, user: &str, draws: usize) {
+    app.sql(
+        "INSERT INTO strategy (strategy_id, strategy_desc) VALUES (900200, 'only 110');
+         INSERT INTO strategy_award (strategy_id, award_id, award_title, award_count, award_count_surplus, award_rate, sort)
+           VALUES (900200, 110, 'one use', 100, 100, '1.0000', 1);
+         INSERT INTO raffle_activity (activity_id, activity_name, activity_desc, begin_date_time, end_date_time, strategy_id, state)
+           VALUES (900200, 'p', 'p', '2020-01-01 00:00:00', '2099-01-01 00:00:00', 900200, 'open');
+         INSERT INTO raffle_activity_count (activity_count_id, total_count, day_count, month_count) VALUES (990200, 50, 50, 50);
+         INSERT INTO raffle_activity_sku (sku, activity_id, activity_count_id, stock_count, stock_count_surplus, product_amount)
+           VALUES (990200, 900200, 990200, 10, 10, '1.00');",
+    )
+    .await;
+    assert_eq!(
+        code(&app.get("activity/armory?activityId=900200").await),
+        "0000"
+    );
+    let recharge = app
+        .post(
+            "activity/sku_recharge",
+            json!({"userId": user, "sku": 990200, "outBusinessNo": user}),
+        )
+        .await;
+    assert_eq!(code(&recharge), "0000", "{recharge}");
+    for _ in 0..draws {
+        let v = app
+            .post(
+                "activity/draw",
+                json!({"userId": user, "activityId": 900200}),
+            )
+            .await;
+        assert_eq!(code(&v), "0000", "{v}");
+    }
+}
+
+#[tokio::test]
+async fn a_slow_delivery_is_never_sent_twice_at_once() {
+    // Each call takes 1.5 s; the compensation job looks every second. Under the old
+    // "re-send what is older than N" rule it would send every task a second time while
+    // the first call was still running; under the lease each task has one sender.
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let url = account_service_after(
+        Duration::from_millis(1500),
+        Arc::new(Mutex::new("0000")),
+        calls.clone(),
+    )
+    .await;
+    let app = TestApp::spawn_with(|c| {
+        c.openai_api_host = Some(url);
+        c.openai_timeout_ms = 1800;
+        c.outbox_interval_secs = 1;
+        c.outbox_stale_secs = 4;
+    })
+    .await;
+    only_openai_prizes(&app, "slow", 6).await;
+    eventually("prizes delivered", || async {
+        app.count("SELECT COUNT(*) FROM user_award_record WHERE award_state = 'completed'")
+            .await
+            == 6
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM task WHERE state = 'completed'")
+            .await,
+        6
+    );
+    let calls = calls.lock().unwrap().clone();
+    let mut keys: Vec<&str> = calls.iter().map(|(_, k)| k.as_str()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!((calls.len(), keys.len()), (6, 6), "one call per prize");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_due_task_is_claimed_by_exactly_one_sender() {
+    use big_market_domain::task::TaskRepository;
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let url = account_service(Arc::new(Mutex::new("0001")), calls.clone()).await;
+    let app = TestApp::spawn_with(|c| {
+        c.openai_api_host = Some(url);
+        c.openai_timeout_ms = 400;
+        c.outbox_interval_secs = 3600; // the test is the only compensation here
+    })
+    .await;
+    only_openai_prizes(&app, "claim", 1).await;
+    eventually("first attempt failed", || async {
+        app.count("SELECT COUNT(*) FROM task WHERE state = 'fail'")
+            .await
+            == 1
+    })
+    .await;
+    app.sql("UPDATE task SET next_attempt_time = datetime('now', '-1 seconds')")
+        .await;
+    let due = app.store.due_tasks(10, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    let id = due[0].message_id.clone();
+    let claims = futures_join(32, |_| {
+        let (store, id) = (app.store.clone(), id.clone());
+        async move { store.claim(&id, 10).await.unwrap().is_some() }
+    })
+    .await;
+    assert_eq!(claims.iter().filter(|c| **c).count(), 1, "one sender wins");
+    // A late failure report never overwrites a delivery.
+    app.store
+        .record(&id, &big_market_domain::task::TaskOutcome::Completed(None))
+        .await
+        .unwrap();
+    app.store
+        .record(
+            &id,
+            &big_market_domain::task::TaskOutcome::Retry {
+                error: "late".into(),
+                retry_after_secs: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        app.store.task(&id).await.unwrap().unwrap().state,
+        "completed"
+    );
+    assert!(app.store.claim(&id, 10).await.unwrap().is_none());
+}
+
+/// Runs `n` futures at once on the runtime's threads and collects their results.
+async fn futures_join<F, Fut, T>(n: usize, make: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(make(i))).collect();
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
 #[tokio::test]
 async fn a_task_that_keeps_failing_is_parked_not_looped() {
     let answer = Arc::new(Mutex::new("0001"));
@@ -488,42 +639,7 @@ async fn a_task_that_keeps_failing_is_parked_not_looped() {
         c.outbox_max_attempts = 2;
     })
     .await;
-    // Award 110 through a strategy where it is the only award.
-    app.sql(
-        "INSERT INTO strategy (strategy_id, strategy_desc) VALUES (900200, 'only 110');
-         INSERT INTO strategy_award (strategy_id, award_id, award_title, award_count, award_count_surplus, award_rate, sort)
-           VALUES (900200, 110, 'one use', 10, 10, '1.0000', 1);
-         INSERT INTO raffle_activity (activity_id, activity_name, activity_desc, begin_date_time, end_date_time, strategy_id, state)
-           VALUES (900200, 'p', 'p', '2020-01-01 00:00:00', '2099-01-01 00:00:00', 900200, 'open');
-         INSERT INTO raffle_activity_count (activity_count_id, total_count, day_count, month_count) VALUES (990200, 5, 5, 5);
-         INSERT INTO raffle_activity_sku (sku, activity_id, activity_count_id, stock_count, stock_count_surplus, product_amount)
-           VALUES (990200, 900200, 990200, 10, 10, '1.00');",
-    )
-    .await;
-    assert_eq!(
-        code(&app.get("activity/armory?activityId=900200").await),
-        "0000"
-    );
-    assert_eq!(
-        code(
-            &app.post(
-                "activity/sku_recharge",
-                json!({"userId": "pk", "sku": 990200, "outBusinessNo": "pk"})
-            )
-            .await
-        ),
-        "0000"
-    );
-    assert_eq!(
-        code(
-            &app.post(
-                "activity/draw",
-                json!({"userId": "pk", "activityId": 900200})
-            )
-            .await
-        ),
-        "0000"
-    );
+    only_openai_prizes(&app, "pk", 1).await;
     eventually("task parked", || async {
         app.count("SELECT COUNT(*) FROM task WHERE state = 'parked' AND attempts = 2")
             .await

@@ -112,21 +112,40 @@ pub enum TaskOutcome {
 }
 
 /// Storage of the outbox.
+///
+/// A task is sent by one sender at a time, under a lease: a new `create` task belongs to
+/// the dispatcher of the node that committed it for `lease_secs` after its commit; after
+/// that (or after a failed attempt's backoff) the compensation job must [`claim`] it,
+/// which renews the lease, before sending. Senders finish within half a lease, so two
+/// never deliver the same task at once.
+///
+/// [`claim`]: TaskRepository::claim
 #[async_trait::async_trait]
 pub trait TaskRepository: Send + Sync {
     async fn task(&self, message_id: &str) -> crate::Result<Option<TaskRow>>;
-    /// Tasks to re-send: `fail` ones whose retry time has come and `create` ones older
-    /// than `stale_secs` (their first hand-off was lost, e.g. by a crash).
-    async fn due_tasks(&self, stale_secs: u64, limit: usize) -> crate::Result<Vec<TaskRow>>;
+    /// Tasks to re-send: `fail` ones whose retry time has come and `create` ones whose
+    /// lease has run out (their first hand-off was lost, e.g. by a crash).
+    async fn due_tasks(&self, lease_secs: u64, limit: usize) -> crate::Result<Vec<TaskRow>>;
+    /// Takes a due task for `lease_secs`; `None` when it is no longer due (delivered,
+    /// parked, or claimed by another sender since it was listed).
+    async fn claim(&self, message_id: &str, lease_secs: u64) -> crate::Result<Option<TaskRow>>;
+    /// Records an attempt's outcome. A task already `completed` or `parked` is left as
+    /// it is: a late failure never overwrites a delivery.
     async fn record(&self, message_id: &str, outcome: &TaskOutcome) -> crate::Result<()>;
 }
 
 /// Where messages go: RabbitMQ in production, the in-process consumers when embedded.
 /// `Ok` means the message is safely handed over (or, in process, consumed); the note is
-/// kept on the task.
+/// kept on the task. A bus gives up (`Err`) once `budget` has passed, so that a sender
+/// never outlives its lease on the task.
 #[async_trait::async_trait]
 pub trait EventBus: Send + Sync {
-    async fn publish(&self, topic: &str, message: &str) -> crate::Result<Option<String>>;
+    async fn publish(
+        &self,
+        topic: &str,
+        message: &str,
+        budget: std::time::Duration,
+    ) -> crate::Result<Option<String>>;
 }
 
 /// A consumer of one topic: `Ok` (with a note) when the message is done with, `Err` to
@@ -195,19 +214,35 @@ pub struct TaskService {
     repo: std::sync::Arc<dyn TaskRepository>,
     bus: std::sync::Arc<dyn EventBus>,
     policy: RetryPolicy,
+    lease: std::time::Duration,
 }
 
 impl TaskService {
+    /// `lease` is how long a sender owns a task; a send is cut off after half of it.
     pub fn new(
         repo: std::sync::Arc<dyn TaskRepository>,
         bus: std::sync::Arc<dyn EventBus>,
         policy: RetryPolicy,
+        lease: std::time::Duration,
     ) -> Self {
-        Self { repo, bus, policy }
+        Self {
+            repo,
+            bus,
+            policy,
+            lease,
+        }
+    }
+
+    fn send_budget(&self) -> std::time::Duration {
+        self.lease / 2
     }
 
     async fn send(&self, task: &TaskRow) -> crate::Result<TaskOutcome> {
-        let outcome = match self.bus.publish(&task.topic, &task.message).await {
+        let published = self
+            .bus
+            .publish(&task.topic, &task.message, self.send_budget())
+            .await;
+        let outcome = match published {
             Ok(note) => TaskOutcome::Completed(note),
             Err(e) => {
                 tracing::warn!(message_id = %task.message_id, topic = %task.topic, error = %e, "task delivery failed");
@@ -219,27 +254,33 @@ impl TaskService {
     }
 
     /// Sends a task its service has just committed (no read back: the row is known).
-    pub async fn dispatch(&self, task: &TaskRow) -> crate::Result<TaskOutcome> {
-        self.send(task).await
-    }
-
-    /// Sends one stored task if it still waits (`create` or `fail`).
-    pub async fn dispatch_stored(&self, message_id: &str) -> crate::Result<Option<TaskOutcome>> {
-        match self.repo.task(message_id).await? {
-            Some(t) if t.state == state::CREATE || t.state == state::FAIL => {
-                Ok(Some(self.send(&t).await?))
-            }
-            _ => Ok(None),
+    /// `committed` is when the commit was seen; a task handed over too late to finish
+    /// within its lease is left to the compensation job rather than raced with it.
+    pub async fn dispatch(
+        &self,
+        task: &TaskRow,
+        committed: std::time::Instant,
+    ) -> crate::Result<Option<TaskOutcome>> {
+        if committed.elapsed() >= self.send_budget() {
+            tracing::warn!(message_id = %task.message_id, "dispatcher too far behind; leaving the task to compensation");
+            return Ok(None);
         }
+        Ok(Some(self.send(task).await?))
     }
 
-    /// One compensation run: re-sends up to `limit` due tasks; returns how many it sent.
-    pub async fn compensate(&self, stale_secs: u64, limit: usize) -> crate::Result<usize> {
-        let due = self.repo.due_tasks(stale_secs, limit).await?;
+    /// One compensation run: claims and re-sends up to `limit` due tasks; returns how
+    /// many it sent.
+    pub async fn compensate(&self, limit: usize) -> crate::Result<usize> {
+        let lease_secs = self.lease.as_secs().max(1);
+        let due = self.repo.due_tasks(lease_secs, limit).await?;
+        let mut sent = 0;
         for t in &due {
-            self.send(t).await?;
+            if let Some(claimed) = self.repo.claim(&t.message_id, lease_secs).await? {
+                self.send(&claimed).await?;
+                sent += 1;
+            }
         }
-        Ok(due.len())
+        Ok(sent)
     }
 }
 
