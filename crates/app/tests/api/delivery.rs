@@ -525,9 +525,9 @@ async fn only_openai_prizes(app: &TestApp, user: &str, draws: usize) {
 
 #[tokio::test]
 async fn a_slow_delivery_is_never_sent_twice_at_once() {
-    // Each call takes 1.5 s; the compensation job looks every second. Under the old
-    // "re-send what is older than N" rule it would send every task a second time while
-    // the first call was still running; under the lease each task has one sender.
+    // Each call takes 1.5 s and the compensation job looks every second: the tasks are
+    // in flight through several of its runs, and it must leave them to their sender
+    // (the lease of 4 s covers the dispatcher's send, cut off at 2 s).
     let calls = Arc::new(Mutex::new(Vec::new()));
     let url = account_service_after(
         Duration::from_millis(1500),
