@@ -263,6 +263,17 @@ impl AwardRepository for SqliteStore {
             .await?)
     }
 
+    async fn award_state(&self, user_id: &str, order_id: &str) -> Result<Option<String>> {
+        let (user_id, order_id) = (user_id.to_owned(), order_id.to_owned());
+        Ok(self
+            .read(move |conn| {
+                Ok(pollster::block_on(
+                    SqliteTx { conn }.award_state(&user_id, &order_id),
+                )?)
+            })
+            .await?)
+    }
+
     async fn note_award(&self, user_id: &str, order_id: &str, note: &str) -> Result<()> {
         let (user_id, order_id, note) = (user_id.to_owned(), order_id.to_owned(), note.to_owned());
         tracing::warn!(%user_id, %order_id, %note, "award not delivered");

@@ -477,6 +477,27 @@ async fn openai_use_count_prizes_go_through_the_account_service_with_retries() {
             == expected
     })
     .await;
+    // A redelivered message of a completed prize does not call the service again.
+    let before = calls.lock().unwrap().len();
+    let order_id = text(
+        &app,
+        "SELECT order_id FROM user_award_record WHERE award_id = 110 AND award_state = 'completed' LIMIT 1".into(),
+    )
+    .await
+    .remove(0);
+    let again = app
+        .award
+        .deliver(&big_market_domain::award::SendAwardMessage {
+            award_config: None,
+            award_id: 110,
+            award_title: "1次使用次数".into(),
+            order_id,
+            user_id: "oa".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.as_deref(), Some("delivered before"));
+    assert_eq!(calls.lock().unwrap().len(), before);
     let calls = calls.lock().unwrap().clone();
     let last = &calls.last().unwrap().0;
     assert_eq!(last["openid"], "oa");
@@ -678,6 +699,22 @@ async fn payment_rebate_needs_a_valid_app_token() {
         credits(&app, "payer").await == 10.0 && total_draws(&app, "payer", 100401).await == 1
     })
     .await;
+    // A long user id and a long outside number make a bizId over the 64 characters an
+    // order key holds: it still settles, once.
+    let long_user = "u".repeat(100);
+    let long_no = "n".repeat(64);
+    let body = json!({"appId": "chatgpt-data", "appToken": "tok-1", "data": {"userId": long_user, "behaviorType": "OPENAI_PAY", "outBusinessNo": long_no}});
+    let v = app.post("activity/behavior_rebate", body).await;
+    assert_eq!(code(&v), "0000", "{v}");
+    eventually("long rebate settled", || async {
+        credits(&app, &long_user).await == 10.0 && total_draws(&app, &long_user, 100401).await == 1
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM task WHERE state <> 'completed'")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]

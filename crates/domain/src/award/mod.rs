@@ -176,6 +176,8 @@ pub trait AwardRepository: Send + Sync {
         default_config: String,
     ) -> Result<Option<Decimal>>;
     async fn complete_award(&self, user_id: &str, order_id: &str) -> Result<bool>;
+    /// The record's `award_state`, `None` when there is no such record.
+    async fn award_state(&self, user_id: &str, order_id: &str) -> Result<Option<String>>;
     /// Keeps the record `create` and says why it is not delivered.
     async fn note_award(&self, user_id: &str, order_id: &str, note: &str) -> Result<()>;
     async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredAward>>;
@@ -260,6 +262,16 @@ impl AwardService {
                         .await?;
                     return Ok(Some(note));
                 };
+                // A redelivered message must not grant the uses a second time.
+                if self
+                    .repo
+                    .award_state(&message.user_id, &message.order_id)
+                    .await?
+                    .as_deref()
+                    == Some(state::COMPLETED)
+                {
+                    return Ok(Some("delivered before".into()));
+                }
                 let Some(gateway) = &self.gateway else {
                     let note = "openai_use_count: the external account service is not configured";
                     self.repo

@@ -122,6 +122,19 @@ pub async fn record<T: RebateTx + TaskTx + ?Sized, R: Rng + ?Sized>(
     Ok(tasks)
 }
 
+/// The `outBusinessNo` a rebate is settled under: its `bizId`, or, when that is longer
+/// than the 64 characters an order key may have (a long user id and a long outside
+/// business number), a digest of it, so the settlement stays idempotent.
+pub fn settle_key(biz_id: &str) -> String {
+    use sha2::Digest;
+    if biz_id.chars().count() <= 64 {
+        return biz_id.to_owned();
+    }
+    let digest = sha2::Sha256::digest(biz_id.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("rebate_{}", &hex[..57])
+}
+
 /// Validates a behaviour from outside.
 pub fn validate(behavior: &Behavior) -> Result<()> {
     for (name, v) in [
@@ -250,7 +263,7 @@ impl RebateService {
                     .parse::<i64>()
                     .map_err(|_| Error::config(format!("rebate sku {config:?} is not a sku id")))?;
                 self.activity
-                    .recharge_no_pay(m.user_id.clone(), sku, m.biz_id.clone())
+                    .recharge_no_pay(m.user_id.clone(), sku, settle_key(&m.biz_id))
                     .await
                     .map(|o| format!("sku {sku} recharged, order {}", o.order_id))
             }
@@ -264,7 +277,7 @@ impl RebateService {
                         trade_name: crate::credit::TradeName::Rebate,
                         trade_type: crate::credit::TradeType::Forward,
                         amount,
-                        out_business_no: m.biz_id.clone(),
+                        out_business_no: settle_key(&m.biz_id),
                     })
                     .await
                     .map(|o| format!("{amount} credits, order {}", o.order_id))
@@ -276,5 +289,20 @@ impl RebateService {
             Err(e) if is_final(&e) => Ok(Some(format!("acknowledged: {e}"))),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settle_keys_fit_an_order_key_and_stay_distinct() {
+        let long = |c: &str| format!("{}_sku_{}", "u".repeat(100), c.repeat(64));
+        assert_eq!(settle_key("u_sku_20240101"), "u_sku_20240101");
+        let (a, b) = (settle_key(&long("n")), settle_key(&long("m")));
+        assert_eq!(a.chars().count(), 64);
+        assert_ne!(a, b);
+        assert_eq!(a, settle_key(&long("n")), "the same bizId, the same key");
     }
 }
