@@ -2,9 +2,8 @@
 //! (`/api/v1/raffle/activity/…`), and the operator's list of undelivered awards.
 
 use crate::AppState;
-use crate::response::{ApiResult, Envelope, JsonBody, lenient, require_id, require_text};
+use crate::response::{ApiResult, Envelope, JsonBody, RawBody, lenient, require_id, require_text};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use big_market_domain::rebate::Behavior;
@@ -39,7 +38,7 @@ fn param(query: &HashMap<String, String>, body: &[u8], name: &str) -> Result<Str
 async fn sign(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<bool> {
     let user_id = param(&query, &body, "userId")?;
     app.rebate.sign(&user_id).await?;
@@ -50,7 +49,7 @@ async fn sign(
 async fn is_signed(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<bool> {
     let user_id = param(&query, &body, "userId")?;
     Ok(Envelope::ok(app.rebate.signed_today(&user_id).await?))
@@ -110,7 +109,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn credit_account(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<CreditAmount> {
     let user_id = param(&query, &body, "userId")?;
     Ok(Envelope::ok(CreditAmount(

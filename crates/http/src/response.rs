@@ -92,6 +92,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A raw body (form parameters of upstream's `@RequestParam` endpoints), with a body too
+/// large or unreadable reported in the envelope like every other bad input.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| Error::illegal(format!("request body could not be read: {e}")).into())
+    }
+}
+
 /// Lenient id fields: Spring's Jackson accepts `123` and `"123"` for a `Long`.
 pub mod lenient {
     use serde::{Deserialize, Deserializer};

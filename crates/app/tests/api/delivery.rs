@@ -774,6 +774,16 @@ async fn rebate_and_credit_endpoints_reject_bad_input() {
         assert_eq!(code(&v), want, "{path} {body}: {v}");
         assert!(v["info"].as_str().unwrap().len() > 4, "{v}");
     }
+    // A body over the 2 MB limit is refused in the envelope, not with a bare 413.
+    let huge = format!("userId={}", "x".repeat(3 << 20));
+    for path in [
+        "activity/calendar_sign_rebate",
+        "activity/query_user_credit_account",
+        "activity/credit_pay_exchange_sku",
+    ] {
+        let v = app.post_raw(path, &huge).await;
+        assert_eq!(code(&v), "0002", "{path}: {v}");
+    }
     let v = app.get("erp/query_undelivered_award_list?limit=0").await;
     assert_eq!(code(&v), "0002");
     assert_eq!(credits(&app, "nobody").await, 0.0);
