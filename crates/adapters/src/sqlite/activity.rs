@@ -4,7 +4,7 @@
 use super::error::is_unique_violation;
 use super::{SqliteStore, StoreError, datetime, decimal};
 use async_trait::async_trait;
-use big_market_domain::activity::quota::{self, DrawInput, DrawOutcome, RechargeInput};
+use big_market_domain::activity::quota::{self, DrawInput, DrawOutcome};
 use big_market_domain::activity::service::{AccountRows, DrawJob, RechargeJob};
 use big_market_domain::activity::{
     ActivityAccount, ActivityConfig, ActivityRepository, ActivityTx, PeriodAccount, RaffleActivity,
@@ -652,23 +652,8 @@ impl ActivityRepository for SqliteStore {
     async fn recharge(&self, job: RechargeJob) -> Result<RaffleActivityOrder> {
         Ok(self
             .write(move |conn| {
-                let (sku, counts) = job
-                    .config
-                    .skus
-                    .iter()
-                    .find(|(s, _)| s.sku == job.request.sku)
-                    .ok_or_else(|| {
-                        Error::illegal(format!("sku {} does not exist", job.request.sku))
-                    })?;
+                let input = job.input()?;
                 let mut tx = SqliteTx { conn };
-                let input = RechargeInput {
-                    request: &job.request,
-                    activity: &job.config.activity,
-                    sku,
-                    counts,
-                    now: job.now,
-                    keys: &job.keys,
-                };
                 Ok(pollster::block_on(quota::recharge(
                     &mut tx,
                     input,
@@ -685,23 +670,8 @@ impl ActivityRepository for SqliteStore {
     ) -> Result<(RaffleActivityOrder, Task)> {
         Ok(self
             .write(move |conn| {
-                let (sku, counts) = job
-                    .config
-                    .skus
-                    .iter()
-                    .find(|(s, _)| s.sku == job.request.sku)
-                    .ok_or_else(|| {
-                        Error::illegal(format!("sku {} does not exist", job.request.sku))
-                    })?;
+                let input = job.input()?;
                 let mut tx = SqliteTx { conn };
-                let input = RechargeInput {
-                    request: &job.request,
-                    activity: &job.config.activity,
-                    sku,
-                    counts,
-                    now: job.now,
-                    keys: &job.keys,
-                };
                 Ok(pollster::block_on(quota::exchange(
                     &mut tx,
                     input,

@@ -25,6 +25,26 @@ pub struct RechargeJob {
     pub keys: CalendarKeys,
 }
 
+impl RechargeJob {
+    /// The recharge's inputs, with its SKU looked up in the activity's configuration.
+    pub fn input(&self) -> Result<super::quota::RechargeInput<'_>> {
+        let (sku, counts) = self
+            .config
+            .skus
+            .iter()
+            .find(|(s, _)| s.sku == self.request.sku)
+            .ok_or_else(|| Error::illegal(format!("sku {} does not exist", self.request.sku)))?;
+        Ok(super::quota::RechargeInput {
+            request: &self.request,
+            activity: &self.config.activity,
+            sku,
+            counts,
+            now: self.now,
+            keys: &self.keys,
+        })
+    }
+}
+
 /// A draw to run in one unit of work.
 #[derive(Debug, Clone)]
 pub struct DrawJob {
