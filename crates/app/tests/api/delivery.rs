@@ -699,22 +699,29 @@ async fn payment_rebate_needs_a_valid_app_token() {
         credits(&app, "payer").await == 10.0 && total_draws(&app, "payer", 100401).await == 1
     })
     .await;
-    // A long user id and a long outside number make a bizId over the 64 characters an
-    // order key holds: it still settles, once.
-    let long_user = "u".repeat(100);
-    let long_no = "n".repeat(64);
-    let body = json!({"appId": "chatgpt-data", "appToken": "tok-1", "data": {"userId": long_user, "behaviorType": "OPENAI_PAY", "outBusinessNo": long_no}});
-    let v = app.post("activity/behavior_rebate", body).await;
-    assert_eq!(code(&v), "0000", "{v}");
-    eventually("long rebate settled", || async {
-        credits(&app, &long_user).await == 10.0 && total_draws(&app, &long_user, 100401).await == 1
+    // Long user ids and outside numbers make a bizId over the 64 characters an order
+    // key holds (40 + 40), or over the 128 of `biz_id` itself (128 + 128): each still
+    // settles, once.
+    for (user, no) in [
+        ("u".repeat(40), "n".repeat(40)),
+        ("v".repeat(128), "m".repeat(128)),
+    ] {
+        let body = json!({"appId": "chatgpt-data", "appToken": "tok-1", "data": {"userId": user, "behaviorType": "OPENAI_PAY", "outBusinessNo": no}});
+        let v = app.post("activity/behavior_rebate", body.clone()).await;
+        assert_eq!(code(&v), "0000", "{v}");
+        let v = app.post("activity/behavior_rebate", body).await;
+        assert_eq!(code(&v), "0003", "{v}");
+        eventually("long rebate settled", || async {
+            credits(&app, &user).await == 10.0 && total_draws(&app, &user, 100401).await == 1
+        })
+        .await;
+    }
+    eventually("every task delivered, none parked", || async {
+        app.count("SELECT COUNT(*) FROM task WHERE state <> 'completed'")
+            .await
+            == 0
     })
     .await;
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM task WHERE state <> 'completed'")
-            .await,
-        0
-    );
 }
 
 #[tokio::test]

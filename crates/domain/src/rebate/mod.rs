@@ -89,9 +89,12 @@ pub async fn record<T: RebateTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         .iter()
         .filter(|c| c.state == "open" && c.behavior_type == behavior.behavior_type)
     {
-        let biz_id = format!(
-            "{}_{}_{}",
-            behavior.user_id, c.rebate_type, behavior.out_business_no
+        let biz_id = fit_key(
+            &format!(
+                "{}_{}_{}",
+                behavior.user_id, c.rebate_type, behavior.out_business_no
+            ),
+            128,
         );
         let mut order = RebateOrder {
             user_id: behavior.user_id.clone(),
@@ -122,17 +125,25 @@ pub async fn record<T: RebateTx + TaskTx + ?Sized, R: Rng + ?Sized>(
     Ok(tasks)
 }
 
-/// The `outBusinessNo` a rebate is settled under: its `bizId`, or, when that is longer
-/// than the 64 characters an order key may have (a long user id and a long outside
-/// business number), a digest of it, so the settlement stays idempotent.
-pub fn settle_key(biz_id: &str) -> String {
+/// `key` if it has at most `max` characters (`max` ≥ 64), else a 64-character digest of
+/// it: the same key always gives the same result, so idempotency holds either way.
+///
+/// Used where a rebate key meets a column: `biz_id` holds 128 characters, an order's
+/// `out_business_no` 64, while a user id (128) and an outside business number (128)
+/// together can be longer.
+pub fn fit_key(key: &str, max: usize) -> String {
     use sha2::Digest;
-    if biz_id.chars().count() <= 64 {
-        return biz_id.to_owned();
+    if key.chars().count() <= max {
+        return key.to_owned();
     }
-    let digest = sha2::Sha256::digest(biz_id.as_bytes());
+    let digest = sha2::Sha256::digest(key.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("rebate_{}", &hex[..57])
+}
+
+/// The `outBusinessNo` a rebate is settled under (an order key: 64 characters).
+pub fn settle_key(biz_id: &str) -> String {
+    fit_key(biz_id, 64)
 }
 
 /// Validates a behaviour from outside.
@@ -152,7 +163,7 @@ pub fn validate(behavior: &Behavior) -> Result<()> {
             behavior.behavior_type
         )));
     }
-    if behavior.user_id.chars().count() > 128 || behavior.out_business_no.chars().count() > 64 {
+    if behavior.user_id.chars().count() > 128 || behavior.out_business_no.chars().count() > 128 {
         return Err(Error::illegal("userId or outBusinessNo is too long"));
     }
     Ok(())
@@ -297,12 +308,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settle_keys_fit_an_order_key_and_stay_distinct() {
+    fn keys_fit_their_columns_and_stay_distinct() {
         let long = |c: &str| format!("{}_sku_{}", "u".repeat(100), c.repeat(64));
         assert_eq!(settle_key("u_sku_20240101"), "u_sku_20240101");
         let (a, b) = (settle_key(&long("n")), settle_key(&long("m")));
         assert_eq!(a.chars().count(), 64);
         assert_ne!(a, b);
         assert_eq!(a, settle_key(&long("n")), "the same bizId, the same key");
+        assert_eq!(fit_key(&"k".repeat(128), 128), "k".repeat(128));
+        assert_eq!(fit_key(&"k".repeat(129), 128).chars().count(), 64);
     }
 }
