@@ -73,7 +73,7 @@ impl Default for Config {
             log_format: "text".into(),
             outbox_interval_secs: 5,
             outbox_stale_secs: 10,
-            outbox_max_attempts: 8,
+            outbox_max_attempts: 20,
             outbox_retry_base_secs: 5,
             openai_api_host: None,
             openai_app_id: "big-market".into(),
@@ -128,6 +128,10 @@ impl Config {
             "outbox_interval_secs and outbox_max_attempts must be at least 1"
         );
         // A send is cut off at half the lease; the account service call must fit in it.
+        anyhow::ensure!(
+            self.outbox_stale_secs >= 3,
+            "outbox_stale_secs must be at least 3"
+        );
         anyhow::ensure!(
             self.openai_timeout_ms.saturating_mul(2) < self.outbox_stale_secs.saturating_mul(1000),
             "outbox_stale_secs ({}) must be more than twice openai_timeout_ms ({} ms)",
@@ -186,5 +190,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn an_outbox_lease_shorter_than_a_delivery_is_refused() {
+        // A send is cut off at half the lease; the account service call must fit in it,
+        // or a second sender could start while the first is still waiting for it.
+        let config = |stale, timeout| Config {
+            outbox_stale_secs: stale,
+            openai_timeout_ms: timeout,
+            ..Config::default()
+        };
+        assert!(config(10, 3000).validate().is_ok());
+        let e = config(2, 400).validate().unwrap_err().to_string();
+        assert!(e.contains("at least 3"), "{e}");
+        let e = config(6, 3000).validate().unwrap_err().to_string();
+        assert!(e.contains("openai_timeout_ms"), "{e}");
     }
 }

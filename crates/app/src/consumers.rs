@@ -15,7 +15,7 @@ use std::sync::Arc;
 fn parse<T: DeserializeOwned>(topic: &str, message: &str) -> Result<T> {
     serde_json::from_str::<EventMessage<T>>(message)
         .map(|m| m.data)
-        .map_err(|e| Error::internal(format!("malformed {topic} message: {e}")))
+        .map_err(|e| Error::illegal(format!("malformed {topic} message: {e}")))
 }
 
 /// `send_award` → award delivery.

@@ -31,21 +31,31 @@ impl Server {
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(dir)
-            .env("BIG_MARKET_LOG_FILTER", "error")
+            .env("BIG_MARKET_LOG_FILTER", "warn")
             .env("BIG_MARKET_OUTBOX_INTERVAL_SECS", "1")
-            .env("BIG_MARKET_OUTBOX_STALE_SECS", "2")
+            .env("BIG_MARKET_OUTBOX_STALE_SECS", "3")
             .env("BIG_MARKET_OUTBOX_RETRY_BASE_SECS", "1")
             .env("BIG_MARKET_OPENAI_TIMEOUT_MS", "400")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("server.log"))
+                    .expect("log file"),
+            )
             .spawn()
             .expect("server starts");
-        let server = Self {
+        let mut server = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
         let client = reqwest::Client::new();
         for _ in 0..300 {
+            if let Some(status) = server.child.try_wait().expect("child status") {
+                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+                panic!("server exited with {status}:\n{log}");
+            }
             if client
                 .get(format!("{}/health", server.base))
                 .send()

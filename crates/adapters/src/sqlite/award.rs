@@ -85,10 +85,17 @@ impl TaskTx for SqliteTx<'_> {
         for _ in 0..8 {
             let result = conn
                 .prepare_cached(
-                    "INSERT INTO task (user_id, topic, message_id, message, state) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO task (user_id, topic, message_id, message, state, update_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%d %H:%M:%f', 'now'))",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![task.user_id, task.topic, task.message_id(), task.message(), task.state])
+                    s.execute(params![
+                        task.user_id,
+                        task.topic,
+                        task.message_id(),
+                        task.message(),
+                        task.state
+                    ])
                 });
             match result {
                 Ok(_) => return Ok(()),
@@ -412,11 +419,24 @@ impl RebateRepository for SqliteStore {
     }
 }
 
-/// A task no sender holds: a failed one whose backoff (or claim) has run out, or a new
-/// one whose commit (or claim) is older than the lease (`?1`, as `-N seconds`).
-const DUE: &str =
-    "(state = 'fail' AND (next_attempt_time IS NULL OR next_attempt_time <= CURRENT_TIMESTAMP))
-     OR (state = 'create' AND update_time <= datetime('now', ?1))";
+/// Task times are stamped to the millisecond (`yyyy-MM-dd HH:mm:ss.SSS`, UTC) so that a
+/// lease ends when it says, not up to a second early.
+const NOW_MS: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+
+/// A task no sender holds: a failed one whose backoff (or claim) has run out, a new one
+/// whose commit is older than the lease (`?1`, as `-N seconds`), or a claimed one whose
+/// claim has run out.
+fn due() -> String {
+    format!(
+        "(state = 'fail' AND (next_attempt_time IS NULL OR next_attempt_time <= {NOW_MS}))
+         OR (state = 'create' AND next_attempt_time IS NULL
+             AND update_time <= strftime('%Y-%m-%d %H:%M:%f', 'now', ?1))
+         OR (state = 'create' AND next_attempt_time <= {NOW_MS})"
+    )
+}
+
+const TASK_COLUMNS: &str =
+    "user_id, topic, message_id, message, state, attempts, next_attempt_time";
 
 fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -426,6 +446,7 @@ fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
         message: r.get(3)?,
         state: r.get(4)?,
         attempts: r.get(5)?,
+        lease: r.get(6)?,
     })
 }
 
@@ -436,9 +457,9 @@ impl TaskRepository for SqliteStore {
         Ok(self
             .read(move |conn| {
                 Ok(conn
-                    .prepare_cached(
-                        "SELECT user_id, topic, message_id, message, state, attempts FROM task WHERE message_id = ?1",
-                    )?
+                    .prepare_cached(&format!(
+                        "SELECT {TASK_COLUMNS} FROM task WHERE message_id = ?1"
+                    ))?
                     .query_row([&id], task_row)
                     .optional()?)
             })
@@ -452,8 +473,8 @@ impl TaskRepository for SqliteStore {
             .read(move |conn| {
                 Ok(conn
                     .prepare_cached(&format!(
-                        "SELECT user_id, topic, message_id, message, state, attempts FROM task
-                         WHERE {DUE} ORDER BY id LIMIT ?2"
+                        "SELECT {TASK_COLUMNS} FROM task WHERE {} ORDER BY id LIMIT ?2",
+                        due()
                     ))?
                     .query_map(params![expired, limit], task_row)?
                     .collect::<Result<Vec<_>, _>>()?)
@@ -467,9 +488,11 @@ impl TaskRepository for SqliteStore {
             .write(move |conn| {
                 Ok(conn
                     .prepare_cached(&format!(
-                        "UPDATE task SET update_time = CURRENT_TIMESTAMP, next_attempt_time = datetime('now', ?3)
-                         WHERE message_id = ?2 AND ({DUE})
-                         RETURNING user_id, topic, message_id, message, state, attempts"
+                        "UPDATE task SET update_time = {NOW_MS},
+                                next_attempt_time = strftime('%Y-%m-%d %H:%M:%f', 'now', ?3)
+                         WHERE message_id = ?2 AND ({})
+                         RETURNING {TASK_COLUMNS}",
+                        due()
                     ))?
                     .query_row(
                         params![
@@ -484,32 +507,40 @@ impl TaskRepository for SqliteStore {
             .await?)
     }
 
-    async fn record(&self, message_id: &str, outcome: &TaskOutcome) -> Result<()> {
-        let id = message_id.to_owned();
+    async fn record(
+        &self,
+        message_id: &str,
+        lease: Option<&str>,
+        outcome: &TaskOutcome,
+    ) -> Result<()> {
+        let (id, lease) = (message_id.to_owned(), lease.map(str::to_owned));
         let outcome = outcome.clone();
+        // Only the holder of the lease may record: `next_attempt_time IS ?2` (NULL for the
+        // dispatcher of a task never claimed; the claim's lease end for a claimant).
         Ok(self
             .write(move |conn| {
                 match outcome {
                     TaskOutcome::Completed(note) => conn
-                        .prepare_cached(
-                            "UPDATE task SET state = 'completed', last_error = ?2, update_time = CURRENT_TIMESTAMP
-                             WHERE message_id = ?1 AND state IN ('create', 'fail')",
-                        )?
-                        .execute(params![id, note])?,
+                        .prepare_cached(&format!(
+                            "UPDATE task SET state = 'completed', last_error = ?3, update_time = {NOW_MS}
+                             WHERE message_id = ?1 AND next_attempt_time IS ?2 AND state IN ('create', 'fail')"
+                        ))?
+                        .execute(params![id, lease, note])?,
                     TaskOutcome::Retry { error, retry_after_secs } => conn
-                        .prepare_cached(
-                            "UPDATE task SET state = 'fail', attempts = attempts + 1, last_error = ?2,
-                                    next_attempt_time = datetime('now', ?3), update_time = CURRENT_TIMESTAMP
-                             WHERE message_id = ?1 AND state IN ('create', 'fail')",
-                        )?
-                        .execute(params![id, error, format!("+{retry_after_secs} seconds")])?,
+                        .prepare_cached(&format!(
+                            "UPDATE task SET state = 'fail', attempts = attempts + 1, last_error = ?3,
+                                    next_attempt_time = strftime('%Y-%m-%d %H:%M:%f', 'now', ?4),
+                                    update_time = {NOW_MS}
+                             WHERE message_id = ?1 AND next_attempt_time IS ?2 AND state IN ('create', 'fail')"
+                        ))?
+                        .execute(params![id, lease, error, format!("+{retry_after_secs} seconds")])?,
                     TaskOutcome::Parked(error) => conn
-                        .prepare_cached(
-                            "UPDATE task SET state = 'parked', attempts = attempts + 1, last_error = ?2,
-                                    update_time = CURRENT_TIMESTAMP
-                             WHERE message_id = ?1 AND state IN ('create', 'fail')",
-                        )?
-                        .execute(params![id, error])?,
+                        .prepare_cached(&format!(
+                            "UPDATE task SET state = 'parked', attempts = attempts + 1, last_error = ?3,
+                                    update_time = {NOW_MS}
+                             WHERE message_id = ?1 AND next_attempt_time IS ?2 AND state IN ('create', 'fail')"
+                        ))?
+                        .execute(params![id, lease, error])?,
                 };
                 Ok(())
             })

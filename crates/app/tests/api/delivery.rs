@@ -429,7 +429,7 @@ async fn openai_use_count_prizes_go_through_the_account_service_with_retries() {
         c.openai_app_token = big_market::config::Secret("secret-token".into());
         c.outbox_interval_secs = 1;
         c.outbox_retry_base_secs = 1;
-        c.outbox_stale_secs = 1;
+        c.outbox_stale_secs = 3;
         c.openai_timeout_ms = 400;
     })
     .await;
@@ -584,7 +584,7 @@ async fn a_slow_delivery_is_never_sent_twice_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_due_task_is_claimed_by_exactly_one_sender() {
-    use big_market_domain::task::TaskRepository;
+    use big_market_domain::task::{TaskOutcome, TaskRepository};
     let calls = Arc::new(Mutex::new(Vec::new()));
     let url = account_service(Arc::new(Mutex::new("0001")), calls.clone()).await;
     let app = TestApp::spawn_with(|c| {
@@ -600,30 +600,38 @@ async fn a_due_task_is_claimed_by_exactly_one_sender() {
             == 1
     })
     .await;
-    app.sql("UPDATE task SET next_attempt_time = datetime('now', '-1 seconds')")
-        .await;
+    app.sql(
+        "UPDATE task SET next_attempt_time = strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 seconds')",
+    )
+    .await;
     let due = app.store.due_tasks(10, 10).await.unwrap();
     assert_eq!(due.len(), 1);
     let id = due[0].message_id.clone();
     let claims = futures_join(32, |_| {
         let (store, id) = (app.store.clone(), id.clone());
-        async move { store.claim(&id, 10).await.unwrap().is_some() }
+        async move { store.claim(&id, 10).await.unwrap() }
     })
     .await;
-    assert_eq!(claims.iter().filter(|c| **c).count(), 1, "one sender wins");
-    // A late failure report never overwrites a delivery.
+    let won: Vec<_> = claims.into_iter().flatten().collect();
+    assert_eq!(won.len(), 1, "one sender wins");
+    let lease = won[0].lease.clone();
+    assert!(lease.is_some(), "a claim carries its lease");
+    let retry = TaskOutcome::Retry {
+        error: "late".into(),
+        retry_after_secs: 1,
+    };
+    // A sender whose lease was taken over (here: the dispatcher, lease `None`) records
+    // nothing: it cannot shorten the claimant's lease.
+    app.store.record(&id, None, &retry).await.unwrap();
+    let row = app.store.task(&id).await.unwrap().unwrap();
+    assert_eq!((row.attempts, &row.lease), (1, &lease));
+    // The claimant records; a late failure report never overwrites its delivery.
     app.store
-        .record(&id, &big_market_domain::task::TaskOutcome::Completed(None))
+        .record(&id, lease.as_deref(), &TaskOutcome::Completed(None))
         .await
         .unwrap();
     app.store
-        .record(
-            &id,
-            &big_market_domain::task::TaskOutcome::Retry {
-                error: "late".into(),
-                retry_after_secs: 1,
-            },
-        )
+        .record(&id, lease.as_deref(), &retry)
         .await
         .unwrap();
     assert_eq!(

@@ -255,8 +255,9 @@ impl AwardService {
                     .as_deref()
                     .filter(|c| !c.trim().is_empty())
                     .unwrap_or(&award.award_config);
-                let Ok(quota) = config.trim().parse::<i64>() else {
-                    let note = format!("openai_use_count config {config:?} is not an integer");
+                let Some(quota) = config.trim().parse::<i64>().ok().filter(|q| *q > 0) else {
+                    let note =
+                        format!("openai_use_count config {config:?} is not a positive integer");
                     self.repo
                         .note_award(&message.user_id, &message.order_id, &note)
                         .await?;
@@ -279,9 +280,20 @@ impl AwardService {
                         .await?;
                     return Ok(Some(note.into()));
                 };
-                gateway
+                if let Err(e) = gateway
                     .adjust_quota(&message.user_id, quota, &message.order_id)
-                    .await?;
+                    .await
+                {
+                    // Kept on the record so the undelivered list says why; retried.
+                    self.repo
+                        .note_award(
+                            &message.user_id,
+                            &message.order_id,
+                            &format!("account service: {e}"),
+                        )
+                        .await?;
+                    return Err(e);
+                }
                 self.repo
                     .complete_award(&message.user_id, &message.order_id)
                     .await?;

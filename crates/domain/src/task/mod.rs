@@ -48,6 +48,7 @@ impl Task {
             message: self.message(),
             state: self.state.clone(),
             attempts: 0,
+            lease: None,
         }
     }
 
@@ -95,6 +96,9 @@ pub struct TaskRow {
     pub message: String,
     pub state: String,
     pub attempts: i64,
+    /// The lease its sender holds: `None` for a task never claimed (its dispatcher's),
+    /// else the end of the claim, which the sender shows when it records the outcome.
+    pub lease: Option<String>,
 }
 
 /// What became of one delivery attempt.
@@ -129,9 +133,15 @@ pub trait TaskRepository: Send + Sync {
     /// Takes a due task for `lease_secs`; `None` when it is no longer due (delivered,
     /// parked, or claimed by another sender since it was listed).
     async fn claim(&self, message_id: &str, lease_secs: u64) -> crate::Result<Option<TaskRow>>;
-    /// Records an attempt's outcome. A task already `completed` or `parked` is left as
+    /// Records an attempt's outcome, if `lease` is still the task's (a sender whose lease
+    /// was taken over records nothing). A task already `completed` or `parked` is left as
     /// it is: a late failure never overwrites a delivery.
-    async fn record(&self, message_id: &str, outcome: &TaskOutcome) -> crate::Result<()>;
+    async fn record(
+        &self,
+        message_id: &str,
+        lease: Option<&str>,
+        outcome: &TaskOutcome,
+    ) -> crate::Result<()>;
 }
 
 /// Where messages go: RabbitMQ in production, the in-process consumers when embedded.
@@ -182,7 +192,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 8,
+            max_attempts: 20,
             base_delay_secs: 5,
             max_delay_secs: 600,
         }
@@ -244,24 +254,40 @@ impl TaskService {
             .await;
         let outcome = match published {
             Ok(note) => TaskOutcome::Completed(note),
+            // A malformed message or unusable configuration fails the same way every
+            // time: parked for an operator at once instead of retried.
+            Err(
+                e @ (crate::Error::Config(_)
+                | crate::Error::Biz {
+                    code: crate::error::ResponseCode::IllegalParameter,
+                    ..
+                }),
+            ) => {
+                tracing::error!(message_id = %task.message_id, topic = %task.topic, error = %e, "task cannot be delivered; parked");
+                TaskOutcome::Parked(e.to_string())
+            }
             Err(e) => {
                 tracing::warn!(message_id = %task.message_id, topic = %task.topic, error = %e, "task delivery failed");
                 self.policy.after_failure(task.attempts + 1, e.to_string())
             }
         };
-        self.repo.record(&task.message_id, &outcome).await?;
+        self.repo
+            .record(&task.message_id, task.lease.as_deref(), &outcome)
+            .await?;
         Ok(outcome)
     }
 
     /// Sends a task its service has just committed (no read back: the row is known).
-    /// `committed` is when the commit was seen; a task handed over too late to finish
-    /// within its lease is left to the compensation job rather than raced with it.
+    /// `committed` is when the commit was seen. The lease runs from the row's stamp,
+    /// a little before the commit; a send starting within a quarter of the lease and cut
+    /// off after half of it ends before the lease does. A task handed over later is left
+    /// to the compensation job rather than raced with it.
     pub async fn dispatch(
         &self,
         task: &TaskRow,
         committed: std::time::Instant,
     ) -> crate::Result<Option<TaskOutcome>> {
-        if committed.elapsed() >= self.send_budget() {
+        if committed.elapsed() >= self.lease / 4 {
             tracing::warn!(message_id = %task.message_id, "dispatcher too far behind; leaving the task to compensation");
             return Ok(None);
         }
