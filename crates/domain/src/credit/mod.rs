@@ -130,6 +130,16 @@ pub async fn adjust<T: CreditTx + TaskTx + ?Sized, R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<(CreditOrder, Task)> {
     validate(trade)?;
+    let mut order = CreditOrder {
+        user_id: trade.user_id.clone(),
+        order_id: random_digits(rng, 12),
+        trade_name: trade.trade_name.label().to_owned(),
+        trade_type: trade.trade_type.as_str().to_owned(),
+        trade_amount: trade.amount,
+        out_business_no: trade.out_business_no.clone(),
+    };
+    // The idempotency key first: a repeated trade is `0003` whatever the balance.
+    tx.insert_credit_order(&mut order).await?;
     match trade.trade_type {
         TradeType::Forward => tx.credit_add(&trade.user_id, trade.amount).await?,
         TradeType::Reverse => {
@@ -143,15 +153,6 @@ pub async fn adjust<T: CreditTx + TaskTx + ?Sized, R: Rng + ?Sized>(
             }
         }
     }
-    let mut order = CreditOrder {
-        user_id: trade.user_id.clone(),
-        order_id: random_digits(rng, 12),
-        trade_name: trade.trade_name.label().to_owned(),
-        trade_type: trade.trade_type.as_str().to_owned(),
-        trade_amount: trade.amount,
-        out_business_no: trade.out_business_no.clone(),
-    };
-    tx.insert_credit_order(&mut order).await?;
     let message = EventMessage {
         data: CreditAdjustSuccessMessage {
             amount: order.trade_amount,
