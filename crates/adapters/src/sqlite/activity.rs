@@ -745,6 +745,22 @@ impl ActivityRepository for SqliteStore {
         Ok(self.read(move |conn| sku_rows(conn, activity_id)).await?)
     }
 
+    async fn has_order(&self, user_id: &str, sku: i64, out_business_no: &str) -> Result<bool> {
+        let (user_id, obn) = (user_id.to_owned(), out_business_no.to_owned());
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT 1 FROM raffle_activity_order
+                         WHERE user_id = ?1 AND sku = ?2 AND out_business_no = ?3",
+                    )?
+                    .query_row(params![user_id, sku, obn], |_| Ok(()))
+                    .optional()?
+                    .is_some())
+            })
+            .await?)
+    }
+
     async fn stages(&self) -> Result<Vec<RaffleActivityStage>> {
         Ok(self
             .read(|conn| {

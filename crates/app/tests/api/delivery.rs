@@ -42,7 +42,8 @@ async fn text(app: &TestApp, sql: String) -> Vec<String> {
 
 #[tokio::test]
 async fn sign_in_grants_a_draw_and_ten_points_once_a_day() {
-    let app = TestApp::spawn().await;
+    // A fixed clock: the second sign-in must fall on the same day, even at midnight.
+    let (app, _clock) = TestApp::spawn_at("2026-11-26 10:00:00").await;
     let v = app
         .post_raw("activity/calendar_sign_rebate?userId=xiaofuge", "")
         .await;
@@ -81,6 +82,37 @@ async fn sign_in_grants_a_draw_and_ten_points_once_a_day() {
         .await,
         1
     );
+}
+
+#[tokio::test]
+async fn a_sign_in_key_taken_by_another_order_is_parked_not_swallowed() {
+    let (app, _clock) = TestApp::spawn_at("2026-11-26 10:00:00").await;
+    // Someone recharges under the key alice's sign-in SKU rebate will use.
+    let v = app
+        .post(
+            "activity/sku_recharge",
+            json!({"userId": "mallory", "sku": 9011, "outBusinessNo": "alice_sku_20261126"}),
+        )
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    let v = app
+        .post_raw("activity/calendar_sign_rebate?userId=alice", "")
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    eventually("the SKU rebate parked with its reason", || async {
+        app.count(
+            "SELECT COUNT(*) FROM task WHERE user_id = 'alice' AND topic = 'send_rebate'
+               AND state = 'parked' AND last_error LIKE '%held by another order%'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    eventually("the points rebate delivered", || async {
+        credits(&app, "alice").await == 10.0
+    })
+    .await;
+    assert_eq!(total_draws(&app, "alice", 100401).await, 0);
 }
 
 #[tokio::test]

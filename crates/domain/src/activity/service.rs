@@ -7,7 +7,7 @@ use super::{
     ActivityAccount, ActivityConfig, PeriodAccount, RaffleActivityCount, RaffleActivityOrder,
     RaffleActivitySku, RaffleActivityStage,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ResponseCode, Result};
 use crate::strategy::{AssembledStrategy, StrategyService};
 use crate::task::{Task, TaskNotifier};
 use crate::time::{CalendarKeys, Clock};
@@ -100,6 +100,8 @@ pub trait ActivityRepository: Send + Sync {
         activity_id: i64,
     ) -> Result<Vec<(RaffleActivitySku, RaffleActivityCount)>>;
     async fn stages(&self) -> Result<Vec<RaffleActivityStage>>;
+    /// Whether the user holds an order of `sku` under `out_business_no`.
+    async fn has_order(&self, user_id: &str, sku: i64, out_business_no: &str) -> Result<bool>;
 }
 
 /// The answer of a draw.
@@ -298,13 +300,28 @@ impl ActivityService {
         sku: i64,
         out_business_no: String,
     ) -> Result<RaffleActivityOrder> {
-        self.recharge(SkuRecharge {
-            user_id,
-            sku,
-            out_business_no,
-            trade_type: OrderTradeType::RebateNoPayTrade,
-        })
-        .await
+        let result = self
+            .recharge(SkuRecharge {
+                user_id: user_id.clone(),
+                sku,
+                out_business_no: out_business_no.clone(),
+                trade_type: OrderTradeType::RebateNoPayTrade,
+            })
+            .await;
+        match result {
+            // `0003` means "granted before" only if the order is this user's and SKU's;
+            // a key taken by someone else's recharge must not swallow the grant.
+            Err(e) if e.code() == ResponseCode::IndexDup => {
+                if self.repo.has_order(&user_id, sku, &out_business_no).await? {
+                    Err(e)
+                } else {
+                    Err(Error::illegal(format!(
+                        "outBusinessNo {out_business_no} is held by another order; sku {sku} not granted to {user_id}"
+                    )))
+                }
+            }
+            other => other,
+        }
     }
 
     /// `activity/draw`.
