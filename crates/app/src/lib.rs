@@ -169,6 +169,7 @@ impl Application {
                 award: services.award.clone(),
                 credit: services.credit.clone(),
                 rebate: services.rebate.clone(),
+                tasks: services.tasks.clone(),
                 app_tokens: Arc::new(
                     config
                         .app_tokens

@@ -8,6 +8,7 @@ mod activity;
 mod rebate;
 pub mod response;
 mod strategy;
+mod task;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method};
@@ -16,6 +17,7 @@ use big_market_domain::award::AwardService;
 use big_market_domain::credit::CreditService;
 use big_market_domain::rebate::RebateService;
 use big_market_domain::strategy::StrategyService;
+use big_market_domain::task::TaskService;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
@@ -30,6 +32,7 @@ pub struct AppState {
     pub award: Arc<AwardService>,
     pub credit: Arc<CreditService>,
     pub rebate: Arc<RebateService>,
+    pub tasks: Arc<TaskService>,
     /// `appId → appToken` allowed to call `activity/behavior_rebate`.
     pub app_tokens: Arc<BTreeMap<String, String>>,
 }
@@ -73,7 +76,8 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
             "/api/v1/raffle",
             strategy::routes()
                 .merge(activity::routes())
-                .merge(rebate::routes()),
+                .merge(rebate::routes())
+                .merge(task::routes()),
         )
         .route("/health", axum::routing::get(|| async { "ok" }))
         .fallback(response::not_found)

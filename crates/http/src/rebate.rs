@@ -2,7 +2,9 @@
 //! (`/api/v1/raffle/activity/…`), and the operator's list of undelivered awards.
 
 use crate::AppState;
-use crate::response::{ApiResult, Envelope, JsonBody, RawBody, lenient, require_id, require_text};
+use crate::response::{
+    ApiResult, Envelope, JsonBody, RawBody, lenient, query_limit, require_id, require_text,
+};
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
@@ -158,16 +160,7 @@ async fn undelivered(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Vec<UndeliveredResponse>> {
-    let limit = match query.get("limit") {
-        Some(l) => l
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| Error::illegal("limit must be an integer from 1 to 1000"))?,
-        None => 100,
-    };
-    let list = app.award.undelivered(limit).await?;
+    let list = app.award.undelivered(query_limit(&query)?).await?;
     Ok(Envelope::ok(
         list.into_iter()
             .map(|a| UndeliveredResponse {

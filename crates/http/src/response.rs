@@ -172,3 +172,16 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
     )
         .into_response()
 }
+
+/// The optional `limit` of an operator listing: 1 to 1000, 100 when absent.
+pub fn query_limit(params: &std::collections::HashMap<String, String>) -> Result<usize, Error> {
+    match params.get("limit") {
+        Some(l) => l
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| Error::illegal("limit must be an integer from 1 to 1000")),
+        None => Ok(100),
+    }
+}

@@ -13,7 +13,7 @@ use big_market_domain::credit::{self, CreditOrder, CreditRepository, CreditTx, T
 use big_market_domain::rebate::{
     self, Behavior, DailyBehaviorRebate, RebateOrder, RebateRepository, RebateTx,
 };
-use big_market_domain::task::{Task, TaskOutcome, TaskRepository, TaskRow, TaskTx};
+use big_market_domain::task::{ParkedTask, Task, TaskOutcome, TaskRepository, TaskRow, TaskTx};
 use big_market_domain::time::format_datetime;
 use big_market_domain::{Error, ResponseCode, Result};
 use rusqlite::{OptionalExtension, params};
@@ -296,6 +296,26 @@ impl AwardRepository for SqliteStore {
             .await?)
     }
 
+    async fn redeliver(&self, user_id: &str, order_id: &str) -> Result<bool> {
+        let (user_id, order_id) = (user_id.to_owned(), order_id.to_owned());
+        Ok(self
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(&format!(
+                        "UPDATE task SET state = 'fail', attempts = 0, next_attempt_time = NULL,
+                                last_error = 'redelivery requested by an operator', update_time = {NOW_MS}
+                         WHERE topic = 'send_award' AND user_id = ?1
+                           AND json_extract(message, '$.data.orderId') = ?2
+                           AND state IN ('completed', 'parked')
+                           AND EXISTS (SELECT 1 FROM user_award_record
+                                       WHERE user_id = ?1 AND order_id = ?2 AND award_state = 'create')"
+                    ))?
+                    .execute(params![user_id, order_id])?
+                    > 0)
+            })
+            .await?)
+    }
+
     async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredAward>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         Ok(self
@@ -543,6 +563,46 @@ impl TaskRepository for SqliteStore {
                         .execute(params![id, lease, error])?,
                 };
                 Ok(())
+            })
+            .await?)
+    }
+
+    async fn parked(&self, limit: usize) -> Result<Vec<ParkedTask>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT message_id, user_id, topic, attempts, last_error, update_time FROM task
+                         WHERE state = 'parked' ORDER BY id LIMIT ?1",
+                    )?
+                    .query_map([limit], |r| {
+                        Ok(ParkedTask {
+                            message_id: r.get(0)?,
+                            user_id: r.get(1)?,
+                            topic: r.get(2)?,
+                            attempts: r.get(3)?,
+                            last_error: r.get(4)?,
+                            update_time: r.get(5)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?)
+    }
+
+    async fn requeue(&self, message_id: &str) -> Result<bool> {
+        let id = message_id.to_owned();
+        Ok(self
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(&format!(
+                        "UPDATE task SET state = 'fail', attempts = 0, next_attempt_time = NULL,
+                                update_time = {NOW_MS}
+                         WHERE message_id = ?1 AND state = 'parked'"
+                    ))?
+                    .execute([id])?
+                    == 1)
             })
             .await?)
     }

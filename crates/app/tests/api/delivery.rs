@@ -543,16 +543,21 @@ async fn openai_use_count_prizes_go_through_the_account_service_with_retries() {
 
 /// Draws in activity 900200, whose only prize is award 110 (an `openai_use_count`).
 async fn only_openai_prizes(app: &TestApp, user: &str, draws: usize) {
-    app.sql(
-        "INSERT INTO strategy (strategy_id, strategy_desc) VALUES (900200, 'only 110');
+    only_prize(app, 110, user, draws).await;
+}
+
+/// Draws in activity 900200, whose only prize is `award_id`.
+async fn only_prize(app: &TestApp, award_id: i32, user: &str, draws: usize) {
+    app.sql(&format!(
+        "INSERT INTO strategy (strategy_id, strategy_desc) VALUES (900200, 'one prize');
          INSERT INTO strategy_award (strategy_id, award_id, award_title, award_count, award_count_surplus, award_rate, sort)
-           VALUES (900200, 110, 'one use', 100, 100, '1.0000', 1);
+           VALUES (900200, {award_id}, 'the prize', 100, 100, '1.0000', 1);
          INSERT INTO raffle_activity (activity_id, activity_name, activity_desc, begin_date_time, end_date_time, strategy_id, state)
            VALUES (900200, 'p', 'p', '2020-01-01 00:00:00', '2099-01-01 00:00:00', 900200, 'open');
          INSERT INTO raffle_activity_count (activity_count_id, total_count, day_count, month_count) VALUES (990200, 50, 50, 50);
          INSERT INTO raffle_activity_sku (sku, activity_id, activity_count_id, stock_count, stock_count_surplus, product_amount)
-           VALUES (990200, 900200, 990200, 10, 10, '1.00');",
-    )
+           VALUES (990200, 900200, 990200, 10, 10, '1.00');"
+    ))
     .await;
     assert_eq!(
         code(&app.get("activity/armory?activityId=900200").await),
@@ -692,7 +697,7 @@ where
 async fn a_task_that_keeps_failing_is_parked_not_looped() {
     let answer = Arc::new(Mutex::new("0001"));
     let calls = Arc::new(Mutex::new(Vec::new()));
-    let url = account_service(answer, calls.clone()).await;
+    let url = account_service(answer.clone(), calls.clone()).await;
     let app = TestApp::spawn_with(|c| {
         c.openai_api_host = Some(url);
         c.outbox_interval_secs = 1;
@@ -711,6 +716,79 @@ async fn a_task_that_keeps_failing_is_parked_not_looped() {
     assert_eq!(n, 2, "exactly max_attempts calls");
     let v = app.get("erp/query_undelivered_award_list").await;
     assert_eq!(v["data"][0]["awardId"], 110, "{v}");
+    assert!(
+        v["data"][0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("account service"),
+        "the reason is kept: {v}"
+    );
+    // The operator sees why, fixes the cause and sends it again.
+    let v = app.get("erp/query_parked_task_list").await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["data"][0]["topic"], "send_award");
+    assert!(v["data"][0]["lastError"].as_str().unwrap().len() > 4, "{v}");
+    let message_id = v["data"][0]["messageId"].as_str().unwrap().to_owned();
+    *answer.lock().unwrap() = "0000";
+    let v = app
+        .post("erp/requeue_task", json!({"messageId": message_id}))
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    eventually("requeued task delivered", || async {
+        app.count("SELECT COUNT(*) FROM user_award_record WHERE award_state = 'completed'")
+            .await
+            == 1
+    })
+    .await;
+    assert_eq!(calls.lock().unwrap().len(), 3);
+    for body in [
+        json!({"messageId": message_id}),
+        json!({"messageId": "nope"}),
+        json!({}),
+    ] {
+        let v = app.post("erp/requeue_task", body).await;
+        assert_eq!(code(&v), "0002", "only a parked task: {v}");
+    }
+}
+
+#[tokio::test]
+async fn an_undelivered_award_can_be_redelivered() {
+    let app = TestApp::spawn().await;
+    // Award 105 is an `openai_model`: no distributor, kept `create` with the reason.
+    only_prize(&app, 105, "rd", 1).await;
+    eventually("noted", || async {
+        app.count("SELECT COUNT(*) FROM task WHERE state = 'completed'")
+            .await
+            == 1
+    })
+    .await;
+    let v = app.get("erp/query_undelivered_award_list").await;
+    let order_id = v["data"][0]["orderId"].as_str().unwrap().to_owned();
+    let v = app
+        .post(
+            "erp/redeliver_award",
+            json!({"userId": "rd", "orderId": order_id}),
+        )
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    // Sent again: the consumer ran and completed the task with its note once more.
+    eventually("sent again", || async {
+        app.count(
+            "SELECT COUNT(*) FROM task WHERE state = 'completed'
+               AND last_error LIKE 'no distributor%'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    for body in [
+        json!({"userId": "rd", "orderId": "000000000000"}),
+        json!({"userId": "other", "orderId": order_id}),
+        json!({"orderId": order_id}),
+    ] {
+        let v = app.post("erp/redeliver_award", body).await;
+        assert_eq!(code(&v), "0002", "{v}");
+    }
 }
 
 #[tokio::test]

@@ -126,9 +126,10 @@ impl TestApp {
     }
 
     /// Runs SQL against the store (test setup only).
-    pub async fn sql(&self, sql: &'static str) {
+    pub async fn sql(&self, sql: &str) {
+        let sql = sql.to_owned();
         self.store
-            .write(move |conn| Ok(conn.execute_batch(sql)?))
+            .write(move |conn| Ok(conn.execute_batch(&sql)?))
             .await
             .expect("sql runs");
     }

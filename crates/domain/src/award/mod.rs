@@ -181,6 +181,9 @@ pub trait AwardRepository: Send + Sync {
     /// Keeps the record `create` and says why it is not delivered.
     async fn note_award(&self, user_id: &str, order_id: &str, note: &str) -> Result<()>;
     async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredAward>>;
+    /// Sends the `send_award` message of an undelivered record again (its task back to
+    /// `fail` with a fresh retry budget); whether there was such a record and task.
+    async fn redeliver(&self, user_id: &str, order_id: &str) -> Result<bool>;
 }
 
 /// Award delivery: the `send_award` consumer's logic.
@@ -311,6 +314,19 @@ impl AwardService {
 
     pub async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredAward>> {
         self.repo.undelivered(limit).await
+    }
+
+    /// Delivers an undelivered award again, e.g. after the account service was
+    /// configured or a distributor added.
+    pub async fn redeliver(&self, user_id: &str, order_id: &str) -> Result<()> {
+        if self.repo.redeliver(user_id, order_id).await? {
+            tracing::info!(%user_id, %order_id, "award redelivery requested by an operator");
+            Ok(())
+        } else {
+            Err(Error::illegal(format!(
+                "no undelivered award of order {order_id} for user {user_id}"
+            )))
+        }
     }
 }
 

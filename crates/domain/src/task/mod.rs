@@ -142,6 +142,22 @@ pub trait TaskRepository: Send + Sync {
         lease: Option<&str>,
         outcome: &TaskOutcome,
     ) -> crate::Result<()>;
+    /// Parked tasks, oldest first.
+    async fn parked(&self, limit: usize) -> crate::Result<Vec<ParkedTask>>;
+    /// `parked → fail` with its attempts reset, so the compensation job sends it again;
+    /// whether the task was parked.
+    async fn requeue(&self, message_id: &str) -> crate::Result<bool>;
+}
+
+/// A task left for an operator, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedTask {
+    pub message_id: String,
+    pub user_id: String,
+    pub topic: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub update_time: String,
 }
 
 /// Where messages go: RabbitMQ in production, the in-process consumers when embedded.
@@ -292,6 +308,23 @@ impl TaskService {
             return Ok(None);
         }
         Ok(Some(self.send(task).await?))
+    }
+
+    /// Parked tasks for an operator.
+    pub async fn parked(&self, limit: usize) -> crate::Result<Vec<ParkedTask>> {
+        self.repo.parked(limit).await
+    }
+
+    /// Sends a parked task again (after its cause was fixed), with a fresh retry budget.
+    pub async fn requeue(&self, message_id: &str) -> crate::Result<()> {
+        if self.repo.requeue(message_id).await? {
+            tracing::info!(%message_id, "parked task requeued by an operator");
+            Ok(())
+        } else {
+            Err(crate::Error::illegal(format!(
+                "task {message_id} does not exist or is not parked"
+            )))
+        }
     }
 
     /// One compensation run: claims and re-sends up to `limit` due tasks; returns how
