@@ -5,6 +5,8 @@
 //! - [`activity`], [`award`], [`rebate`]: the other domains' entities.
 //! - [`error`]: the one error type, carrying upstream's response codes.
 //! - [`time`]: the injected clock and upstream's day/month keys.
+//! - [`dcc`], [`guard`]: run-time switches and the draw's guards (degrade, rate limit,
+//!   circuit breaker); [`erp`]: the operator's back office; [`health`]: store probes.
 //! - [`sample`]: upstream's final sample configuration, loaded into fresh stores.
 //!
 //! Adapters implement the ports declared here (e.g. [`strategy::StockStore`]); this crate
@@ -13,7 +15,11 @@
 pub mod activity;
 pub mod award;
 pub mod credit;
+pub mod dcc;
+pub mod erp;
 pub mod error;
+pub mod guard;
+pub mod health;
 pub mod rebate;
 pub mod sample;
 pub mod strategy;

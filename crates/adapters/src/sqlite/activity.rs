@@ -701,7 +701,7 @@ impl ActivityRepository for SqliteStore {
 
     async fn draw(&self, job: DrawJob) -> Result<DrawOutcome> {
         Ok(self
-            .write(move |conn| {
+            .write_by(job.deadline, move |conn| {
                 let mut tx = SqliteTx { conn };
                 let input = DrawInput {
                     activity: &job.config.activity,

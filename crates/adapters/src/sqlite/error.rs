@@ -14,12 +14,19 @@ pub enum StoreError {
     Io(String),
     #[error("the store's writer has stopped")]
     Closed,
+    /// A transaction reached the writer after its caller's deadline and was not run.
+    #[error("the transaction's deadline passed before it could start")]
+    Expired,
 }
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Domain(d) => d,
+            StoreError::Expired => Error::biz(
+                big_market_domain::ResponseCode::Hystrix,
+                "the store did not start the draw before its deadline; nothing was taken",
+            ),
             other => Error::internal(other),
         }
     }

@@ -11,6 +11,7 @@
 
 mod activity;
 mod award;
+mod erp;
 mod error;
 mod seed;
 mod strategy;
@@ -32,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_outbox",
         include_str!("../../migrations/sqlite/0002_outbox.sql"),
+    ),
+    (
+        "0003_dcc_config",
+        include_str!("../../migrations/sqlite/0003_dcc_config.sql"),
     ),
 ];
 
@@ -143,7 +148,27 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.inner.writer.submit(f).await
+        self.inner.writer.submit(None, f).await
+    }
+
+    /// As [`SqliteStore::write`], but the writer refuses to start `f` after `deadline`
+    /// (`StoreError::Expired`); once started, `f` is answered however late.
+    pub async fn write_by<T, F>(
+        &self,
+        deadline: Option<std::time::Instant>,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.writer.submit(deadline, f).await
+    }
+
+    /// Stops the writer after the transactions already sent; later writes fail and
+    /// `/ready` reports the store down. Used at shutdown and by tests.
+    pub fn close(&self) {
+        self.inner.writer.close();
     }
 
     /// Runs `f` on a read-only connection, off the async runtime.

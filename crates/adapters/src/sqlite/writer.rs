@@ -8,6 +8,9 @@
 use super::StoreError;
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Delivers a job's result once the group's commit outcome is known.
@@ -18,19 +21,53 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
 
 pub(super) struct Writer {
     jobs: mpsc::UnboundedSender<Job>,
+    /// Jobs sent and not yet taken by the thread (for metrics).
+    queued: Arc<AtomicUsize>,
+    /// Set by [`Writer::close`]: the thread stops after its current group.
+    stop: Arc<AtomicBool>,
 }
 
 impl Writer {
     pub(super) fn start(conn: Connection, max_batch: usize) -> Result<Self, StoreError> {
         let (jobs, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (q, st) = (queued.clone(), stop.clone());
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, max_batch.max(1)))
+            .spawn(move || run(conn, rx, max_batch.max(1), &q, &st))
             .map_err(|e| StoreError::Io(format!("start writer thread: {e}")))?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, queued, stop })
     }
 
-    pub(super) async fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Jobs waiting for the thread.
+    pub(super) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Whether the thread still takes jobs.
+    pub(super) fn alive(&self) -> bool {
+        !self.jobs.is_closed()
+    }
+
+    /// Stops the thread after the jobs already sent; later writes fail with `Closed`.
+    pub(super) fn close(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the thread if it is waiting for a job.
+        let noop: Job = Box::new(|_| (true, Box::new(|_| {})));
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.jobs.send(noop).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs `f` in the next group. With a `deadline`, a job the thread reaches too late
+    /// is refused without running (`Expired`); one that has started is always answered.
+    pub(super) async fn submit<T, F>(
+        &self,
+        deadline: Option<Instant>,
+        f: F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -38,6 +75,9 @@ impl Writer {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |conn| {
             let result = match conn {
+                Some(_) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                    Err(StoreError::Expired)
+                }
                 Some(conn) => catch_unwind(AssertUnwindSafe(|| f(conn)))
                     .unwrap_or_else(|_| Err(StoreError::Io("a store transaction panicked".into()))),
                 None => Err(StoreError::Io("the transaction could not start".into())),
@@ -52,12 +92,22 @@ impl Writer {
             });
             (ok, finish)
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.jobs.send(job).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::Closed);
+        }
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, max_batch: usize) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    max_batch: usize,
+    queued: &AtomicUsize,
+    stop: &AtomicBool,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -67,9 +117,13 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, max_batch: usize)
                 Err(_) => break,
             }
         }
+        queued.fetch_sub(batch.len(), Ordering::Relaxed);
         let outcome = commit_group(&conn, &mut batch);
         for finish in outcome.finishes {
             finish(outcome.commit.clone());
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
         }
     }
     tracing::debug!("sqlite writer stopped");

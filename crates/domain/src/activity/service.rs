@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use jiff::civil::DateTime;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 /// A recharge to run in one unit of work.
 #[derive(Debug, Clone)]
@@ -54,6 +55,10 @@ pub struct DrawJob {
     pub now: DateTime,
     pub timestamp_ms: i64,
     pub keys: CalendarKeys,
+    /// The store must not start the transaction after this instant (it answers `0006`
+    /// instead); once started, it runs to its end and its result is answered however
+    /// late, so a committed draw is never hidden from the user.
+    pub deadline: Option<Instant>,
 }
 
 /// The rows behind `query_user_activity_account`.
@@ -324,25 +329,41 @@ impl ActivityService {
         }
     }
 
-    /// `activity/draw`.
+    /// `activity/draw`, without a deadline.
     pub async fn draw(&self, user_id: String, activity_id: i64) -> Result<DrawResult> {
+        let job = self.prepare_draw(user_id, activity_id, None).await?;
+        self.commit_draw(job).await
+    }
+
+    /// The read-only half of a draw: validates and finds the activity and its strategy
+    /// (from the process, or loaded). Nothing is written, so a caller may abandon it.
+    pub async fn prepare_draw(
+        &self,
+        user_id: String,
+        activity_id: i64,
+        deadline: Option<Instant>,
+    ) -> Result<DrawJob> {
         if user_id.trim().is_empty() {
             return Err(Error::illegal("userId is blank"));
         }
         let config = self.config(activity_id).await?;
         let strategy = self.strategy.catalog().get(config.activity.strategy_id)?;
         let (now, keys, timestamp_ms) = self.now();
-        let outcome = self
-            .repo
-            .draw(DrawJob {
-                config,
-                strategy,
-                user_id,
-                now,
-                timestamp_ms,
-                keys,
-            })
-            .await?;
+        Ok(DrawJob {
+            config,
+            strategy,
+            user_id,
+            now,
+            timestamp_ms,
+            keys,
+            deadline,
+        })
+    }
+
+    /// The transaction of a draw. Callers must wait for its answer: once the store has
+    /// started it, it may commit.
+    pub async fn commit_draw(&self, job: DrawJob) -> Result<DrawResult> {
+        let outcome = self.repo.draw(job).await?;
         self.notifier.notify(&outcome.task);
         Ok(DrawResult {
             award_id: outcome.award.award_id,

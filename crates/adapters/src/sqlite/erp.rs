@@ -1,0 +1,178 @@
+//! The embedded store's answers to the operator: the back office ([`ErpRepository`]),
+//! dynamic configuration ([`DccRepository`]) and readiness and load ([`StoreProbe`]).
+
+use super::{SqliteStore, StoreError, datetime};
+use async_trait::async_trait;
+use big_market_domain::activity::{RaffleActivityStage, UserRaffleOrder};
+use big_market_domain::dcc::DccRepository;
+use big_market_domain::erp::ErpRepository;
+use big_market_domain::health::{OutboxStats, StoreLoad, StoreProbe};
+use big_market_domain::{Error, Result};
+use rusqlite::{OptionalExtension, params};
+
+fn stage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RaffleActivityStage> {
+    Ok(RaffleActivityStage {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        source: r.get(2)?,
+        activity_id: r.get(3)?,
+        state: r.get(4)?,
+    })
+}
+
+#[async_trait]
+impl ErpRepository for SqliteStore {
+    async fn latest_raffle_orders(&self, limit: usize) -> Result<Vec<UserRaffleOrder>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .read(move |conn| {
+                let rows = conn
+                    .prepare_cached(
+                        "SELECT user_id, activity_id, activity_name, strategy_id, order_id, order_time, order_state
+                         FROM user_raffle_order ORDER BY id DESC LIMIT ?1",
+                    )?
+                    .query_map([limit], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, String>(6)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows.into_iter()
+                    .map(|(user_id, activity_id, activity_name, strategy_id, order_id, time, order_state)| {
+                        Ok(UserRaffleOrder {
+                            user_id,
+                            activity_id,
+                            activity_name,
+                            strategy_id,
+                            order_id,
+                            order_time: datetime(&time)?,
+                            order_state,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await?)
+    }
+
+    async fn stages_newest_first(&self) -> Result<Vec<RaffleActivityStage>> {
+        Ok(self
+            .read(|conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT id, channel, source, activity_id, state FROM raffle_activity_stage ORDER BY id DESC",
+                    )?
+                    .query_map([], stage_row)?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?)
+    }
+
+    async fn stage(&self, id: i64) -> Result<Option<RaffleActivityStage>> {
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT id, channel, source, activity_id, state FROM raffle_activity_stage WHERE id = ?1",
+                    )?
+                    .query_row([id], stage_row)
+                    .optional()?)
+            })
+            .await?)
+    }
+
+    async fn activate_stage(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .write(move |conn| {
+                Ok(conn.execute(
+                    "UPDATE raffle_activity_stage SET state = 'active', update_time = CURRENT_TIMESTAMP WHERE id = ?1",
+                    [id],
+                )? == 1)
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl DccRepository for SqliteStore {
+    async fn load_dcc(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .read(|conn| {
+                Ok(conn
+                    .prepare("SELECT config_key, config_value FROM dcc_config ORDER BY config_key")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?)
+    }
+
+    async fn save_dcc(&self, key: &str, value: &str) -> Result<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        Ok(self
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO dcc_config (config_key, config_value) VALUES (?1, ?2)
+                     ON CONFLICT (config_key) DO UPDATE SET config_value = excluded.config_value, update_time = CURRENT_TIMESTAMP",
+                    params![key, value],
+                )?;
+                Ok(())
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl StoreProbe for SqliteStore {
+    async fn ready(&self) -> Result<()> {
+        if !self.inner.writer.alive() {
+            return Err(Error::internal("the embedded store's writer has stopped"));
+        }
+        self.read(|conn| {
+            Ok(
+                conn.query_row("SELECT COUNT(*) FROM big_market_meta", [], |r| {
+                    r.get::<_, i64>(0)
+                })?,
+            )
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox(&self) -> Result<OutboxStats> {
+        Ok(self
+            .read(|conn| {
+                let by_state = conn
+                    .prepare_cached("SELECT state, COUNT(*) FROM task GROUP BY state ORDER BY state")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                // `create_time` is SQLite's CURRENT_TIMESTAMP (UTC), so the age is too.
+                let oldest: Option<f64> = conn
+                    .prepare_cached(
+                        "SELECT (julianday('now') - julianday(MIN(create_time))) * 86400.0 FROM task WHERE state <> 'complete'",
+                    )?
+                    .query_row([], |r| r.get(0))?;
+                Ok(OutboxStats {
+                    by_state,
+                    oldest_pending_secs: oldest.unwrap_or(0.0).max(0.0),
+                })
+            })
+            .await?)
+    }
+
+    fn load(&self) -> StoreLoad {
+        StoreLoad {
+            writer_queue: self.inner.writer.queued(),
+            idle_readers: self
+                .inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len(),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! What an operator asks of the stores: are they reachable (`/ready`), and how loaded
+//! (`/metrics`). Each backend answers for the stores it configures.
+
+use crate::error::Result;
+use async_trait::async_trait;
+
+/// Outbox tasks by state, and how long the oldest undelivered one has waited.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboxStats {
+    pub by_state: Vec<(String, i64)>,
+    /// Seconds since the oldest task not yet `complete` was written (0 if none).
+    pub oldest_pending_secs: f64,
+}
+
+/// Instant use of the store's connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreLoad {
+    /// Transactions waiting for the writer.
+    pub writer_queue: usize,
+    /// Read connections idle in the pool.
+    pub idle_readers: usize,
+}
+
+#[async_trait]
+pub trait StoreProbe: Send + Sync {
+    /// `Ok` when every configured store answers a read and accepts writes.
+    async fn ready(&self) -> Result<()>;
+    async fn outbox(&self) -> Result<OutboxStats>;
+    fn load(&self) -> StoreLoad;
+}
