@@ -57,6 +57,25 @@ pub struct Config {
     pub openai_timeout_ms: u64,
     /// `appId → appToken` allowed to call `activity/behavior_rebate`.
     pub app_tokens: BTreeMap<String, Secret>,
+    /// Bearer token of operator endpoints (armory, recharge, dcc, erp). Unset: they
+    /// answer loopback clients only.
+    pub admin_token: Option<Secret>,
+    /// HS256 key of user tokens (`*_by_token`), as its raw bytes. Unset: those endpoints
+    /// answer with a configuration error.
+    pub jwt_secret: Option<Secret>,
+    /// Deadline of one draw in milliseconds (upstream's Hystrix: 150); past it, `0006`
+    /// if nothing was committed.
+    pub draw_timeout_ms: u64,
+    /// Draws per second one user may make while `rateLimiterSwitch` is open.
+    pub rate_limit_per_second: u32,
+    /// A user rejected more than this many times is blocked (upstream: 1).
+    pub rate_limit_blacklist_count: u32,
+    /// How long a blocked user stays blocked, restarted by each rejection (upstream: 24 h).
+    pub rate_limit_block_secs: u64,
+    /// Consecutive draw timeouts or store failures that open the circuit breaker.
+    pub breaker_failure_threshold: u32,
+    /// How long the open breaker answers `0006` at once before probing the store again.
+    pub breaker_cooldown_ms: u64,
 }
 
 impl Default for Config {
@@ -80,6 +99,14 @@ impl Default for Config {
             openai_app_token: Secret::default(),
             openai_timeout_ms: 3000,
             app_tokens: BTreeMap::new(),
+            admin_token: None,
+            jwt_secret: None,
+            draw_timeout_ms: 150,
+            rate_limit_per_second: 1,
+            rate_limit_blacklist_count: 1,
+            rate_limit_block_secs: 24 * 3600,
+            breaker_failure_threshold: 5,
+            breaker_cooldown_ms: 5000,
         }
     }
 }
@@ -127,6 +154,19 @@ impl Config {
             self.outbox_interval_secs > 0 && self.outbox_max_attempts > 0,
             "outbox_interval_secs and outbox_max_attempts must be at least 1"
         );
+        anyhow::ensure!(
+            self.draw_timeout_ms > 0 && self.rate_limit_per_second > 0,
+            "draw_timeout_ms and rate_limit_per_second must be at least 1"
+        );
+        for (name, secret) in [
+            ("admin_token", &self.admin_token),
+            ("jwt_secret", &self.jwt_secret),
+        ] {
+            anyhow::ensure!(
+                secret.as_ref().is_none_or(|s| !s.0.trim().is_empty()),
+                "{name} is set but blank"
+            );
+        }
         // A send is cut off at half the lease; the account service call must fit in it.
         anyhow::ensure!(
             self.outbox_stale_secs >= 3,
@@ -160,7 +200,16 @@ mod tests {
             )?;
             jail.set_env("BIG_MARKET_ADDR", "127.0.0.1:7000");
             jail.set_env("BIG_MARKET_TIME_ZONE", "UTC");
+            jail.set_env("BIG_MARKET_ADMIN_TOKEN", "s3cret-admin");
+            jail.set_env("BIG_MARKET_DRAW_TIMEOUT_MS", "300");
             let c = Config::load(Some(Path::new("big-market.toml"))).expect("loads");
+            assert_eq!(c.admin_token, Some(Secret("s3cret-admin".into())));
+            assert_eq!(c.draw_timeout_ms, 300);
+            assert!(c.jwt_secret.is_none(), "no built-in JWT secret");
+            assert!(
+                !format!("{c:?}").contains("s3cret"),
+                "secrets never printed"
+            );
             assert_eq!(c.addr, "127.0.0.1:7000", "environment wins over the file");
             assert_eq!(c.data_dir, PathBuf::from("/var/lib/big-market"));
             assert_eq!(c.cors_origins, vec!["https://a.example".to_string()]);

@@ -78,3 +78,17 @@ pub async fn compensation(
     }
     tracing::debug!("outbox compensation stopped");
 }
+
+/// Every minute, forgets rate-limiter and block-list entries nobody needs any more.
+pub async fn housekeeping(
+    guard: Arc<big_market_domain::guard::DrawGuard>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => guard.housekeeping(),
+            _ = shutdown.changed() => break,
+        }
+    }
+}

@@ -11,9 +11,12 @@ use anyhow::Context;
 use big_market_adapters::gateway::{AccountServiceConfig, HttpAccountService};
 use big_market_adapters::inprocess::InProcessBus;
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
-use big_market_domain::activity::ActivityService;
+use big_market_domain::activity::{ActivityRepository, ActivityService};
 use big_market_domain::award::{AwardGateway, AwardService};
 use big_market_domain::credit::CreditService;
+use big_market_domain::dcc::DynamicConfig;
+use big_market_domain::erp::ErpService;
+use big_market_domain::guard::{DrawGuard, GuardOptions, MemoryBlockList};
 use big_market_domain::rebate::RebateService;
 use big_market_domain::sample::SampleData;
 use big_market_domain::strategy::StrategyService;
@@ -38,14 +41,35 @@ pub struct Services {
     pub rebate: Arc<RebateService>,
     pub tasks: Arc<TaskService>,
     pub clock: Arc<dyn Clock>,
+    pub dcc: Arc<DynamicConfig>,
+    pub guard: Arc<DrawGuard>,
+    pub erp: Arc<ErpService>,
     /// Task ids committed by the services, for the dispatcher (taken when it starts).
     notices: Mutex<Option<mpsc::UnboundedReceiver<jobs::Committed>>>,
+}
+
+/// Wraps a repository (tests put a slow or failing double around the real store).
+pub type WrapActivityRepository =
+    Arc<dyn Fn(Arc<dyn ActivityRepository>) -> Arc<dyn ActivityRepository> + Send + Sync>;
+
+/// Places where tests swap in doubles; production uses the default (none).
+#[derive(Clone, Default)]
+pub struct Seams {
+    pub activity_repository: Option<WrapActivityRepository>,
 }
 
 impl Services {
     /// Opens the store (migrating it, loading the sample into a fresh one) and assembles
     /// every strategy.
     pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::build_with(config, clock, &Seams::default()).await
+    }
+
+    pub async fn build_with(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        seams: &Seams,
+    ) -> anyhow::Result<Self> {
         let path = config.data_dir.join(DB_FILE);
         let store = SqliteStore::open(
             &path,
@@ -70,8 +94,12 @@ impl Services {
         );
         let (notify, notices) = mpsc::unbounded_channel();
         let notifier = Arc::new(jobs::ChannelNotifier(notify));
+        let mut activity_repo: Arc<dyn ActivityRepository> = Arc::new(store.clone());
+        if let Some(wrap) = &seams.activity_repository {
+            activity_repo = wrap(activity_repo);
+        }
         let activity = Arc::new(ActivityService::new(
-            Arc::new(store.clone()),
+            activity_repo,
             strategy.clone(),
             clock.clone(),
             notifier.clone(),
@@ -129,7 +157,25 @@ impl Services {
             },
             Duration::from_secs(config.outbox_stale_secs),
         ));
+        let dcc = Arc::new(DynamicConfig::load(Arc::new(store.clone())).await?);
+        let guard = Arc::new(DrawGuard::new(
+            dcc.clone(),
+            Arc::new(MemoryBlockList::default()),
+            clock.clone(),
+            GuardOptions {
+                permits_per_second: config.rate_limit_per_second,
+                blacklist_count: config.rate_limit_blacklist_count,
+                block_window: Duration::from_secs(config.rate_limit_block_secs),
+                draw_timeout: Duration::from_millis(config.draw_timeout_ms),
+                breaker_threshold: config.breaker_failure_threshold,
+                breaker_cooldown: Duration::from_millis(config.breaker_cooldown_ms),
+            },
+        ));
+        let erp = Arc::new(ErpService::new(Arc::new(store.clone()), activity.clone()));
         Ok(Self {
+            dcc,
+            guard,
+            erp,
             store,
             strategy,
             activity,
@@ -158,7 +204,23 @@ impl Application {
     }
 
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let services = Services::build(&config, clock).await?;
+        Self::build_with(config, clock, Seams::default()).await
+    }
+
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        seams: Seams,
+    ) -> anyhow::Result<Self> {
+        let services = Services::build_with(&config, clock, &seams).await?;
+        if config.admin_token.is_none() {
+            tracing::warn!(
+                "admin_token is not set: operator endpoints (armory, sku_recharge, dcc, erp) answer loopback clients only"
+            );
+        }
+        if config.jwt_secret.is_none() {
+            tracing::warn!("jwt_secret is not set: the *_by_token endpoints are off");
+        }
         let listener = tokio::net::TcpListener::bind(&config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -177,12 +239,25 @@ impl Application {
                         .map(|(k, v)| (k.clone(), v.0.clone()))
                         .collect(),
                 ),
+                dcc: services.dcc.clone(),
+                guard: services.guard.clone(),
+                erp: services.erp.clone(),
+                probe: Arc::new(services.store.clone()),
+                auth: Arc::new(big_market_http::auth::AuthConfig {
+                    admin_token: config.admin_token.as_ref().map(|s| s.0.clone()),
+                    jwt_secret: config.jwt_secret.as_ref().map(|s| s.0.clone()),
+                }),
+                metrics: Arc::new(
+                    big_market_http::metrics::Metrics::new().context("registering metrics")?,
+                ),
+                clock: services.clock.clone(),
             },
             &HttpOptions {
                 cors_origins: config.cors_origins.clone(),
             },
         );
         let (stop_jobs, stopped) = watch::channel(false);
+        let stopped_guard = stopped.clone();
         if let Some(notices) = services
             .notices
             .lock()
@@ -200,6 +275,7 @@ impl Application {
             Duration::from_secs(config.outbox_interval_secs),
             stopped,
         ));
+        tokio::spawn(jobs::housekeeping(services.guard.clone(), stopped_guard));
         Ok(Self {
             listener,
             router,

@@ -1,47 +1,66 @@
 //! `/api/v1/raffle/activity/…`.
 
 use crate::AppState;
-use crate::response::{ApiResult, Envelope, JsonBody, lenient, query_id, require_id, require_text};
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::routing::{get, post};
-use big_market_domain::Error;
+use crate::auth::{Admin, TokenUser};
+use crate::rebate::USER_TOKEN;
+use crate::response::{
+    ApiResult, Envelope, JsonBody, QueryParams, lenient, query_id, require_id, require_text,
+};
+use axum::extract::State;
+use big_market_domain::{Error, ResponseCode};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/activity/armory", get(armory))
-        .route("/activity/draw", post(draw))
-        .route("/activity/sku_recharge", post(sku_recharge))
-        .route("/activity/query_user_activity_account", post(account))
-        .route(
-            "/activity/query_sku_product_list_by_activity_id",
-            post(sku_products).get(sku_products),
-        )
-        .route("/activity/query_stage_activity_id", get(stage_activity_id))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(armory))
+        .routes(routes!(draw))
+        .routes(routes!(draw_by_token))
+        .routes(routes!(sku_recharge))
+        .routes(routes!(account))
+        .routes(routes!(account_by_token))
+        .routes(routes!(sku_products))
+        .routes(routes!(stage_activity_id))
 }
 
-/// `GET activity/armory?activityId=`: reloads the activity and assembles its strategy.
+const ADMIN: &str = "Bearer <admin token> when one is configured";
+
+/// `GET activity/armory?activityId=` (operator): reloads the activity and assembles its
+/// strategy.
+#[utoipa::path(
+    get,
+    path = "/activity/armory",
+    tag = "activity",
+    params(
+        ("activityId" = i64, Query),
+        ("Authorization" = Option<String>, Header, description = ADMIN),
+    ),
+    responses((status = 200, body = Envelope<bool>))
+)]
 async fn armory(
+    _: Admin,
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    QueryParams(params): QueryParams,
 ) -> ApiResult<bool> {
     let activity_id = query_id(&params, "activityId")?;
     app.activity.armory(activity_id).await?;
     Ok(Envelope::ok(true))
 }
 
-#[derive(Deserialize)]
+/// `{userId, activityId}`; the `*_by_token` variants take the user from the token.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct UserActivityRequest {
-    user_id: Option<String>,
+pub(crate) struct UserActivityRequest {
+    pub(crate) user_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
-    activity_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub(crate) activity_id: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct DrawResponse {
     award_id: i32,
@@ -49,14 +68,74 @@ struct DrawResponse {
     award_index: i32,
 }
 
-/// `POST activity/draw {userId, activityId}`.
+/// `POST activity/draw {userId, activityId}`: guards first (degrade `0004`, rate limit
+/// `0005`, circuit breaker `0006`), then the draw within the deadline (`0006`).
+#[utoipa::path(
+    post,
+    path = "/activity/draw",
+    tag = "activity",
+    request_body = UserActivityRequest,
+    responses((status = 200, body = Envelope<DrawResponse>))
+)]
 async fn draw(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<UserActivityRequest>,
 ) -> ApiResult<DrawResponse> {
     let user_id = require_text(req.user_id, "userId")?;
-    let activity_id = require_id(req.activity_id, "activityId")?;
-    let r = app.activity.draw(user_id, activity_id).await?;
+    guarded_draw(&app, user_id, req.activity_id).await
+}
+
+/// `POST activity/draw_by_token {activityId}`: the same draw, guards included (upstream
+/// skips them here by accident of its AOP).
+#[utoipa::path(
+    post,
+    path = "/activity/draw_by_token",
+    tag = "activity",
+    request_body = UserActivityRequest,
+    params(("Authorization" = String, Header, description = USER_TOKEN)),
+    responses((status = 200, body = Envelope<DrawResponse>))
+)]
+async fn draw_by_token(
+    TokenUser(user_id): TokenUser,
+    State(app): State<AppState>,
+    JsonBody(req): JsonBody<UserActivityRequest>,
+) -> ApiResult<DrawResponse> {
+    guarded_draw(&app, user_id, req.activity_id).await
+}
+
+/// The draw behind both endpoints.
+///
+/// The read half (finding the activity and strategy) is abandoned at the deadline; the
+/// transaction is handed to the store with the deadline, which refuses it if it comes
+/// too late, and is then always awaited: a draw that committed is answered with its
+/// award however late, so `0006` means nothing was taken.
+async fn guarded_draw(
+    app: &AppState,
+    user_id: String,
+    activity_id: Option<i64>,
+) -> ApiResult<DrawResponse> {
+    let activity_id = require_id(activity_id, "activityId")?;
+    let admission = app.guard.admit(&user_id).await?;
+    let deadline = std::time::Instant::now() + app.guard.draw_timeout();
+    let prepared = tokio::time::timeout_at(
+        tokio::time::Instant::from_std(deadline),
+        app.activity
+            .prepare_draw(user_id, activity_id, Some(deadline)),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(Error::biz(
+            ResponseCode::Hystrix,
+            "the draw could not be prepared before its deadline; nothing was taken",
+        ))
+    });
+    let outcome = match prepared {
+        Ok(job) => app.activity.commit_draw(job).await,
+        Err(e) => Err(e),
+    };
+    app.guard.finish(admission, &outcome);
+    let r = outcome?;
+    app.metrics.draw(activity_id, r.award_id);
     Ok(Envelope::ok(DrawResponse {
         award_id: r.award_id,
         award_title: r.award_title,
@@ -64,18 +143,28 @@ async fn draw(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SkuRechargeRequest {
     user_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[schema(value_type = Option<i64>)]
     sku: Option<i64>,
     out_business_no: Option<String>,
 }
 
-/// `POST activity/sku_recharge {userId, sku, outBusinessNo}` (not in upstream): a no-pay
-/// recharge, idempotent by `outBusinessNo`; `data` is the order id.
+/// `POST activity/sku_recharge {userId, sku, outBusinessNo}` (not in upstream; operator):
+/// a no-pay recharge, idempotent by `outBusinessNo`; `data` is the order id.
+#[utoipa::path(
+    post,
+    path = "/activity/sku_recharge",
+    tag = "activity",
+    request_body = SkuRechargeRequest,
+    params(("Authorization" = Option<String>, Header, description = ADMIN)),
+    responses((status = 200, body = Envelope<String>))
+)]
 async fn sku_recharge(
+    _: Admin,
     State(app): State<AppState>,
     JsonBody(req): JsonBody<SkuRechargeRequest>,
 ) -> ApiResult<String> {
@@ -89,7 +178,7 @@ async fn sku_recharge(
     Ok(Envelope::ok(order.order_id))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AccountResponse {
     total_count: i64,
@@ -101,13 +190,45 @@ struct AccountResponse {
 }
 
 /// `POST activity/query_user_activity_account {userId, activityId}`.
+#[utoipa::path(
+    post,
+    path = "/activity/query_user_activity_account",
+    tag = "activity",
+    request_body = UserActivityRequest,
+    responses((status = 200, body = Envelope<AccountResponse>))
+)]
 async fn account(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<UserActivityRequest>,
 ) -> ApiResult<AccountResponse> {
     let user_id = require_text(req.user_id, "userId")?;
-    let activity_id = require_id(req.activity_id, "activityId")?;
-    let v = app.activity.account(&user_id, activity_id).await?;
+    account_of(&app, &user_id, req.activity_id).await
+}
+
+/// `POST activity/query_user_activity_account_by_token {activityId}`.
+#[utoipa::path(
+    post,
+    path = "/activity/query_user_activity_account_by_token",
+    tag = "activity",
+    request_body = UserActivityRequest,
+    params(("Authorization" = String, Header, description = USER_TOKEN)),
+    responses((status = 200, body = Envelope<AccountResponse>))
+)]
+async fn account_by_token(
+    TokenUser(user_id): TokenUser,
+    State(app): State<AppState>,
+    JsonBody(req): JsonBody<UserActivityRequest>,
+) -> ApiResult<AccountResponse> {
+    account_of(&app, &user_id, req.activity_id).await
+}
+
+async fn account_of(
+    app: &AppState,
+    user_id: &str,
+    activity_id: Option<i64>,
+) -> ApiResult<AccountResponse> {
+    let activity_id = require_id(activity_id, "activityId")?;
+    let v = app.activity.account(user_id, activity_id).await?;
     Ok(Envelope::ok(AccountResponse {
         total_count: v.total_count,
         total_count_surplus: v.total_count_surplus,
@@ -118,7 +239,7 @@ async fn account(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ActivityCountDto {
     total_count: i64,
@@ -126,7 +247,7 @@ struct ActivityCountDto {
     month_count: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SkuProductResponse {
     sku: i64,
@@ -135,14 +256,22 @@ struct SkuProductResponse {
     stock_count: i64,
     stock_count_surplus: i64,
     #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
     product_amount: Decimal,
     activity_count: ActivityCountDto,
 }
 
-/// `POST activity/query_sku_product_list_by_activity_id?activityId=`.
+/// `POST activity/query_sku_product_list_by_activity_id?activityId=` (GET works too).
+#[utoipa::path(
+    method(get, post),
+    path = "/activity/query_sku_product_list_by_activity_id",
+    tag = "activity",
+    params(("activityId" = i64, Query)),
+    responses((status = 200, body = Envelope<Vec<SkuProductResponse>>))
+)]
 async fn sku_products(
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    QueryParams(params): QueryParams,
 ) -> ApiResult<Vec<SkuProductResponse>> {
     let activity_id = query_id(&params, "activityId")?;
     let list = app.activity.sku_products(activity_id).await?;
@@ -167,9 +296,16 @@ async fn sku_products(
 
 /// `GET activity/query_stage_activity_id?channel=&source=`: the activity a front end
 /// should show, or `null`.
+#[utoipa::path(
+    get,
+    path = "/activity/query_stage_activity_id",
+    tag = "activity",
+    params(("channel" = String, Query), ("source" = String, Query)),
+    responses((status = 200, body = Envelope<Option<i64>>))
+)]
 async fn stage_activity_id(
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    QueryParams(params): QueryParams,
 ) -> ApiResult<Option<i64>> {
     let text = |name: &str| {
         params

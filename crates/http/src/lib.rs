@@ -5,24 +5,38 @@
 //! never touch storage. Errors are mapped to the envelope in one place ([`response`]).
 
 mod activity;
+pub mod auth;
+mod dcc;
+mod erp;
+mod health;
+pub mod metrics;
 mod rebate;
 pub mod response;
 mod strategy;
 mod task;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, Uri};
 use big_market_domain::activity::ActivityService;
 use big_market_domain::award::AwardService;
 use big_market_domain::credit::CreditService;
+use big_market_domain::dcc::DynamicConfig;
+use big_market_domain::erp::ErpService;
+use big_market_domain::guard::DrawGuard;
+use big_market_domain::health::StoreProbe;
 use big_market_domain::rebate::RebateService;
 use big_market_domain::strategy::StrategyService;
 use big_market_domain::task::TaskService;
+use big_market_domain::time::Clock;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Everything handlers need, passed explicitly as `State<AppState>`.
 #[derive(Clone)]
@@ -35,6 +49,16 @@ pub struct AppState {
     pub tasks: Arc<TaskService>,
     /// `appId → appToken` allowed to call `activity/behavior_rebate`.
     pub app_tokens: Arc<BTreeMap<String, String>>,
+    /// Run-time switches (`dcc/…`).
+    pub dcc: Arc<DynamicConfig>,
+    /// Degrade, rate limit, circuit breaker and deadline of draws.
+    pub guard: Arc<DrawGuard>,
+    pub erp: Arc<ErpService>,
+    /// Readiness and load of the configured stores.
+    pub probe: Arc<dyn StoreProbe>,
+    pub auth: Arc<auth::AuthConfig>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// HTTP settings.
@@ -69,19 +93,93 @@ fn cors(origins: &[String]) -> CorsLayer {
     }
 }
 
-/// The whole API. Paths are matched with and without a trailing slash by the server.
-pub fn router(state: AppState, options: &HttpOptions) -> Router {
-    Router::new()
+/// The API base path.
+pub const BASE: &str = "/api/v1/raffle";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "big-market",
+        description = "Marketing raffle platform, compatible with bugstack's big-market. Business outcomes are HTTP 200 with a code in the `{code, info, data}` envelope."
+    ),
+    tags(
+        (name = "strategy"), (name = "activity"), (name = "rebate"), (name = "credit"),
+        (name = "dcc", description = "run-time switches (operator)"),
+        (name = "erp", description = "back office (operator)"),
+        (name = "operating", description = "health, readiness, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+/// `GET /api-docs/openapi.json`: this document, generated from the handlers.
+#[utoipa::path(
+    get,
+    path = "/api-docs/openapi.json",
+    tag = "operating",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object))
+)]
+async fn openapi_json(
+    axum::Extension(doc): axum::Extension<Arc<serde_json::Value>>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json((*doc).clone())
+}
+
+/// Every route with its documentation; the router and the document come from the same
+/// list, so they cannot drift.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(
-            "/api/v1/raffle",
+            BASE,
             strategy::routes()
                 .merge(activity::routes())
                 .merge(rebate::routes())
-                .merge(task::routes()),
+                .merge(task::routes())
+                .merge(dcc::routes())
+                .merge(erp::routes()),
         )
-        .route("/health", axum::routing::get(|| async { "ok" }))
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI document, including the strategy paths served without `strategy/`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = api().split_for_parts();
+    with_aliases(doc)
+}
+
+fn with_aliases(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for name in strategy::ALIASED {
+        let Some(item) = doc
+            .paths
+            .paths
+            .get(&format!("{BASE}/strategy/{name}"))
+            .cloned()
+        else {
+            continue;
+        };
+        let mut item = item;
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_alias"));
+        }
+        doc.paths.paths.insert(format!("{BASE}/{name}"), item);
+    }
+    doc
+}
+
+/// The whole API. Paths are matched with and without a trailing slash by the server.
+pub fn router(state: AppState, options: &HttpOptions) -> Router {
+    let (router, doc) = api().split_for_parts();
+    let doc = serde_json::to_value(with_aliases(doc)).unwrap_or_default();
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .fallback(response::not_found)
         .with_state(state)
+        .layer(axum::Extension(Arc::new(doc)))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -100,8 +198,30 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         )
 }
 
+/// Serves the strategy endpoints also without the `strategy/` segment, as some upstream
+/// clones expose them, by rewriting the path before routing.
+fn strategy_alias(mut req: Request) -> Request {
+    let path = req.uri().path();
+    let alias = path
+        .strip_prefix(BASE)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|name| strategy::ALIASED.contains(name));
+    if let Some(name) = alias {
+        let query = req
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        if let Ok(uri) = format!("{BASE}/strategy/{name}{query}").parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, accepting paths with a
-/// trailing slash as upstream's Spring mappings do.
+/// trailing slash as upstream's Spring mappings do. Peers' addresses reach handlers as
+/// `ConnectInfo` (the admin loopback rule).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -109,11 +229,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use axum::ServiceExt;
     use tower::Layer;
-    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(router);
+    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash()
+        .layer(axum::middleware::map_request(strategy_alias_async).layer(router));
     axum::serve(
         listener,
-        ServiceExt::<axum::extract::Request>::into_make_service(app),
+        ServiceExt::<Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app),
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+async fn strategy_alias_async(req: Request) -> Request {
+    strategy_alias(req)
 }

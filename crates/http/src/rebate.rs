@@ -1,28 +1,37 @@
 //! Sign-in rebates, payment rebates, credits and paying credits for draws
-//! (`/api/v1/raffle/activity/…`), and the operator's list of undelivered awards.
+//! (`/api/v1/raffle/activity/…`), each also `*_by_token` for the user of a JWT.
 
 use crate::AppState;
+use crate::auth::{TokenUser, constant_time_eq};
 use crate::response::{
-    ApiResult, Envelope, JsonBody, RawBody, lenient, query_limit, require_id, require_text,
+    ApiResult, Envelope, JsonBody, QueryParams, RawBody, lenient, require_id, require_text,
 };
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::routing::{get, post};
+use axum::extract::State;
 use big_market_domain::rebate::Behavior;
 use big_market_domain::{Error, ResponseCode};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/activity/calendar_sign_rebate", post(sign))
-        .route("/activity/is_calendar_sign_rebate", post(is_signed))
-        .route("/activity/behavior_rebate", post(behavior_rebate))
-        .route("/activity/query_user_credit_account", post(credit_account))
-        .route("/activity/credit_pay_exchange_sku", post(exchange))
-        .route("/erp/query_undelivered_award_list", get(undelivered))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign))
+        .routes(routes!(sign_by_token))
+        .routes(routes!(is_signed))
+        .routes(routes!(is_signed_by_token))
+        .routes(routes!(behavior_rebate))
+        .routes(routes!(credit_account))
+        .routes(routes!(credit_account_by_token))
+        .routes(routes!(exchange))
+        .routes(routes!(exchange_by_token))
 }
+
+/// Description of the user token header of `*_by_token` endpoints.
+pub(crate) const USER_TOKEN: &str =
+    "HS256 JWT with an openId claim, raw (as upstream's front end sends it) or `Bearer <jwt>`";
 
 /// A request parameter as Spring's `@RequestParam` finds it: in the query string or in a
 /// form-encoded body.
@@ -37,9 +46,16 @@ fn param(query: &HashMap<String, String>, body: &[u8], name: &str) -> Result<Str
 }
 
 /// `POST calendar_sign_rebate?userId=`: today's sign-in; a second one → `0003`.
+#[utoipa::path(
+    post,
+    path = "/activity/calendar_sign_rebate",
+    tag = "rebate",
+    params(("userId" = String, Query, description = "also accepted as a form field")),
+    responses((status = 200, body = Envelope<bool>))
+)]
 async fn sign(
     State(app): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryParams(query): QueryParams,
     RawBody(body): RawBody,
 ) -> ApiResult<bool> {
     let user_id = param(&query, &body, "userId")?;
@@ -47,17 +63,55 @@ async fn sign(
     Ok(Envelope::ok(true))
 }
 
+/// `POST calendar_sign_rebate_by_token`: as `calendar_sign_rebate` for the token's user.
+#[utoipa::path(
+    post,
+    path = "/activity/calendar_sign_rebate_by_token",
+    tag = "rebate",
+    params(("Authorization" = String, Header, description = USER_TOKEN)),
+    responses((status = 200, body = Envelope<bool>))
+)]
+async fn sign_by_token(
+    TokenUser(user_id): TokenUser,
+    State(app): State<AppState>,
+) -> ApiResult<bool> {
+    app.rebate.sign(&user_id).await?;
+    Ok(Envelope::ok(true))
+}
+
 /// `POST is_calendar_sign_rebate?userId=`.
+#[utoipa::path(
+    post,
+    path = "/activity/is_calendar_sign_rebate",
+    tag = "rebate",
+    params(("userId" = String, Query, description = "also accepted as a form field")),
+    responses((status = 200, body = Envelope<bool>))
+)]
 async fn is_signed(
     State(app): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryParams(query): QueryParams,
     RawBody(body): RawBody,
 ) -> ApiResult<bool> {
     let user_id = param(&query, &body, "userId")?;
     Ok(Envelope::ok(app.rebate.signed_today(&user_id).await?))
 }
 
-#[derive(Deserialize)]
+/// `POST is_calendar_sign_rebate_by_token`.
+#[utoipa::path(
+    post,
+    path = "/activity/is_calendar_sign_rebate_by_token",
+    tag = "rebate",
+    params(("Authorization" = String, Header, description = USER_TOKEN)),
+    responses((status = 200, body = Envelope<bool>))
+)]
+async fn is_signed_by_token(
+    TokenUser(user_id): TokenUser,
+    State(app): State<AppState>,
+) -> ApiResult<bool> {
+    Ok(Envelope::ok(app.rebate.signed_today(&user_id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RebateData {
     user_id: Option<String>,
@@ -65,7 +119,7 @@ struct RebateData {
     out_business_no: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RebateRequest {
     app_id: Option<String>,
@@ -75,6 +129,13 @@ struct RebateRequest {
 
 /// `POST behavior_rebate {appId, appToken, data: {userId, behaviorType, outBusinessNo}}`:
 /// upstream's Dubbo `IRebateService.rebate` (payment rebates) over HTTP.
+#[utoipa::path(
+    post,
+    path = "/activity/behavior_rebate",
+    tag = "rebate",
+    request_body = RebateRequest,
+    responses((status = 200, body = Envelope<bool>))
+)]
 async fn behavior_rebate(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<RebateRequest>,
@@ -102,15 +163,17 @@ async fn behavior_rebate(
     Ok(Envelope::ok(true))
 }
 
-/// Compares secrets without leaking their common prefix length through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// `POST query_user_credit_account?userId=`: available credits, 0 without an account.
+#[utoipa::path(
+    post,
+    path = "/activity/query_user_credit_account",
+    tag = "credit",
+    params(("userId" = String, Query, description = "also accepted as a form field")),
+    responses((status = 200, body = Envelope<CreditAmount>))
+)]
 async fn credit_account(
     State(app): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryParams(query): QueryParams,
     RawBody(body): RawBody,
 ) -> ApiResult<CreditAmount> {
     let user_id = param(&query, &body, "userId")?;
@@ -119,20 +182,47 @@ async fn credit_account(
     )))
 }
 
+/// `POST query_user_credit_account_by_token`.
+#[utoipa::path(
+    post,
+    path = "/activity/query_user_credit_account_by_token",
+    tag = "credit",
+    params(("Authorization" = String, Header, description = USER_TOKEN)),
+    responses((status = 200, body = Envelope<CreditAmount>))
+)]
+async fn credit_account_by_token(
+    TokenUser(user_id): TokenUser,
+    State(app): State<AppState>,
+) -> ApiResult<CreditAmount> {
+    Ok(Envelope::ok(CreditAmount(
+        app.credit.available(&user_id).await?,
+    )))
+}
+
 /// A credit amount as a JSON number (upstream's `BigDecimal`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(value_type = f64)]
 struct CreditAmount(#[serde(with = "rust_decimal::serde::float")] Decimal);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ExchangeRequest {
+    /// Ignored by `credit_pay_exchange_sku_by_token` (the token names the user).
     user_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[schema(value_type = Option<i64>)]
     sku: Option<i64>,
 }
 
 /// `POST credit_pay_exchange_sku {userId, sku}`: pays the SKU's price in credits; the
 /// draws arrive when the payment event is consumed.
+#[utoipa::path(
+    post,
+    path = "/activity/credit_pay_exchange_sku",
+    tag = "credit",
+    request_body = ExchangeRequest,
+    responses((status = 200, body = Envelope<bool>))
+)]
 async fn exchange(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<ExchangeRequest>,
@@ -143,34 +233,21 @@ async fn exchange(
     Ok(Envelope::ok(true))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UndeliveredResponse {
-    user_id: String,
-    order_id: String,
-    award_id: i32,
-    award_title: String,
-    award_time: String,
-    note: Option<String>,
-}
-
-/// `GET erp/query_undelivered_award_list?limit=` (ours): award records still `create`
-/// with the reason, for an operator.
-async fn undelivered(
+/// `POST credit_pay_exchange_sku_by_token {sku}`.
+#[utoipa::path(
+    post,
+    path = "/activity/credit_pay_exchange_sku_by_token",
+    tag = "credit",
+    request_body = ExchangeRequest,
+    params(("Authorization" = String, Header, description = USER_TOKEN)),
+    responses((status = 200, body = Envelope<bool>))
+)]
+async fn exchange_by_token(
+    TokenUser(user_id): TokenUser,
     State(app): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult<Vec<UndeliveredResponse>> {
-    let list = app.award.undelivered(query_limit(&query)?).await?;
-    Ok(Envelope::ok(
-        list.into_iter()
-            .map(|a| UndeliveredResponse {
-                user_id: a.user_id,
-                order_id: a.order_id,
-                award_id: a.award_id,
-                award_title: a.award_title,
-                award_time: big_market_domain::time::format_datetime(&a.award_time),
-                note: a.note,
-            })
-            .collect(),
-    ))
+    JsonBody(req): JsonBody<ExchangeRequest>,
+) -> ApiResult<bool> {
+    let sku = require_id(req.sku, "sku")?;
+    app.activity.credit_pay_exchange(user_id, sku).await?;
+    Ok(Envelope::ok(true))
 }

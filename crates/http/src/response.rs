@@ -7,13 +7,27 @@ use axum::response::{IntoResponse, Response};
 use big_market_domain::{Error, ResponseCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 
 /// Upstream's `Response<T>`. `info` is never null.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Envelope<T: Serialize> {
+    /// `0000` on success, else a code of upstream's table (README).
     pub code: &'static str,
+    /// Upstream's text for the code, with the reason appended.
     pub info: String,
+    /// The answer; `null` on failure.
     pub data: Option<T>,
+}
+
+/// The envelope code of a response, for metrics (set on every envelope response).
+#[derive(Debug, Clone, Copy)]
+pub struct EnvelopeCode(pub &'static str);
+
+fn json_with_code<T: Serialize>(code: &'static str, body: T) -> Response {
+    let mut res = Json(body).into_response();
+    res.extensions_mut().insert(EnvelopeCode(code));
+    res
 }
 
 impl<T: Serialize> Envelope<T> {
@@ -28,7 +42,7 @@ impl<T: Serialize> Envelope<T> {
 
 impl<T: Serialize> IntoResponse for Envelope<T> {
     fn into_response(self) -> Response {
-        Json(self).into_response()
+        json_with_code(self.code, self)
     }
 }
 
@@ -146,11 +160,25 @@ pub fn require_text(value: Option<String>, name: &str) -> Result<String, Error> 
     }
 }
 
+/// Query parameters by name; an undecodable query string is `0002`, not a bare 400.
+pub struct QueryParams(pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .map(|pairs| QueryParams(pairs.into_iter().collect()))
+            .map_err(|e| Error::illegal(format!("malformed query string: {e}")).into())
+    }
+}
+
 /// A required integer query parameter.
-pub fn query_id(
-    params: &std::collections::HashMap<String, String>,
-    name: &str,
-) -> Result<i64, Error> {
+pub fn query_id(params: &HashMap<String, String>, name: &str) -> Result<i64, Error> {
     let raw = params
         .get(name)
         .map(|s| s.trim())
@@ -162,15 +190,14 @@ pub fn query_id(
 
 /// Unknown paths answer in the envelope too.
 pub async fn not_found(uri: axum::http::Uri) -> Response {
-    (
-        axum::http::StatusCode::NOT_FOUND,
-        Json(Envelope::<()> {
-            code: ResponseCode::IllegalParameter.code(),
-            info: format!("no endpoint at {}", uri.path()),
-            data: None,
-        }),
-    )
-        .into_response()
+    let mut res = Envelope::<()> {
+        code: ResponseCode::IllegalParameter.code(),
+        info: format!("no endpoint at {}", uri.path()),
+        data: None,
+    }
+    .into_response();
+    *res.status_mut() = axum::http::StatusCode::NOT_FOUND;
+    res
 }
 
 /// The optional `limit` of an operator listing: 1 to 1000, 100 when absent.

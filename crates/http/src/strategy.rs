@@ -2,49 +2,66 @@
 //! upstream clones expose it).
 
 use crate::AppState;
-use crate::response::{ApiResult, Envelope, JsonBody, lenient, query_id, require_id, require_text};
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::routing::{get, post};
+use crate::activity::UserActivityRequest;
+use crate::auth::{Admin, TokenUser};
+use crate::rebate::USER_TOKEN;
+use crate::response::{
+    ApiResult, Envelope, JsonBody, QueryParams, lenient, query_id, require_id, require_text,
+};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    let mut r = Router::new();
-    for prefix in ["/strategy", ""] {
-        r = r
-            .route(&format!("{prefix}/strategy_armory"), get(armory))
-            .route(&format!("{prefix}/random_raffle"), post(random_raffle))
-            .route(
-                &format!("{prefix}/query_raffle_award_list"),
-                post(award_list),
-            )
-            .route(
-                &format!("{prefix}/query_raffle_strategy_rule_weight"),
-                post(rule_weight),
-            );
-    }
-    r
+/// Endpoints also served without the `strategy/` segment, as some upstream clones do.
+pub const ALIASED: &[&str] = &[
+    "strategy_armory",
+    "random_raffle",
+    "query_raffle_award_list",
+    "query_raffle_strategy_rule_weight",
+];
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(armory))
+        .routes(routes!(random_raffle))
+        .routes(routes!(award_list))
+        .routes(routes!(award_list_by_token))
+        .routes(routes!(rule_weight))
+        .routes(routes!(rule_weight_by_token))
 }
 
-/// `GET strategy_armory?strategyId=`: (re)builds the strategy's tables.
+/// `GET strategy_armory?strategyId=` (operator): (re)builds the strategy's tables.
+#[utoipa::path(
+    get,
+    path = "/strategy/strategy_armory",
+    tag = "strategy",
+    params(
+        ("strategyId" = i64, Query),
+        ("Authorization" = Option<String>, Header, description = "Bearer <admin token> when one is configured"),
+    ),
+    responses((status = 200, body = Envelope<bool>))
+)]
 async fn armory(
+    _: Admin,
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    QueryParams(params): QueryParams,
 ) -> ApiResult<bool> {
     let strategy_id = query_id(&params, "strategyId")?;
     app.strategy.armory(strategy_id).await?;
     Ok(Envelope::ok(true))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RaffleStrategyRequest {
     #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[schema(value_type = Option<i64>)]
     strategy_id: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RaffleStrategyResponse {
     award_id: i32,
@@ -52,6 +69,13 @@ struct RaffleStrategyResponse {
 }
 
 /// `POST random_raffle {strategyId}`: one draw as user `system`.
+#[utoipa::path(
+    post,
+    path = "/strategy/random_raffle",
+    tag = "strategy",
+    request_body = RaffleStrategyRequest,
+    responses((status = 200, body = Envelope<RaffleStrategyResponse>))
+)]
 async fn random_raffle(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<RaffleStrategyRequest>,
@@ -64,15 +88,7 @@ async fn random_raffle(
     }))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UserActivityRequest {
-    user_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
-    activity_id: Option<i64>,
-}
-
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AwardListResponse {
     award_id: i32,
@@ -86,13 +102,45 @@ struct AwardListResponse {
 }
 
 /// `POST query_raffle_award_list {userId, activityId}`.
+#[utoipa::path(
+    post,
+    path = "/strategy/query_raffle_award_list",
+    tag = "strategy",
+    request_body = UserActivityRequest,
+    responses((status = 200, body = Envelope<Vec<AwardListResponse>>))
+)]
 async fn award_list(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<UserActivityRequest>,
 ) -> ApiResult<Vec<AwardListResponse>> {
     let user_id = require_text(req.user_id, "userId")?;
-    let activity_id = require_id(req.activity_id, "activityId")?;
-    let list = app.strategy.award_list(&user_id, activity_id).await?;
+    award_list_of(&app, &user_id, req.activity_id).await
+}
+
+/// `POST query_raffle_award_list_by_token {activityId}`.
+#[utoipa::path(
+    post,
+    path = "/strategy/query_raffle_award_list_by_token",
+    tag = "strategy",
+    request_body = UserActivityRequest,
+    params(("Authorization" = String, Header, description = USER_TOKEN)),
+    responses((status = 200, body = Envelope<Vec<AwardListResponse>>))
+)]
+async fn award_list_by_token(
+    TokenUser(user_id): TokenUser,
+    State(app): State<AppState>,
+    JsonBody(req): JsonBody<UserActivityRequest>,
+) -> ApiResult<Vec<AwardListResponse>> {
+    award_list_of(&app, &user_id, req.activity_id).await
+}
+
+async fn award_list_of(
+    app: &AppState,
+    user_id: &str,
+    activity_id: Option<i64>,
+) -> ApiResult<Vec<AwardListResponse>> {
+    let activity_id = require_id(activity_id, "activityId")?;
+    let list = app.strategy.award_list(user_id, activity_id).await?;
     Ok(Envelope::ok(
         list.into_iter()
             .map(|a| AwardListResponse {
@@ -108,14 +156,14 @@ async fn award_list(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StrategyAwardDto {
     award_id: i32,
     award_title: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RuleWeightResponse {
     rule_weight_count: i64,
@@ -125,13 +173,46 @@ struct RuleWeightResponse {
 
 /// `POST query_raffle_strategy_rule_weight {userId, activityId}`: groups sorted by
 /// threshold.
+#[utoipa::path(
+    post,
+    path = "/strategy/query_raffle_strategy_rule_weight",
+    tag = "strategy",
+    request_body = UserActivityRequest,
+    responses((status = 200, body = Envelope<Vec<RuleWeightResponse>>))
+)]
 async fn rule_weight(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<UserActivityRequest>,
 ) -> ApiResult<Vec<RuleWeightResponse>> {
     let user_id = require_text(req.user_id, "userId")?;
-    let activity_id = require_id(req.activity_id, "activityId")?;
-    let groups = app.strategy.rule_weight(&user_id, activity_id).await?;
+    rule_weight_of(&app, &user_id, req.activity_id).await
+}
+
+/// `POST query_raffle_strategy_rule_weight_by_token {activityId}` (ours: upstream has no
+/// token variant of this one).
+#[utoipa::path(
+    post,
+    path = "/strategy/query_raffle_strategy_rule_weight_by_token",
+    tag = "strategy",
+    request_body = UserActivityRequest,
+    params(("Authorization" = String, Header, description = USER_TOKEN)),
+    responses((status = 200, body = Envelope<Vec<RuleWeightResponse>>))
+)]
+async fn rule_weight_by_token(
+    TokenUser(user_id): TokenUser,
+    State(app): State<AppState>,
+    JsonBody(req): JsonBody<UserActivityRequest>,
+) -> ApiResult<Vec<RuleWeightResponse>> {
+    rule_weight_of(&app, &user_id, req.activity_id).await
+}
+
+async fn rule_weight_of(
+    app: &AppState,
+    user_id: &str,
+    activity_id: Option<i64>,
+) -> ApiResult<Vec<RuleWeightResponse>> {
+    let activity_id = require_id(activity_id, "activityId")?;
+    let groups = app.strategy.rule_weight(user_id, activity_id).await?;
     Ok(Envelope::ok(
         groups
             .into_iter()

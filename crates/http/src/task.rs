@@ -2,21 +2,24 @@
 //! once the cause is fixed.
 
 use crate::AppState;
-use crate::response::{ApiResult, Envelope, JsonBody, query_limit, require_text};
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::routing::{get, post};
+use crate::auth::Admin;
+use crate::response::{ApiResult, Envelope, JsonBody, QueryParams, query_limit, require_text};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/erp/query_parked_task_list", get(parked))
-        .route("/erp/requeue_task", post(requeue))
-        .route("/erp/redeliver_award", post(redeliver))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(parked))
+        .routes(routes!(requeue))
+        .routes(routes!(redeliver))
 }
 
-#[derive(Serialize)]
+const ADMIN: &str = "Bearer <admin token> when one is configured";
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ParkedTaskResponse {
     message_id: String,
@@ -29,9 +32,20 @@ struct ParkedTaskResponse {
 
 /// `GET erp/query_parked_task_list?limit=`: tasks that failed too often (or can never
 /// succeed as they are), oldest first, with the last error.
+#[utoipa::path(
+    get,
+    path = "/erp/query_parked_task_list",
+    tag = "erp",
+    params(
+        ("limit" = Option<u32>, Query, description = "1..=1000, default 100"),
+        ("Authorization" = Option<String>, Header, description = ADMIN),
+    ),
+    responses((status = 200, body = Envelope<Vec<ParkedTaskResponse>>))
+)]
 async fn parked(
+    _: Admin,
     State(app): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    QueryParams(query): QueryParams,
 ) -> ApiResult<Vec<ParkedTaskResponse>> {
     let list = app.tasks.parked(query_limit(&query)?).await?;
     Ok(Envelope::ok(
@@ -48,7 +62,7 @@ async fn parked(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RequeueRequest {
     message_id: Option<String>,
@@ -56,7 +70,16 @@ struct RequeueRequest {
 
 /// `POST erp/requeue_task {messageId}`: a parked task is sent again with a fresh retry
 /// budget; anything else → `0002`.
+#[utoipa::path(
+    post,
+    path = "/erp/requeue_task",
+    tag = "erp",
+    request_body = RequeueRequest,
+    params(("Authorization" = Option<String>, Header, description = ADMIN)),
+    responses((status = 200, body = Envelope<bool>))
+)]
 async fn requeue(
+    _: Admin,
     State(app): State<AppState>,
     JsonBody(req): JsonBody<RequeueRequest>,
 ) -> ApiResult<bool> {
@@ -65,7 +88,7 @@ async fn requeue(
     Ok(Envelope::ok(true))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RedeliverRequest {
     user_id: Option<String>,
@@ -75,7 +98,16 @@ struct RedeliverRequest {
 /// `POST erp/redeliver_award {userId, orderId}`: an award record still `create` (see
 /// `erp/query_undelivered_award_list`) is delivered again, e.g. after the account
 /// service was configured.
+#[utoipa::path(
+    post,
+    path = "/erp/redeliver_award",
+    tag = "erp",
+    request_body = RedeliverRequest,
+    params(("Authorization" = Option<String>, Header, description = ADMIN)),
+    responses((status = 200, body = Envelope<bool>))
+)]
 async fn redeliver(
+    _: Admin,
     State(app): State<AppState>,
     JsonBody(req): JsonBody<RedeliverRequest>,
 ) -> ApiResult<bool> {

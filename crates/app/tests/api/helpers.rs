@@ -21,6 +21,8 @@ pub fn test_config(dir: &Path) -> Config {
     Config {
         addr: "127.0.0.1:0".into(),
         data_dir: dir.to_owned(),
+        // Debug builds on a busy 2-core machine: deadline tests set their own.
+        draw_timeout_ms: 10_000,
         ..Config::default()
     }
 }

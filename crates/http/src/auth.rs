@@ -1,0 +1,234 @@
+//! Who may call what.
+//!
+//! - [`Admin`]: operator endpoints (armory, recharge, DCC, ERP). With an admin token
+//!   configured they need `Authorization: Bearer <token>`; without one they answer only
+//!   loopback clients. A refusal is `0008` (upstream's "接口权限拦截").
+//! - [`TokenUser`]: the `*_by_token` endpoints take the user id from the `openId` claim
+//!   of an HS256 JWT (addendum §3.14), sent raw as upstream's front end does or with
+//!   `Bearer `. A bad token is `0003` "登录权限拦截", as upstream.
+//!
+//! Secrets are compared in constant time and never logged.
+
+use crate::AppState;
+use crate::response::ApiError;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use big_market_domain::{Error, ResponseCode};
+use hmac::{Hmac, Mac};
+use jwt::VerifyWithKey;
+use serde_json::Value;
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// Secrets of the edge, from configuration.
+#[derive(Clone, Default)]
+pub struct AuthConfig {
+    /// Bearer token of operator endpoints; `None`: loopback clients only.
+    pub admin_token: Option<String>,
+    /// HS256 key of user tokens (its raw bytes, as upstream); `None`: token endpoints off.
+    pub jwt_secret: Option<String>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// Compares secrets without leaking their common prefix length through timing.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn header(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn strip_bearer(value: &str) -> &str {
+    let value = value.trim();
+    match value.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("bearer ") => value[7..].trim(),
+        _ => value,
+    }
+}
+
+/// The operator rule: the configured token, or else a loopback peer.
+pub fn check_admin(
+    configured: Option<&str>,
+    authorization: Option<&str>,
+    peer: Option<IpAddr>,
+) -> Result<(), Error> {
+    let refuse = |why: &str| Err(Error::biz(ResponseCode::AppTokenError, why));
+    match configured {
+        Some(token) => match authorization.map(strip_bearer) {
+            None | Some("") => {
+                refuse("operator endpoint: send Authorization: Bearer <admin token>")
+            }
+            Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
+            Some(_) => refuse("operator endpoint: the admin token is wrong"),
+        },
+        None if peer.is_some_and(|ip| ip.is_loopback()) => Ok(()),
+        None => refuse(
+            "operator endpoint: no admin_token is configured, so only loopback clients may call it",
+        ),
+    }
+}
+
+/// Proof that the caller may use an operator endpoint.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        check_admin(app.auth.admin_token.as_deref(), header(parts), peer)?;
+        Ok(Admin)
+    }
+}
+
+fn login_refused(why: &str) -> Error {
+    tracing::info!(reason = why, "user token refused");
+    // Upstream's exact info text, nothing appended.
+    Error::biz(ResponseCode::LoginTokenError, "")
+}
+
+/// A NumericDate claim (seconds); a claim of another type makes the token invalid.
+fn seconds(claims: &BTreeMap<String, Value>, name: &str) -> Result<Option<i64>, Error> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_f64().map(|f| f.floor() as i64))
+            .map(Some)
+            .ok_or_else(|| login_refused("a time claim is not a number")),
+    }
+}
+
+/// Verifies an HS256 token at `now` (Unix seconds) and returns its `openId`: the
+/// signature, `exp` (optional, as upstream's java-jwt), `nbf` and `iat`.
+pub fn verify_user_token(secret: &str, token: &str, now: i64) -> Result<String, Error> {
+    let key: Hmac<Sha256> =
+        Hmac::new_from_slice(secret.as_bytes()).map_err(|_| login_refused("unusable secret"))?;
+    let claims: BTreeMap<String, Value> = strip_bearer(token)
+        .verify_with_key(&key)
+        .map_err(|_| login_refused("bad signature or malformed token"))?;
+    if seconds(&claims, "exp")?.is_some_and(|exp| now >= exp) {
+        return Err(login_refused("expired"));
+    }
+    if seconds(&claims, "nbf")?.is_some_and(|nbf| now < nbf) {
+        return Err(login_refused("not valid yet"));
+    }
+    if seconds(&claims, "iat")?.is_some_and(|iat| now < iat) {
+        return Err(login_refused("issued in the future"));
+    }
+    match claims.get("openId") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(login_refused("no openId claim")),
+    }
+}
+
+/// The user of a `*_by_token` request (the `openId` claim).
+pub struct TokenUser(pub String);
+
+impl FromRequestParts<AppState> for TokenUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let secret = app.auth.jwt_secret.as_deref().ok_or_else(|| {
+            Error::config("jwt_secret is not configured, so the *_by_token endpoints are off")
+        })?;
+        let token = header(parts).ok_or_else(|| login_refused("no Authorization header"))?;
+        let now = app.clock.now().timestamp().as_second();
+        Ok(TokenUser(verify_user_token(secret, token, now)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jwt::SignWithKey;
+
+    fn code(r: Result<(), Error>) -> &'static str {
+        r.map_or_else(|e| e.code().code(), |_| "0000")
+    }
+
+    #[test]
+    fn admin_rule() {
+        let lo = Some(IpAddr::from([127, 0, 0, 1]));
+        let lan = Some(IpAddr::from([10, 0, 0, 7]));
+        assert_eq!(code(check_admin(None, None, lo)), "0000");
+        assert_eq!(code(check_admin(None, None, lan)), "0008");
+        assert_eq!(code(check_admin(None, None, None)), "0008");
+        assert_eq!(code(check_admin(Some("s3"), None, lo)), "0008");
+        assert_eq!(code(check_admin(Some("s3"), Some("Bearer s4"), lo)), "0008");
+        assert_eq!(
+            code(check_admin(Some("s3"), Some("Bearer s3"), lan)),
+            "0000"
+        );
+        assert_eq!(
+            code(check_admin(Some("s3"), Some("bearer  s3 "), lan)),
+            "0000"
+        );
+    }
+
+    fn sign(secret: &str, claims: serde_json::Value) -> String {
+        let key: Hmac<Sha256> = Hmac::new_from_slice(secret.as_bytes()).unwrap();
+        let claims: BTreeMap<String, Value> = serde_json::from_value(claims).unwrap();
+        claims.sign_with_key(&key).unwrap()
+    }
+
+    #[test]
+    fn user_tokens() {
+        let t = sign(
+            "B*B^D%fe",
+            serde_json::json!({"openId": "oxfA9w8", "exp": 2000}),
+        );
+        assert_eq!(verify_user_token("B*B^D%fe", &t, 1000).unwrap(), "oxfA9w8");
+        let bearer = format!("Bearer {t}");
+        assert_eq!(
+            verify_user_token("B*B^D%fe", &bearer, 1000).unwrap(),
+            "oxfA9w8"
+        );
+        let refused = |r: Result<String, Error>| r.unwrap_err().code().info();
+        assert_eq!(
+            refused(verify_user_token("other", &t, 1000)),
+            "登录权限拦截"
+        );
+        assert_eq!(
+            refused(verify_user_token("B*B^D%fe", &t, 2000)),
+            "登录权限拦截"
+        );
+        let no_claim = sign("B*B^D%fe", serde_json::json!({"sub": "x"}));
+        assert_eq!(
+            refused(verify_user_token("B*B^D%fe", &no_claim, 1000)),
+            "登录权限拦截"
+        );
+        let later = sign("B*B^D%fe", serde_json::json!({"openId": "u", "nbf": 5000}));
+        assert_eq!(
+            refused(verify_user_token("B*B^D%fe", &later, 1000)),
+            "登录权限拦截"
+        );
+        let no_exp = sign("B*B^D%fe", serde_json::json!({"openId": "u"}));
+        assert_eq!(
+            verify_user_token("B*B^D%fe", &no_exp, i64::MAX).unwrap(),
+            "u"
+        );
+        assert_eq!(
+            refused(verify_user_token("B*B^D%fe", "garbage", 1)),
+            "登录权限拦截"
+        );
+    }
+}
