@@ -1,5 +1,5 @@
 use big_market::config::Config;
-use big_market::{Application, Services};
+use big_market::{Application, Seams, Services};
 use big_market_domain::time::FixedClock;
 use serde_json::Value;
 use std::path::Path;
@@ -50,6 +50,35 @@ impl TestApp {
             .await
             .expect("app builds");
         (Self::start(app, dir), clock)
+    }
+
+    /// Starts a server with a fixed clock, adjusted configuration and test doubles.
+    #[allow(dead_code)]
+    pub async fn spawn_custom(
+        now: &str,
+        adjust: impl FnOnce(&mut Config),
+        seams: Seams,
+    ) -> (Self, Arc<FixedClock>) {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let clock = Arc::new(FixedClock::new(zoned(now)));
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let app = Application::build_with(config, clock.clone(), seams)
+            .await
+            .expect("app builds");
+        (Self::start(app, dir), clock)
+    }
+
+    /// Restarts on an existing data dir with adjusted configuration.
+    #[allow(dead_code)]
+    pub async fn spawn_in_with(
+        dir: Arc<tempfile::TempDir>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let app = Application::build(config).await.expect("app builds");
+        Self::start(app, dir)
     }
 
     /// Starts a server on an existing data dir (a restart).

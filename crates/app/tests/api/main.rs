@@ -4,4 +4,6 @@ mod activity;
 mod delivery;
 mod helpers;
 mod lifecycle;
+mod openapi;
+mod operating;
 mod strategy;
