@@ -143,15 +143,17 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
 }
 
-/// The OpenAPI document, including the strategy paths served without `strategy/`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI document as served: generated from the handlers, plus the strategy paths
+/// served without `strategy/`, with every envelope's `data` nullable (it is `null` on
+/// failure; utoipa drops `nullable` on generic fields).
+pub fn openapi() -> serde_json::Value {
     let (_, doc) = api().split_for_parts();
-    with_aliases(doc)
+    finish_document(doc)
 }
 
-fn with_aliases(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+fn finish_document(mut doc: utoipa::openapi::OpenApi) -> serde_json::Value {
     for name in strategy::ALIASED {
-        let Some(item) = doc
+        let Some(mut item) = doc
             .paths
             .paths
             .get(&format!("{BASE}/strategy/{name}"))
@@ -159,19 +161,33 @@ fn with_aliases(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         else {
             continue;
         };
-        let mut item = item;
         for op in [&mut item.get, &mut item.post].into_iter().flatten() {
             op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_alias"));
         }
         doc.paths.paths.insert(format!("{BASE}/{name}"), item);
     }
-    doc
+    let mut value = serde_json::to_value(doc).unwrap_or_default();
+    if let Some(schemas) = value
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    {
+        for (name, schema) in schemas.iter_mut() {
+            if !name.starts_with("Envelope") {
+                continue;
+            }
+            if let Some(data) = schema.pointer_mut("/properties/data") {
+                let inner = data.take();
+                *data = serde_json::json!({"anyOf": [{"type": "null"}, inner]});
+            }
+        }
+    }
+    value
 }
 
 /// The whole API. Paths are matched with and without a trailing slash by the server.
 pub fn router(state: AppState, options: &HttpOptions) -> Router {
     let (router, doc) = api().split_for_parts();
-    let doc = serde_json::to_value(with_aliases(doc)).unwrap_or_default();
+    let doc = finish_document(doc);
     router
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -17,6 +17,7 @@ pub struct Envelope<T: Serialize> {
     /// Upstream's text for the code, with the reason appended.
     pub info: String,
     /// The answer; `null` on failure.
+    #[schema(nullable = true)]
     pub data: Option<T>,
 }
 
