@@ -84,7 +84,16 @@ where
 }
 
 pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
+    // Armory and recharge are operator endpoints: send the admin token when one is set.
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(token) = std::env::var("BIG_MARKET_ADMIN_TOKEN") {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("BIG_MARKET_ADMIN_TOKEN is not a valid header value")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(options.connections)
         .timeout(Duration::from_secs(30))
         .build()?;
