@@ -190,6 +190,9 @@ impl ActivityRepository for SlowDraws {
     async fn stages(&self) -> Result<Vec<RaffleActivityStage>> {
         self.inner.stages().await
     }
+    async fn has_order(&self, user_id: &str, sku: i64, out_business_no: &str) -> Result<bool> {
+        self.inner.has_order(user_id, sku, out_business_no).await
+    }
 }
 
 #[tokio::test]
@@ -298,6 +301,7 @@ async fn operator_endpoints_need_the_configured_admin_token() {
         (get.clone(), "erp/query_user_raffle_order", None),
         (get.clone(), "erp/query_raffle_activity_stage_list", None),
         (get.clone(), "erp/query_undelivered_award_list", None),
+        (get.clone(), "erp/query_parked_task_list", None),
         (
             post.clone(),
             "erp/update_stage_activity_2_active",
