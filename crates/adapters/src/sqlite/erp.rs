@@ -176,3 +176,55 @@ impl StoreProbe for SqliteStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::SqliteOptions;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn a_late_job_is_refused_unrun_and_a_closed_store_is_not_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), SqliteOptions::default()).unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let past = Instant::now().checked_sub(Duration::from_millis(1));
+        let late = store
+            .write_by(past, move |_| {
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        assert!(matches!(late, Err(StoreError::Expired)), "{late:?}");
+        assert!(!ran.load(Ordering::SeqCst), "a refused job never runs");
+        let e = Error::from(late.unwrap_err());
+        assert_eq!(e.code(), big_market_domain::ResponseCode::Hystrix);
+        let future = Some(Instant::now() + Duration::from_secs(60));
+        assert_eq!(store.write_by(future, |_| Ok(7)).await.unwrap(), 7);
+
+        store.ready().await.unwrap();
+        store.save_dcc("degradeSwitch", "open").await.unwrap();
+        store.save_dcc("degradeSwitch", "close").await.unwrap();
+        assert_eq!(
+            store.load_dcc().await.unwrap(),
+            vec![("degradeSwitch".to_owned(), "close".to_owned())]
+        );
+        store.close();
+        let mut closed = false;
+        for _ in 0..200 {
+            if store.ready().await.is_err() {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(closed, "ready fails once the writer stopped");
+        assert!(matches!(
+            store.write(|_| Ok(())).await,
+            Err(StoreError::Closed)
+        ));
+    }
+}
