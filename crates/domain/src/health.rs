@@ -8,7 +8,8 @@ use async_trait::async_trait;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OutboxStats {
     pub by_state: Vec<(String, i64)>,
-    /// Seconds since the oldest task not yet `complete` was written (0 if none).
+    /// Seconds since the oldest task waiting for delivery (`create` or `fail`) was written
+    /// (0 if none).
     pub oldest_pending_secs: f64,
 }
 

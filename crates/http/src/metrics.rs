@@ -55,7 +55,7 @@ impl Metrics {
         )?;
         let outbox_lag = Gauge::new(
             "outbox_oldest_pending_seconds",
-            "Age of the oldest outbox task not yet complete",
+            "Age of the oldest outbox task waiting for delivery (create or fail)",
         )?;
         let writer_queue = IntGauge::new(
             "store_writer_queue",

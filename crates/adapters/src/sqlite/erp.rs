@@ -151,9 +151,10 @@ impl StoreProbe for SqliteStore {
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<Vec<_>, _>>()?;
                 // `create_time` is SQLite's CURRENT_TIMESTAMP (UTC), so the age is too.
+                // Waiting for delivery: `create` and `fail` (parked ones wait for an operator).
                 let oldest: Option<f64> = conn
                     .prepare_cached(
-                        "SELECT (julianday('now') - julianday(MIN(create_time))) * 86400.0 FROM task WHERE state <> 'complete'",
+                        "SELECT (julianday('now') - julianday(MIN(create_time))) * 86400.0 FROM task WHERE state IN ('create', 'fail')",
                     )?
                     .query_row([], |r| r.get(0))?;
                 Ok(OutboxStats {
@@ -186,7 +187,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     #[tokio::test]
-    async fn a_late_job_is_refused_unrun_and_a_closed_store_is_not_ready() {
+    async fn late_jobs_are_refused_lag_counts_undelivered_tasks_and_a_closed_store_is_not_ready() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("t.db"), SqliteOptions::default()).unwrap();
         let ran = Arc::new(AtomicBool::new(false));
@@ -206,6 +207,32 @@ mod tests {
         assert_eq!(store.write_by(future, |_| Ok(7)).await.unwrap(), 7);
 
         store.ready().await.unwrap();
+        store
+            .write(|c| {
+                Ok(c.execute_batch(
+                    "INSERT INTO task (user_id, topic, message_id, message, state, create_time)
+                       VALUES ('u', 'send_award', 'm1', '{}', 'completed', datetime('now', '-1 hour'))",
+                )?)
+            })
+            .await
+            .unwrap();
+        let stats = store.outbox().await.unwrap();
+        assert_eq!(stats.by_state, vec![("completed".to_owned(), 1)]);
+        assert_eq!(
+            stats.oldest_pending_secs, 0.0,
+            "delivered tasks are not lag"
+        );
+        store
+            .write(|c| {
+                Ok(c.execute_batch(
+                    "INSERT INTO task (user_id, topic, message_id, message, state, create_time)
+                       VALUES ('u', 'send_award', 'm2', '{}', 'fail', datetime('now', '-60 seconds'))",
+                )?)
+            })
+            .await
+            .unwrap();
+        let lag = store.outbox().await.unwrap().oldest_pending_secs;
+        assert!((59.0..3600.0).contains(&lag), "{lag}");
         store.save_dcc("degradeSwitch", "open").await.unwrap();
         store.save_dcc("degradeSwitch", "close").await.unwrap();
         assert_eq!(
