@@ -36,6 +36,8 @@ impl Server {
             .env("BIG_MARKET_OUTBOX_STALE_SECS", "3")
             .env("BIG_MARKET_OUTBOX_RETRY_BASE_SECS", "1")
             .env("BIG_MARKET_OPENAI_TIMEOUT_MS", "400")
+            // A debug build under 64 connections is slow; the test is about crashes.
+            .env("BIG_MARKET_DRAW_TIMEOUT_MS", "10000")
             .stdout(Stdio::null())
             .stderr(
                 std::fs::OpenOptions::new()
