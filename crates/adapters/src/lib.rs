@@ -9,5 +9,6 @@
 
 pub mod gateway;
 pub mod inprocess;
+pub mod mysql;
 pub mod router;
 pub mod sqlite;

@@ -76,6 +76,15 @@ pub struct Config {
     pub breaker_failure_threshold: u32,
     /// How long the open breaker answers `0006` at once before probing the store again.
     pub breaker_cooldown_ms: u64,
+    /// MariaDB/MySQL server, `mysql://user:password@host:3306` (no database): the
+    /// production store, prepared by `big-market migrate`.
+    pub mysql_url: Option<Secret>,
+    /// The config database; user databases are named after it: `big_market_01`, ….
+    pub mysql_database: String,
+    /// User databases (upstream's `dbCount`).
+    pub mysql_db_count: u32,
+    /// Copies of each sharded table per user database (upstream's `tbCount`).
+    pub mysql_tb_count: u32,
 }
 
 impl Default for Config {
@@ -107,11 +116,28 @@ impl Default for Config {
             rate_limit_block_secs: 24 * 3600,
             breaker_failure_threshold: 5,
             breaker_cooldown_ms: 5000,
+            mysql_url: None,
+            mysql_database: "big_market".into(),
+            mysql_db_count: 2,
+            mysql_tb_count: 4,
         }
     }
 }
 
 impl Config {
+    /// The production store's settings, when `mysql_url` is set.
+    pub fn mysql(&self) -> Option<big_market_adapters::mysql::MysqlOptions> {
+        self.mysql_url
+            .as_ref()
+            .map(|url| big_market_adapters::mysql::MysqlOptions {
+                url: url.0.clone(),
+                database: self.mysql_database.clone(),
+                db_count: self.mysql_db_count,
+                tb_count: self.mysql_tb_count,
+                ..Default::default()
+            })
+    }
+
     /// Loads the layered configuration. A named file must exist.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
@@ -146,6 +172,9 @@ impl Config {
             matches!(self.log_format.as_str(), "text" | "json"),
             "log_format must be text or json"
         );
+        if let Some(mysql) = self.mysql() {
+            mysql.validate()?;
+        }
         anyhow::ensure!(
             self.sqlite_max_batch > 0,
             "sqlite_max_batch must be at least 1"

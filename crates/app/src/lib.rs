@@ -70,6 +70,13 @@ impl Services {
         clock: Arc<dyn Clock>,
         seams: &Seams,
     ) -> anyhow::Result<Self> {
+        // Never serve the embedded store while an operator believes the shared one is in use.
+        anyhow::ensure!(
+            config.mysql_url.is_none(),
+            "mysql_url is set, but this version serves only the embedded store; the \
+             MariaDB/MySQL databases can be prepared with `big-market migrate`. Unset \
+             mysql_url (BIG_MARKET_MYSQL_URL) to serve."
+        );
         let path = config.data_dir.join(DB_FILE);
         let store = SqliteStore::open(
             &path,

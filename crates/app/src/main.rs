@@ -48,6 +48,15 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         samples: u64,
     },
+    /// Create or upgrade the MariaDB/MySQL databases (config and user shards) named by
+    /// `mysql_url` and `mysql_database`.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+        /// Also load upstream's sample configuration into an empty config database.
+        #[arg(long)]
+        sample_data: bool,
+    },
     /// Load-test `POST activity/draw` of a running service over HTTP.
     Bench {
         /// Base URL of the service.
@@ -107,6 +116,35 @@ async fn main() -> anyhow::Result<()> {
             init_tracing(&config);
             let app = Application::build(config).await?;
             app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate {
+            common,
+            sample_data,
+        } => {
+            let config = load(&common)?;
+            init_tracing(&config);
+            let Some(mysql) = config.mysql() else {
+                anyhow::bail!(
+                    "migrate needs mysql_url (BIG_MARKET_MYSQL_URL=mysql://user@host:3306)"
+                );
+            };
+            let sample = sample_data.then(big_market_domain::sample::SampleData::upstream);
+            let report = big_market_adapters::mysql::migrate(&mysql, sample.as_ref()).await?;
+            for line in &report.applied {
+                println!("applied {line}");
+            }
+            println!(
+                "{} migration(s) applied to {} and {} user database(s); sample data {}",
+                report.applied.len(),
+                mysql.database,
+                mysql.db_count,
+                if report.sample_loaded {
+                    "loaded"
+                } else {
+                    "not loaded"
+                }
+            );
+            Ok(())
         }
         Command::Audit {
             common,

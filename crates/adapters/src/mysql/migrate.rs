@@ -1,0 +1,185 @@
+//! `big-market migrate`: creates the config and user databases and brings their tables
+//! to the current version, from the migration files under `migrations/mysql/`.
+//!
+//! Each database records the versions applied to it in `big_market_migrations`, so a run
+//! applies only what is new. `0001` creates upstream's tables where missing (a database
+//! made from upstream's own dump is taken as it is); later files are our additive
+//! changes. A statement naming `{t}` runs once per table suffix.
+
+use super::{MysqlError, MysqlOptions, seed};
+use big_market_domain::sample::SampleData;
+use sqlx::{Connection, Executor, MySqlConnection};
+
+/// One migration file.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const CONFIG: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../migrations/mysql/config/0001_init.sql"),
+}];
+
+const USER: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/mysql/user/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "outbox",
+        sql: include_str!("../../migrations/mysql/user/0002_outbox.sql"),
+    },
+];
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// `database: NNNN_name` for every migration applied by this run.
+    pub applied: Vec<String>,
+    /// Whether the sample configuration was loaded (only into an empty config database).
+    pub sample_loaded: bool,
+}
+
+/// Opens one connection to the server (no database selected), failing fast with the
+/// server's address when it cannot be reached.
+pub async fn connect(options: &MysqlOptions) -> Result<MySqlConnection, MysqlError> {
+    let unreachable = |source| MysqlError::Unreachable {
+        server: options.server(),
+        source,
+    };
+    tokio::time::timeout(
+        options.connect_timeout,
+        MySqlConnection::connect(&options.url),
+    )
+    .await
+    .map_err(|_| unreachable(sqlx::Error::PoolTimedOut))?
+    .map_err(unreachable)
+}
+
+/// Creates missing databases, applies new migrations to each, and loads `sample` into
+/// the config database if it holds no strategy yet.
+pub async fn migrate(
+    options: &MysqlOptions,
+    sample: Option<&SampleData>,
+) -> Result<MigrateReport, MysqlError> {
+    options.validate()?;
+    let mut conn = connect(options).await?;
+    let mut report = MigrateReport::default();
+    let suffixes = options.table_suffixes();
+    apply(&mut conn, &options.database, CONFIG, &suffixes, &mut report).await?;
+    for db in options.user_databases() {
+        apply(&mut conn, &db, USER, &suffixes, &mut report).await?;
+    }
+    if let Some(sample) = sample {
+        report.sample_loaded = seed::load_if_empty(&mut conn, &options.database, sample).await?;
+    }
+    Ok(report)
+}
+
+async fn apply(
+    conn: &mut MySqlConnection,
+    database: &str,
+    migrations: &[Migration],
+    suffixes: &[String],
+    report: &mut MigrateReport,
+) -> Result<(), MysqlError> {
+    conn.execute(sqlx::raw_sql(&format!(
+        "CREATE DATABASE IF NOT EXISTS `{database}` DEFAULT CHARACTER SET utf8mb4"
+    )))
+    .await?;
+    conn.execute(sqlx::raw_sql(&format!("USE `{database}`")))
+        .await?;
+    conn.execute(sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS `big_market_migrations` (
+           `version` int NOT NULL PRIMARY KEY,
+           `name` varchar(64) NOT NULL,
+           `applied_time` datetime NOT NULL DEFAULT CURRENT_TIMESTAMP
+         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    ))
+    .await?;
+    // Prepared statements are cached per connection and keep the database they were
+    // prepared in, so they name it rather than rely on `USE`.
+    let applied: Vec<i32> = sqlx::query_scalar(&format!(
+        "SELECT version FROM `{database}`.big_market_migrations"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
+        let label = format!("{:04}_{}", m.version, m.name);
+        for statement in statements(m.sql, suffixes) {
+            conn.execute(sqlx::raw_sql(&statement))
+                .await
+                .map_err(|source| MysqlError::Migration {
+                    database: database.to_owned(),
+                    migration: label.clone(),
+                    statement: statement.chars().take(120).collect(),
+                    source,
+                })?;
+        }
+        sqlx::query(&format!(
+            "INSERT INTO `{database}`.big_market_migrations (version, name) VALUES (?, ?)"
+        ))
+        .bind(m.version)
+        .bind(m.name)
+        .execute(&mut *conn)
+        .await?;
+        tracing::info!(%database, migration = %label, "migration applied");
+        report.applied.push(format!("{database}: {label}"));
+    }
+    Ok(())
+}
+
+/// The statements of a migration file: `--` comment lines dropped, split at a `;` that
+/// ends a line, and a statement naming `{t}` repeated for each table suffix.
+fn statements(sql: &str, suffixes: &[String]) -> Vec<String> {
+    let text: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = Vec::new();
+    for statement in text.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        let statement = statement.trim_end_matches(';');
+        if statement.contains("{t}") {
+            out.extend(suffixes.iter().map(|t| statement.replace("{t}", t)));
+        } else {
+            out.push(statement.to_owned());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_split_and_repeat_per_table() {
+        let sql = "-- a comment\nCREATE TABLE a (x int);\n\nCREATE TABLE b{t} (\n  y int COMMENT 'p;q'\n);\n";
+        let got = statements(sql, &["_000".into(), "_001".into()]);
+        assert_eq!(
+            got,
+            vec![
+                "CREATE TABLE a (x int)",
+                "CREATE TABLE b_000 (\n  y int COMMENT 'p;q'\n)",
+                "CREATE TABLE b_001 (\n  y int COMMENT 'p;q'\n)",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_migration_file_has_statements() {
+        for m in CONFIG.iter().chain(USER) {
+            assert!(
+                !statements(m.sql, &["_000".into()]).is_empty(),
+                "{}",
+                m.name
+            );
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The production store on MariaDB/MySQL, in upstream's layout: a config database
+//! (`big_market`) and `db_count` user databases (`big_market_01`, …), each holding
+//! `tb_count` copies of the sharded tables (`_000`, …). A user's rows live where
+//! upstream's router puts them ([`crate::router`]), so Java and Rust nodes share data.
+
+pub mod migrate;
+mod seed;
+
+use crate::router::{Route, Router};
+use std::time::Duration;
+
+pub use migrate::{MigrateReport, migrate};
+
+/// Where the databases are and how users are spread over them.
+#[derive(Debug, Clone)]
+pub struct MysqlOptions {
+    /// The server, without a database: `mysql://user:password@host:3306`.
+    pub url: String,
+    /// The config database; user databases are named after it with `_01`, `_02`, ….
+    pub database: String,
+    pub db_count: u32,
+    pub tb_count: u32,
+    /// How long to wait for the server before giving up with an error naming it.
+    pub connect_timeout: Duration,
+}
+
+impl Default for MysqlOptions {
+    fn default() -> Self {
+        Self {
+            url: "mysql://root@127.0.0.1:3306".into(),
+            database: "big_market".into(),
+            db_count: 2,
+            tb_count: 4,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Failures of the MySQL store.
+#[derive(Debug, thiserror::Error)]
+pub enum MysqlError {
+    #[error("MySQL server {server} cannot be reached: {source}")]
+    Unreachable { server: String, source: sqlx::Error },
+    #[error("mysql: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("mysql configuration: {0}")]
+    Config(String),
+    #[error("migration {migration} on {database} failed at `{statement}`: {source}")]
+    Migration {
+        database: String,
+        migration: String,
+        statement: String,
+        source: sqlx::Error,
+    },
+}
+
+impl From<MysqlError> for big_market_domain::Error {
+    fn from(e: MysqlError) -> Self {
+        big_market_domain::Error::internal(e)
+    }
+}
+
+impl MysqlOptions {
+    /// Checks names (they are spliced into SQL as identifiers) and the router's sizes.
+    pub fn validate(&self) -> Result<Router, MysqlError> {
+        let ok = !self.database.is_empty()
+            && self.database.len() <= 48
+            && self
+                .database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(MysqlError::Config(format!(
+                "database name {:?} must be 1 to 48 letters, digits or underscores",
+                self.database
+            )));
+        }
+        Router::new(self.db_count, self.tb_count).map_err(MysqlError::Config)
+    }
+
+    /// `big_market_01`, `big_market_02`, … (upstream's names for `database = big_market`).
+    pub fn user_databases(&self) -> Vec<String> {
+        (1..=self.db_count)
+            .map(|db| Route { db, table: 0 }.database(&self.database))
+            .collect()
+    }
+
+    /// `_000`, `_001`, ….
+    pub fn table_suffixes(&self) -> Vec<String> {
+        (0..self.tb_count)
+            .map(|table| Route { db: 1, table }.suffix())
+            .collect()
+    }
+
+    /// The server's address for messages, without credentials.
+    pub fn server(&self) -> String {
+        let rest = self.url.split("://").nth(1).unwrap_or(&self.url);
+        rest.rsplit('@').next().unwrap_or(rest).to_owned()
+    }
+}

@@ -1,0 +1,222 @@
+//! `migrate` against the MariaDB/MySQL server of this machine (127.0.0.1:3306, root, or
+//! `BIG_MARKET_TEST_MYSQL_URL`): fresh databases, then databases made from upstream's own
+//! dumps. Each test uses databases of its own name and drops them at the end.
+
+use big_market_adapters::mysql::{MysqlOptions, migrate, migrate::connect};
+use big_market_domain::sample::SampleData;
+use sqlx::{Executor, MySqlConnection, Row};
+use std::path::PathBuf;
+
+fn options() -> MysqlOptions {
+    let url = std::env::var("BIG_MARKET_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let unique = format!(
+        "bmt_{}_{}",
+        std::process::id(),
+        rand::random::<u32>() % 1_000_000
+    );
+    MysqlOptions {
+        url,
+        database: unique,
+        ..MysqlOptions::default()
+    }
+}
+
+async fn server(options: &MysqlOptions) -> MySqlConnection {
+    connect(options).await.unwrap_or_else(|e| {
+        panic!("{e}: the tests need MariaDB/MySQL (set BIG_MARKET_TEST_MYSQL_URL to use another)")
+    })
+}
+
+async fn drop_all(conn: &mut MySqlConnection, options: &MysqlOptions) {
+    for db in std::iter::once(options.database.clone()).chain(options.user_databases()) {
+        conn.execute(sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{db}`")))
+            .await
+            .unwrap();
+    }
+}
+
+async fn tables(conn: &mut MySqlConnection, db: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = ? ORDER BY 1",
+    )
+    .bind(db)
+    .fetch_all(conn)
+    .await
+    .unwrap()
+}
+
+async fn count(conn: &mut MySqlConnection, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn fresh_databases_get_upstream_layout_and_the_sample_once() {
+    let options = options();
+    let mut conn = server(&options).await;
+    let sample = SampleData::upstream();
+
+    let first = migrate(&options, Some(&sample)).await.unwrap();
+    assert!(first.sample_loaded);
+    assert_eq!(first.applied.len(), 1 + 2 * 2, "{:?}", first.applied);
+
+    let config = tables(&mut conn, &options.database).await;
+    for t in [
+        "award",
+        "daily_behavior_rebate",
+        "raffle_activity",
+        "raffle_activity_count",
+        "raffle_activity_sku",
+        "raffle_activity_stage",
+        "rule_tree",
+        "rule_tree_node",
+        "rule_tree_node_line",
+        "strategy",
+        "strategy_award",
+        "strategy_rule",
+    ] {
+        assert!(config.contains(&t.to_string()), "{t} in {config:?}");
+    }
+    for db in options.user_databases() {
+        let user = tables(&mut conn, &db).await;
+        // 5 per-database tables, 5 sharded ones × 4, and the migrations table.
+        assert_eq!(user.len(), 5 + 5 * 4 + 1, "{db}: {user:?}");
+        assert!(user.contains(&"user_raffle_order_003".to_string()));
+        assert!(user.contains(&"raffle_activity_account_month".to_string()));
+    }
+    let db = &options.database;
+    assert_eq!(
+        count(
+            &mut conn,
+            &format!("SELECT COUNT(*) FROM `{db}`.strategy_award")
+        )
+        .await,
+        sample.strategy_awards.len() as i64
+    );
+    let user_02 = &options.user_databases()[1];
+    let attempts: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(column_name AS CHAR) FROM information_schema.columns
+         WHERE table_schema = ? AND table_name = 'task' AND column_name IN ('attempts', 'next_attempt_time', 'last_error')",
+    )
+    .bind(user_02)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+
+    // A second run applies nothing and leaves the configuration alone.
+    let second = migrate(&options, Some(&sample)).await.unwrap();
+    assert_eq!(second, Default::default());
+    drop_all(&mut conn, &options).await;
+}
+
+/// Upstream's dumps, beside the project (`../shared/upstream-sql`).
+fn upstream_sql(name: &str) -> String {
+    let dir = std::env::var("BIG_MARKET_UPSTREAM_SQL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream-sql")
+        });
+    let path = dir.join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; upstream's dumps are expected in ../shared/upstream-sql (or BIG_MARKET_UPSTREAM_SQL)",
+            path.display()
+        )
+    })
+}
+
+/// A dump rewritten for a test: its databases renamed, MySQL 8's collation mapped to one
+/// MariaDB has, and for user databases the demo rows left out.
+fn rewrite(dump: &str, options: &MysqlOptions, keep_rows: bool) -> String {
+    let mut sql = dump
+        .replace("utf8mb4_0900_ai_ci", "utf8mb4_general_ci")
+        .replace("`big_market_01`", &format!("`{}_01`", options.database))
+        .replace("`big_market_02`", &format!("`{}_02`", options.database))
+        .replace("`big_market`", &format!("`{}`", options.database));
+    if !keep_rows {
+        sql = sql
+            .split(";\n")
+            .filter(|s| !s.trim_start().starts_with("INSERT INTO"))
+            .collect::<Vec<_>>()
+            .join(";\n");
+    }
+    sql
+}
+
+#[tokio::test]
+async fn databases_made_by_upstream_dumps_migrate_in_place() {
+    let options = options();
+    let mut conn = server(&options).await;
+    for (file, keep_rows) in [
+        ("big_market.sql", true),
+        ("big_market_01.sql", false),
+        ("big_market_02.sql", false),
+    ] {
+        let sql = rewrite(&upstream_sql(file), &options, keep_rows);
+        conn.execute(sqlx::raw_sql(&sql))
+            .await
+            .unwrap_or_else(|e| panic!("loading {file}: {e}"));
+    }
+    let report = migrate(&options, Some(&SampleData::upstream()))
+        .await
+        .unwrap();
+    assert!(
+        !report.sample_loaded,
+        "upstream's own configuration is kept"
+    );
+    // Our additive columns now exist on upstream's tables.
+    for db in options.user_databases() {
+        let n = count(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = '{db}'
+                 AND ((table_name = 'task' AND column_name = 'attempts')
+                   OR (table_name LIKE 'user_award_record_00_' AND column_name = 'delivery_note'))"
+            ),
+        )
+        .await;
+        assert_eq!(n, 1 + 4, "{db}");
+    }
+    // The sample we ship is upstream's configuration: same awards, rates, stock, rules.
+    let sample = SampleData::upstream();
+    let db = &options.database;
+    let rows = sqlx::query(&format!(
+        "SELECT strategy_id, award_id, award_count, award_count_surplus, CAST(award_rate AS CHAR), sort
+         FROM `{db}`.strategy_award ORDER BY strategy_id, award_id"
+    ))
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut theirs: Vec<(i64, i64, i64, i64, String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<i64, _>(0),
+                r.get::<i64, _>(1),
+                r.get::<i64, _>(2),
+                r.get::<i64, _>(3),
+                r.get::<String, _>(4),
+                r.get::<i64, _>(5),
+            )
+        })
+        .collect();
+    let mut ours: Vec<(i64, i64, i64, i64, String, i64)> = sample
+        .strategy_awards
+        .iter()
+        .map(|a| {
+            (
+                a.strategy_id,
+                i64::from(a.award_id),
+                a.award_count,
+                a.award_count_surplus,
+                format!("{:.4}", a.award_rate),
+                i64::from(a.sort),
+            )
+        })
+        .collect();
+    theirs.sort();
+    ours.sort();
+    assert_eq!(theirs, ours);
+    drop_all(&mut conn, &options).await;
+}
