@@ -1,5 +1,5 @@
 //! `migrate` against the MariaDB/MySQL server of this machine (127.0.0.1:3306, root, or
-//! `BIG_MARKET_TEST_MYSQL_URL`): fresh databases, then databases made from upstream's own
+//! `TEST_MYSQL_URL`): fresh databases, then databases made from upstream's own
 //! dumps. Each test uses databases of its own name and drops them at the end.
 
 use big_market_adapters::mysql::{MysqlOptions, migrate, migrate::connect};
@@ -8,8 +8,8 @@ use sqlx::{Executor, MySqlConnection, Row};
 use std::path::PathBuf;
 
 fn options() -> MysqlOptions {
-    let url = std::env::var("BIG_MARKET_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let url =
+        std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
     let unique = format!(
         "bmt_{}_{}",
         std::process::id(),
@@ -24,7 +24,7 @@ fn options() -> MysqlOptions {
 
 async fn server(options: &MysqlOptions) -> MySqlConnection {
     connect(options).await.unwrap_or_else(|e| {
-        panic!("{e}: the tests need MariaDB/MySQL (set BIG_MARKET_TEST_MYSQL_URL to use another)")
+        panic!("{e}: the tests need MariaDB/MySQL (set TEST_MYSQL_URL to use another)")
     })
 }
 
@@ -112,7 +112,7 @@ async fn fresh_databases_get_upstream_layout_and_the_sample_once() {
 
 /// Upstream's dumps, beside the project (`../shared/upstream-sql`).
 fn upstream_sql(name: &str) -> String {
-    let dir = std::env::var("BIG_MARKET_UPSTREAM_SQL")
+    let dir = std::env::var("UPSTREAM_SQL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream-sql")
@@ -120,7 +120,7 @@ fn upstream_sql(name: &str) -> String {
     let path = dir.join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; upstream's dumps are expected in ../shared/upstream-sql (or BIG_MARKET_UPSTREAM_SQL)",
+            "{}: {e}; upstream's dumps are expected in ../shared/upstream-sql (or UPSTREAM_SQL_DIR)",
             path.display()
         )
     })
