@@ -3,12 +3,15 @@
 //! - [`sqlite`]: the embedded backend, one SQLite file (WAL) with a group-commit writer.
 //! - [`inprocess`]: the embedded message bus (topics to in-process consumers).
 //! - [`gateway`]: the external account service for `openai_use_count` prizes.
+//! - [`mysql`]: the production store's databases in upstream's layout (`migrate`).
 //! - [`router`]: upstream's userId sharding formula (Java `String.hashCode`).
+//! - [`redis_store`]: production stock with reservations, locks, cache invalidation.
 //!
 //! Adapters depend on `big-market-domain`, never on each other or on HTTP.
 
 pub mod gateway;
 pub mod inprocess;
 pub mod mysql;
+pub mod redis_store;
 pub mod router;
 pub mod sqlite;

@@ -1,0 +1,17 @@
+-- Takes one unit of stock and records who holds it, atomically.
+-- KEYS[1] counter, KEYS[2] reservations (zset: id -> reserved at, ms); same hash tag.
+-- ARGV[1] reservation id, ARGV[2] now (ms).
+-- Returns -1 not assembled, 0 sold out, 1 reserved, 2 already held by this id.
+local left = redis.call('GET', KEYS[1])
+if not left then
+  return -1
+end
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  return 2
+end
+if tonumber(left) <= 0 then
+  return 0
+end
+redis.call('DECR', KEYS[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
