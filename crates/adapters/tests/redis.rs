@@ -1,5 +1,5 @@
 //! The Redis adapter against the real server on this machine (127.0.0.1:6379 or
-//! `BIG_MARKET_TEST_REDIS_URL`). These tests fail, never skip, when it is unreachable.
+//! `TEST_REDIS_URL`). These tests fail, never skip, when it is unreachable.
 
 mod redis_common;
 

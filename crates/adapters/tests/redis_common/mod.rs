@@ -8,7 +8,7 @@ use redis::aio::ConnectionManager;
 use std::time::Duration;
 
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
-pub const URL_ENV: &str = "BIG_MARKET_TEST_REDIS_URL";
+pub const URL_ENV: &str = "TEST_REDIS_URL";
 /// Upper bound for any wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(10);
 
