@@ -47,6 +47,36 @@ pub async fn dispatcher(
     tracing::debug!("outbox dispatcher stopped");
 }
 
+const PAGE: usize = 512;
+
+/// Claims and sends `due` tasks, 64 at a time; how many were sent.
+async fn resend_all(tasks: &Arc<TaskService>, due: Vec<TaskRow>) -> usize {
+    let in_flight = Arc::new(Semaphore::new(64));
+    let mut sends = tokio::task::JoinSet::new();
+    for task in due {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let tasks = tasks.clone();
+        sends.spawn(async move {
+            let sent = match tasks.resend(&task).await {
+                Ok(outcome) => outcome.is_some(),
+                Err(e) => {
+                    tracing::error!(message_id = %task.message_id, error = %e, "re-send failed");
+                    false
+                }
+            };
+            drop(permit);
+            sent
+        });
+    }
+    let mut sent = 0;
+    while let Some(done) = sends.join_next().await {
+        sent += usize::from(done.unwrap_or(false));
+    }
+    sent
+}
+
 /// Every `interval`, claims and re-sends due tasks (failed ones whose backoff has passed,
 /// and `create` ones whose lease has run out).
 pub async fn compensation(
@@ -61,17 +91,23 @@ pub async fn compensation(
             _ = tick.tick() => {},
             _ = shutdown.changed() => break,
         }
-        // Drain a backlog in pages, but never spin: at most 10 pages per tick.
-        for _ in 0..10 {
-            match tasks.compensate(100).await {
-                Ok(0) => break,
-                Ok(n) => tracing::info!(sent = n, "compensation re-sent tasks"),
+        // Drain a backlog page after page, 64 sends at a time (their writes share
+        // commits), until a page comes back short; a page waits for its sends, so the
+        // next listing never shows a task still in flight.
+        loop {
+            let due = match tasks.due(PAGE).await {
+                Ok(due) => due,
                 Err(e) => {
-                    tracing::error!(error = %e, "compensation run failed");
+                    tracing::error!(error = %e, "compensation could not list due tasks");
                     break;
                 }
+            };
+            let full = due.len() == PAGE;
+            let sent = resend_all(&tasks, due).await;
+            if sent > 0 {
+                tracing::info!(sent, "compensation re-sent tasks");
             }
-            if *shutdown.borrow() {
+            if !full || *shutdown.borrow() {
                 break;
             }
         }

@@ -327,19 +327,23 @@ impl TaskService {
         }
     }
 
-    /// One compensation run: claims and re-sends up to `limit` due tasks; returns how
-    /// many it sent.
-    pub async fn compensate(&self, limit: usize) -> crate::Result<usize> {
-        let lease_secs = self.lease.as_secs().max(1);
-        let due = self.repo.due_tasks(lease_secs, limit).await?;
-        let mut sent = 0;
-        for t in &due {
-            if let Some(claimed) = self.repo.claim(&t.message_id, lease_secs).await? {
-                self.send(&claimed).await?;
-                sent += 1;
-            }
+    /// Tasks no sender holds, oldest first (see [`TaskRepository::due_tasks`]).
+    pub async fn due(&self, limit: usize) -> crate::Result<Vec<TaskRow>> {
+        self.repo
+            .due_tasks(self.lease.as_secs().max(1), limit)
+            .await
+    }
+
+    /// Claims a due task and sends it; `None` when another sender took it first.
+    pub async fn resend(&self, task: &TaskRow) -> crate::Result<Option<TaskOutcome>> {
+        match self
+            .repo
+            .claim(&task.message_id, self.lease.as_secs().max(1))
+            .await?
+        {
+            Some(claimed) => Ok(Some(self.send(&claimed).await?)),
+            None => Ok(None),
         }
-        Ok(sent)
     }
 }
 
