@@ -2,6 +2,7 @@
 //!
 //! - [`sqlite`]: the embedded backend, one SQLite file (WAL) with a group-commit writer.
 //! - [`inprocess`]: the embedded message bus (topics to in-process consumers).
+//! - [`amqp`]: RabbitMQ: the outbox publisher (confirms) and consumers (manual acks).
 //! - [`gateway`]: the external account service for `openai_use_count` prizes.
 //! - [`mysql`]: the production store's databases in upstream's layout (`migrate`).
 //! - [`router`]: upstream's userId sharding formula (Java `String.hashCode`).
@@ -9,6 +10,7 @@
 //!
 //! Adapters depend on `big-market-domain`, never on each other or on HTTP.
 
+pub mod amqp;
 pub mod gateway;
 pub mod inprocess;
 pub mod mysql;
