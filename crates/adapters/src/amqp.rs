@@ -43,7 +43,7 @@ pub const ERROR_HEADER: &str = "x-last-error";
 /// Header of a parked message: why it was parked.
 pub const PARK_REASON_HEADER: &str = "x-park-reason";
 
-/// Failures of the RabbitMQ adapter. Messages name the broker by `host:port/vhost`,
+/// Failures of the RabbitMQ adapter. Messages name the broker by `host:port` and vhost,
 /// never with its credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum AmqpError {
@@ -181,7 +181,7 @@ impl AmqpBus {
     pub async fn connect(url: &str, options: AmqpOptions) -> Result<Self, AmqpError> {
         let uri: AMQPUri = url.parse().map_err(|_| AmqpError::Url)?;
         let address = format!(
-            "{}:{}/{}",
+            "{}:{} (vhost {})",
             uri.authority.host, uri.authority.port, uri.vhost
         );
         let bus = Self {
@@ -197,7 +197,7 @@ impl AmqpBus {
         Ok(bus)
     }
 
-    /// The broker as `host:port/vhost` (no credentials).
+    /// The broker as `host:port (vhost v)` (no credentials).
     pub fn address(&self) -> &str {
         &self.inner.address
     }
@@ -348,10 +348,8 @@ impl AmqpBus {
     /// The publishing channel, reconnecting when the last one broke.
     async fn publisher(&self) -> Result<Channel, AmqpError> {
         let mut guard = self.inner.publisher.lock().await;
-        if let Some(link) = guard.as_ref() {
-            if link.alive() {
-                return Ok(link.channel.clone());
-            }
+        if let Some(link) = guard.as_ref().filter(|link| link.alive()) {
+            return Ok(link.channel.clone());
         }
         if let Some(dead) = guard.take() {
             tracing::warn!(broker = %self.inner.address, "RabbitMQ connection lost; reconnecting");
