@@ -106,7 +106,7 @@ where
 }
 
 /// Counts calls per message and fails the first `fail_first` calls of each message with
-/// `error` (`None`: never fails).
+/// `error`; `done` counts the successful calls.
 struct Recorder {
     calls: Mutex<HashMap<String, u32>>,
     done: Mutex<HashMap<String, u32>>,
