@@ -17,11 +17,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const CONFIG: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/mysql/config/0001_init.sql"),
-}];
+const CONFIG: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/mysql/config/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "dcc_config",
+        sql: include_str!("../../migrations/mysql/config/0002_dcc_config.sql"),
+    },
+];
 
 const USER: &[Migration] = &[
     Migration {
@@ -33,6 +40,11 @@ const USER: &[Migration] = &[
         version: 2,
         name: "outbox",
         sql: include_str!("../../migrations/mysql/user/0002_outbox.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "task_millis",
+        sql: include_str!("../../migrations/mysql/user/0003_task_millis.sql"),
     },
 ];
 

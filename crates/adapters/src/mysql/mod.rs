@@ -3,13 +3,18 @@
 //! `tb_count` copies of the sharded tables (`_000`, …). A user's rows live where
 //! upstream's router puts them ([`crate::router`]), so Java and Rust nodes share data.
 
+mod config;
 pub mod migrate;
 mod seed;
+pub mod store;
+mod tx;
+mod user;
 
 use crate::router::{Route, Router};
 use std::time::Duration;
 
 pub use migrate::{MigrateReport, migrate};
+pub use store::{MysqlStore, MysqlTx};
 
 /// Where the databases are and how users are spread over them.
 #[derive(Debug, Clone)]
@@ -22,6 +27,8 @@ pub struct MysqlOptions {
     pub tb_count: u32,
     /// How long to wait for the server before giving up with an error naming it.
     pub connect_timeout: Duration,
+    /// Most connections the store's pool opens (one transaction holds one).
+    pub pool_size: u32,
 }
 
 impl Default for MysqlOptions {
@@ -32,6 +39,7 @@ impl Default for MysqlOptions {
             db_count: 2,
             tb_count: 4,
             connect_timeout: Duration::from_secs(5),
+            pool_size: 64,
         }
     }
 }

@@ -1,0 +1,285 @@
+//! The production store: one connection pool for the whole server, every table named
+//! with its database (`` `big_market_01`.raffle_activity_order_001 ``).
+//!
+//! Why one pool and qualified names: sqlx caches prepared statements per connection and
+//! MySQL binds table names when a statement is prepared, so a `USE db` per transaction
+//! would silently run a cached statement against the previous database. Qualified names
+//! make every statement say where it runs, and one pool serves every shard (a pool per
+//! database would multiply idle connections by `db_count + 1` for no gain while all
+//! databases live on one server).
+//!
+//! Every user-scoped unit of work is one transaction ([`MysqlTx`]) on the user's shard
+//! (`router.route(user_id)`); configuration is read from the config database.
+//!
+//! Award and SKU stock are, for now, guarded decrements of the config database's
+//! `strategy_award` / `raffle_activity_sku` rows inside the user's transaction: a
+//! cross-database update that is atomic only while all databases are on one server.
+//! The Redis stock (`redis_store`) replaces it for scale-out.
+
+use super::{MysqlError, MysqlOptions};
+use crate::router::{Route, Router};
+use big_market_domain::{Error, ResponseCode, Result};
+use sqlx::mysql::{MySqlDatabaseError, MySqlPoolOptions};
+use sqlx::{MySql, MySqlPool, Transaction};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where one user's rows live: the user database (quoted) and the table suffix, plus
+/// the config database for the stock rows its transactions update.
+#[derive(Debug)]
+pub struct Shard {
+    /// `` `big_market_01` ``.
+    pub db: String,
+    /// `_001`.
+    pub sfx: String,
+    /// `` `big_market` ``.
+    pub cfg: String,
+}
+
+/// Handle to the production store; cheap to clone.
+#[derive(Clone)]
+pub struct MysqlStore {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) pool: MySqlPool,
+    pub(super) router: Router,
+    /// `` `big_market` ``.
+    pub(super) cfg: String,
+    /// Every shard, indexed by [`MysqlStore::shard_index`].
+    pub(super) shards: Vec<Arc<Shard>>,
+    /// The user databases, quoted (tasks live per database, not per table).
+    pub(super) user_dbs: Vec<String>,
+}
+
+pub(super) fn quote(name: &str) -> String {
+    format!("`{name}`")
+}
+
+impl MysqlStore {
+    /// Opens a pool to the server and checks that it answers, failing fast with the
+    /// server's address when it cannot be reached. The databases must exist (`migrate`).
+    pub async fn connect(options: &MysqlOptions) -> Result<Self, MysqlError> {
+        let router = options.validate()?;
+        let unreachable = |source| MysqlError::Unreachable {
+            server: options.server(),
+            source,
+        };
+        let pool = MySqlPoolOptions::new()
+            .max_connections(options.pool_size.max(1))
+            .acquire_timeout(options.connect_timeout)
+            .connect_lazy(&options.url)
+            .map_err(unreachable)?;
+        // One round trip now, so a wrong address is an error at start-up, not a hang later.
+        tokio::time::timeout(
+            options.connect_timeout,
+            sqlx::query("SELECT 1").execute(&pool),
+        )
+        .await
+        .map_err(|_| unreachable(sqlx::Error::PoolTimedOut))?
+        .map_err(unreachable)?;
+        let cfg = quote(&options.database);
+        let mut shards = Vec::new();
+        for db in 1..=router.db_count() {
+            for table in 0..router.tb_count() {
+                let route = Route { db, table };
+                shards.push(Arc::new(Shard {
+                    db: quote(&route.database(&options.database)),
+                    sfx: route.suffix(),
+                    cfg: cfg.clone(),
+                }));
+            }
+        }
+        let user_dbs = options.user_databases().iter().map(|d| quote(d)).collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                router,
+                cfg,
+                shards,
+                user_dbs,
+            }),
+        })
+    }
+
+    /// The pool (tests and tools).
+    pub fn pool(&self) -> &MySqlPool {
+        &self.inner.pool
+    }
+
+    /// The shard holding `user_id`'s rows.
+    pub fn shard(&self, user_id: &str) -> Arc<Shard> {
+        let route = self.inner.router.route(user_id);
+        self.shard_at(route)
+    }
+
+    fn shard_at(&self, route: Route) -> Arc<Shard> {
+        let tb = self.inner.router.tb_count();
+        let i = (route.db.saturating_sub(1) * tb + route.table) as usize;
+        self.inner.shards.get(i).cloned().unwrap_or_else(|| {
+            // The router only yields routes inside its own sizes.
+            unreachable!("route {route:?} outside {} shards", self.inner.shards.len())
+        })
+    }
+
+    /// Every shard (for queries that span users).
+    pub(super) fn shards(&self) -> &[Arc<Shard>] {
+        &self.inner.shards
+    }
+
+    /// `` `big_market` ``.
+    pub(super) fn cfg(&self) -> &str {
+        &self.inner.cfg
+    }
+
+    /// Starts a transaction on `user_id`'s shard.
+    pub async fn begin(&self, user_id: &str) -> Result<MysqlTx> {
+        let tx = self.inner.pool.begin().await.map_err(sql)?;
+        Ok(MysqlTx {
+            tx,
+            shard: self.shard(user_id),
+            retry: false,
+        })
+    }
+}
+
+/// How often a transaction that lost a deadlock is run again before giving up.
+const DEADLOCK_RETRIES: usize = 3;
+
+/// Runs `$body` (an expression using `$tx`, a `&mut MysqlTx` on `$user`'s shard) in a
+/// transaction: committed when it is `Ok`, rolled back otherwise, and run again from the
+/// start when the server chose it as a deadlock victim.
+macro_rules! in_user_tx {
+    ($store:expr, $user:expr, |$tx:ident| $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            let mut tx = $store.begin($user).await?;
+            let result = {
+                let $tx = &mut tx;
+                $body
+            };
+            match tx.finish(result).await {
+                $crate::mysql::store::Finished::Retry
+                    if attempt < $crate::mysql::store::deadlock_retries() =>
+                {
+                    attempt += 1;
+                    tracing::debug!(attempt, "deadlock: running the transaction again");
+                }
+                $crate::mysql::store::Finished::Retry => {
+                    break Err(big_market_domain::Error::internal(
+                        "the transaction lost a deadlock too often",
+                    ));
+                }
+                $crate::mysql::store::Finished::Done(r) => break r,
+            }
+        }
+    }};
+}
+pub(crate) use in_user_tx;
+
+pub(crate) fn deadlock_retries() -> usize {
+    DEADLOCK_RETRIES
+}
+
+/// The end of a transaction: its result, or a request to run it again.
+pub(crate) enum Finished<T> {
+    Done(Result<T>),
+    Retry,
+}
+
+/// One unit of work on one user's shard.
+pub struct MysqlTx {
+    pub(super) tx: Transaction<'static, MySql>,
+    pub(super) shard: Arc<Shard>,
+    /// Set when a statement failed as a deadlock victim: the whole transaction is rolled
+    /// back by the server and may be run again.
+    retry: bool,
+}
+
+impl MysqlTx {
+    /// The shard this transaction runs on.
+    pub fn shard(&self) -> &Shard {
+        &self.shard
+    }
+
+    /// Maps a failed statement to the domain error, remembering a deadlock.
+    pub(super) fn fail(&mut self, e: sqlx::Error) -> Error {
+        if error_number(&e) == Some(ER_LOCK_DEADLOCK) {
+            self.retry = true;
+        }
+        sql(e)
+    }
+
+    /// Passes `r` through, mapping its error with [`MysqlTx::fail`].
+    pub(super) fn check<T>(&mut self, r: Result<T, sqlx::Error>) -> Result<T> {
+        r.map_err(|e| self.fail(e))
+    }
+
+    /// Commits on `Ok`, rolls back on `Err`.
+    pub(crate) async fn finish<T>(self, result: Result<T>) -> Finished<T> {
+        let retry = self.retry;
+        match result {
+            Ok(v) => match self.tx.commit().await {
+                Ok(()) => Finished::Done(Ok(v)),
+                Err(e) if error_number(&e) == Some(ER_LOCK_DEADLOCK) => Finished::Retry,
+                Err(e) => Finished::Done(Err(sql(e))),
+            },
+            Err(e) => {
+                if let Err(rollback) = self.tx.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback failed; the connection is discarded");
+                }
+                if retry {
+                    Finished::Retry
+                } else {
+                    Finished::Done(Err(e))
+                }
+            }
+        }
+    }
+}
+
+/// Refuses a draw whose deadline passed before its transaction could start (as the
+/// embedded store's writer does): nothing was taken.
+pub(super) fn check_deadline(deadline: Option<Instant>) -> Result<()> {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Err(Error::biz(
+            ResponseCode::Hystrix,
+            "the store did not start the draw before its deadline; nothing was taken",
+        ));
+    }
+    Ok(())
+}
+
+/// `ER_DUP_ENTRY`: a unique key (an idempotency key or a random id) is taken.
+pub const ER_DUP_ENTRY: u16 = 1062;
+/// `ER_LOCK_DEADLOCK`: the server rolled the transaction back to break a deadlock.
+pub const ER_LOCK_DEADLOCK: u16 = 1213;
+
+/// The server's error number of `e`, if it is a server error.
+pub fn error_number(e: &sqlx::Error) -> Option<u16> {
+    e.as_database_error()
+        .and_then(|d| d.try_downcast_ref::<MySqlDatabaseError>())
+        .map(MySqlDatabaseError::number)
+}
+
+/// The unique key a duplicate-entry error hit (`uq_order_id`), from the server's message
+/// (`Duplicate entry '…' for key 'uq_order_id'`; MySQL 8 writes `'table.uq_order_id'`).
+pub fn duplicate_key(e: &sqlx::Error) -> Option<String> {
+    if error_number(e) != Some(ER_DUP_ENTRY) {
+        return None;
+    }
+    let message = e.as_database_error()?.message().to_owned();
+    let key = message.rsplit_once("for key '")?.1.trim_end_matches('\'');
+    Some(key.rsplit('.').next().unwrap_or(key).to_owned())
+}
+
+/// A failure of the server as the domain's internal error.
+pub(super) fn sql(e: sqlx::Error) -> Error {
+    Error::from(MysqlError::Sql(e))
+}
+
+/// The duplicate of an idempotency key as the domain's `0003`.
+pub(super) fn index_dup(message: String) -> Error {
+    Error::biz(ResponseCode::IndexDup, message)
+}
