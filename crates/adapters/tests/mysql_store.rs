@@ -1,0 +1,548 @@
+//! The MariaDB/MySQL store against this machine's server (127.0.0.1:3306, root, or
+//! `TEST_MYSQL_URL`), through the domain services as the application wires them. Each
+//! test migrates fresh databases of its own name (with upstream's sample) and drops them
+//! at the end; a server that cannot be reached fails the test.
+//!
+//! Concurrency is real: many tokio tasks on a multi-thread runtime, exact counts.
+
+use big_market_adapters::mysql::{MysqlOptions, MysqlStore, migrate, migrate::connect};
+use big_market_domain::activity::ActivityService;
+use big_market_domain::activity::quota::{OrderTradeType, SkuRecharge};
+use big_market_domain::credit::{CreditService, TradeName, TradeType};
+use big_market_domain::rebate::RebateService;
+use big_market_domain::sample::SampleData;
+use big_market_domain::strategy::StrategyService;
+use big_market_domain::task::{NoNotifier, TaskOutcome, TaskRepository};
+use big_market_domain::time::{Clock, FixedClock};
+use big_market_domain::{Error, Result};
+use rust_decimal::Decimal;
+use sqlx::{Executor, MySqlConnection};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const ACTIVITY: i64 = 100301;
+
+fn options() -> MysqlOptions {
+    let url =
+        std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let unique = format!(
+        "bms_{}_{}",
+        std::process::id(),
+        rand::random::<u32>() % 1_000_000
+    );
+    MysqlOptions {
+        url,
+        database: unique,
+        ..MysqlOptions::default()
+    }
+}
+
+fn clock() -> Arc<FixedClock> {
+    let now: jiff::Zoned = "2026-11-26T10:00:00+08:00[Asia/Shanghai]".parse().unwrap();
+    Arc::new(FixedClock::new(now))
+}
+
+/// Fresh databases with the sample, the store, and the services wired as
+/// `Services::build` wires them.
+struct Fixture {
+    options: MysqlOptions,
+    conn: MySqlConnection,
+    store: MysqlStore,
+    activity: Arc<ActivityService>,
+    credit: Arc<CreditService>,
+    rebate: Arc<RebateService>,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        Self::with_config(&[]).await
+    }
+
+    /// As `new`, running `statements` on the config database (`{cfg}` names it) before
+    /// the armory reads it.
+    async fn with_config(statements: &[&str]) -> Self {
+        let options = options();
+        let mut conn = connect(&options).await.unwrap_or_else(|e| {
+            panic!("{e}: the tests need MariaDB/MySQL (set TEST_MYSQL_URL to use another)")
+        });
+        let clock = clock();
+        let sample = SampleData::upstream().with_open_activities(clock.now().datetime());
+        migrate(&options, Some(&sample)).await.unwrap();
+        let cfg = format!("`{}`", options.database);
+        for s in statements {
+            conn.execute(sqlx::raw_sql(&s.replace("{cfg}", &cfg)))
+                .await
+                .unwrap();
+        }
+        let store = MysqlStore::connect(&options).await.unwrap();
+        let clock: Arc<dyn Clock> = clock;
+        let strategy = Arc::new(StrategyService::new(Arc::new(store.clone()), clock.clone()));
+        let failures = strategy.armory_all().await.unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+        let notifier = Arc::new(NoNotifier);
+        let activity = Arc::new(ActivityService::new(
+            Arc::new(store.clone()),
+            strategy.clone(),
+            clock.clone(),
+            notifier.clone(),
+        ));
+        activity.armory_all().await.unwrap();
+        let credit = Arc::new(CreditService::new(
+            Arc::new(store.clone()),
+            clock.clone(),
+            notifier.clone(),
+        ));
+        let rebate = Arc::new(RebateService::new(
+            Arc::new(store.clone()),
+            clock.clone(),
+            notifier,
+            activity.clone(),
+            credit.clone(),
+        ));
+        Self {
+            options,
+            conn,
+            store,
+            activity,
+            credit,
+            rebate,
+        }
+    }
+
+    /// `big_market_01` with this test's prefix.
+    fn db(&self, n: u32) -> String {
+        format!("`{}_{n:02}`", self.options.database)
+    }
+
+    async fn count(&mut self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut self.conn)
+            .await
+            .unwrap()
+    }
+
+    /// Rows of `table{suffix}` matching `filter` over every shard.
+    async fn count_all(&mut self, table: &str, filter: &str) -> i64 {
+        let mut n = 0;
+        for db in 1..=self.options.db_count {
+            for sfx in self.options.table_suffixes() {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {}.{table}{sfx} WHERE {filter}",
+                    self.db(db)
+                );
+                n += self.count(&sql).await;
+            }
+        }
+        n
+    }
+
+    async fn recharge(&self, user: &str, sku: i64, out_business_no: &str) -> Result<String> {
+        self.activity
+            .recharge(SkuRecharge {
+                user_id: user.into(),
+                sku,
+                out_business_no: out_business_no.into(),
+                trade_type: OrderTradeType::RebateNoPayTrade,
+            })
+            .await
+            .map(|o| o.order_id)
+    }
+
+    async fn drop_databases(mut self) {
+        self.store.pool().close().await;
+        for db in
+            std::iter::once(self.options.database.clone()).chain(self.options.user_databases())
+        {
+            self.conn
+                .execute(sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{db}`")))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Outcomes by code (`0000` for success).
+fn tally<T>(results: Vec<Result<T>>) -> BTreeMap<&'static str, usize> {
+    let mut m = BTreeMap::new();
+    for r in results {
+        let code = match r {
+            Ok(_) => "0000",
+            Err(e) => e.code().code(),
+        };
+        *m.entry(code).or_default() += 1;
+    }
+    m
+}
+
+async fn join_all<T: Send + 'static>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_an_error_naming_it() {
+    let options = MysqlOptions {
+        url: "mysql://root@127.0.0.1:1".into(),
+        connect_timeout: std::time::Duration::from_secs(2),
+        ..MysqlOptions::default()
+    };
+    let e = MysqlStore::connect(&options)
+        .await
+        .err()
+        .expect("no server on port 1");
+    assert!(e.to_string().contains("127.0.0.1:1"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orders_awards_and_tasks_land_on_upstreams_shards() {
+    let mut fx = Fixture::new().await;
+    for user in ["xiaofuge", "user001", "chen"] {
+        fx.recharge(user, 9011, &format!("place_{user}"))
+            .await
+            .unwrap();
+    }
+    let (db1, db2) = (fx.db(1), fx.db(2));
+    for (table, user) in [
+        (format!("{db1}.raffle_activity_order_001"), "xiaofuge"),
+        (format!("{db2}.raffle_activity_order_000"), "user001"),
+        (format!("{db1}.raffle_activity_order_000"), "chen"),
+    ] {
+        let here = fx
+            .count(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE user_id = '{user}'"
+            ))
+            .await;
+        assert_eq!(here, 1, "{user} in {table}");
+        let everywhere = fx
+            .count_all("raffle_activity_order", &format!("user_id = '{user}'"))
+            .await;
+        assert_eq!(everywhere, 1, "{user} only in {table}");
+    }
+    let account = fx
+        .count(&format!(
+            "SELECT total_count_surplus FROM {db1}.raffle_activity_account WHERE user_id = 'xiaofuge'"
+        ))
+        .await;
+    assert_eq!(account, 150);
+
+    let drawn = fx.activity.draw("xiaofuge".into(), ACTIVITY).await.unwrap();
+    let q = |t: &str| {
+        format!(
+            "SELECT COUNT(*) FROM {db1}.{t} WHERE user_id = 'xiaofuge' AND order_id = '{}'",
+            drawn.order_id
+        )
+    };
+    assert_eq!(fx.count(&q("user_raffle_order_001")).await, 1);
+    assert_eq!(fx.count(&q("user_award_record_001")).await, 1);
+    let tasks = fx
+        .count(&format!(
+            "SELECT COUNT(*) FROM {db1}.task WHERE user_id = 'xiaofuge' AND topic = 'send_award'"
+        ))
+        .await;
+    assert_eq!(tasks, 1);
+    let view = fx.activity.account("xiaofuge", ACTIVITY).await.unwrap();
+    assert_eq!((view.total_count, view.total_count_surplus), (150, 149));
+    fx.drop_databases().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_recharges_with_one_key_grant_once() {
+    let fx = Fixture::new().await;
+    let fx = Arc::new(fx);
+    let handles = (0..32)
+        .map(|_| {
+            let fx = fx.clone();
+            tokio::spawn(async move { fx.recharge("idem_user", 9011, "same_key_0001").await })
+        })
+        .collect();
+    let outcomes = tally(join_all(handles).await);
+    assert_eq!(
+        outcomes,
+        BTreeMap::from([("0000", 1), ("0003", 31)]),
+        "one grant, the rest duplicates"
+    );
+    let mut fx = Arc::into_inner(fx).unwrap();
+    assert_eq!(
+        fx.count_all("raffle_activity_order", "user_id = 'idem_user'")
+            .await,
+        1
+    );
+    let view = fx.activity.account("idem_user", ACTIVITY).await.unwrap();
+    assert_eq!((view.total_count, view.total_count_surplus), (150, 150));
+    fx.drop_databases().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sku_stock_is_exact_under_concurrent_recharges() {
+    let fx = Fixture::with_config(&[
+        "UPDATE {cfg}.raffle_activity_sku SET stock_count = 20, stock_count_surplus = 20 WHERE sku = 9014",
+    ])
+    .await;
+    let fx = Arc::new(fx);
+    let handles = (0..60)
+        .map(|i| {
+            let fx = fx.clone();
+            tokio::spawn(async move {
+                fx.recharge(&format!("sku_user_{i}"), 9014, &format!("sku_key_{i}"))
+                    .await
+            })
+        })
+        .collect();
+    let outcomes = tally(join_all(handles).await);
+    assert_eq!(
+        outcomes,
+        BTreeMap::from([("0000", 20), ("ERR_BIZ_005", 40)])
+    );
+    let mut fx = Arc::into_inner(fx).unwrap();
+    assert_eq!(fx.store.sku_stock(9014).await.unwrap(), (20, 0));
+    assert_eq!(
+        fx.count_all("raffle_activity_order", "sku = 9014").await,
+        20,
+        "a sold-out recharge leaves no order"
+    );
+    fx.drop_databases().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_quota_of_five_allows_five_of_twenty_concurrent_draws() {
+    let fx = Fixture::new().await;
+    // SKU 9013 grants 5 total, 5 a day, 5 a month.
+    fx.recharge("quota_user", 9013, "quota_key").await.unwrap();
+    let fx = Arc::new(fx);
+    let handles = (0..20)
+        .map(|_| {
+            let fx = fx.clone();
+            tokio::spawn(async move { fx.activity.draw("quota_user".into(), ACTIVITY).await })
+        })
+        .collect();
+    let outcomes = tally(join_all(handles).await);
+    assert_eq!(outcomes, BTreeMap::from([("0000", 5), ("ERR_BIZ_006", 15)]));
+    let mut fx = Arc::into_inner(fx).unwrap();
+    let view = fx.activity.account("quota_user", ACTIVITY).await.unwrap();
+    assert_eq!(
+        (
+            view.total_count_surplus,
+            view.day_count_surplus,
+            view.month_count_surplus
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        fx.count_all("user_raffle_order", "user_id = 'quota_user'")
+            .await,
+        5
+    );
+    assert_eq!(
+        fx.count_all("user_award_record", "user_id = 'quota_user'")
+            .await,
+        5
+    );
+    fx.drop_databases().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn award_stock_is_exact_under_concurrent_draws() {
+    // Strategy 100006 reduced to award 104 (stock 37, rule_stock then the luck award 101)
+    // and a sliver of 101, without the chain rules.
+    let fx = Fixture::with_config(&[
+        "UPDATE {cfg}.strategy SET rule_models = NULL WHERE strategy_id = 100006",
+        "DELETE FROM {cfg}.strategy_award WHERE strategy_id = 100006 AND award_id NOT IN (101, 104)",
+        "UPDATE {cfg}.strategy_award SET award_rate = 0.0001 WHERE strategy_id = 100006 AND award_id = 101",
+        "UPDATE {cfg}.strategy_award SET award_rate = 0.9999, award_count = 37, award_count_surplus = 37
+         WHERE strategy_id = 100006 AND award_id = 104",
+    ])
+    .await;
+    let users: Vec<String> = (0..5).map(|i| format!("stock_user_{i}")).collect();
+    for u in &users {
+        fx.recharge(u, 9011, &format!("stock_key_{u}"))
+            .await
+            .unwrap();
+    }
+    let fx = Arc::new(fx);
+    let handles = (0..100)
+        .map(|i| {
+            let fx = fx.clone();
+            let user = users[i % users.len()].clone();
+            tokio::spawn(async move { fx.activity.draw(user, ACTIVITY).await })
+        })
+        .collect();
+    let results = join_all(handles).await;
+    let mut by_award: BTreeMap<i32, usize> = BTreeMap::new();
+    for r in &results {
+        let r = r
+            .as_ref()
+            .unwrap_or_else(|e| panic!("every draw succeeds: {e}"));
+        *by_award.entry(r.award_id).or_default() += 1;
+    }
+    assert_eq!(by_award.get(&104), Some(&37), "{by_award:?}");
+    assert_eq!(by_award.values().sum::<usize>(), 100);
+    let mut fx = Arc::into_inner(fx).unwrap();
+    assert_eq!(fx.store.award_stock(100006, 104).await.unwrap(), (37, 0));
+    assert_eq!(
+        fx.count_all("user_award_record", "award_id = 104").await,
+        37
+    );
+    assert_eq!(
+        fx.count_all("user_award_record", "user_id LIKE 'stock_user_%'")
+            .await,
+        100
+    );
+    fx.drop_databases().await;
+}
+
+fn trade(user: &str, kind: TradeType, amount: i64, key: &str) -> big_market_domain::credit::Trade {
+    big_market_domain::credit::Trade {
+        user_id: user.into(),
+        trade_name: TradeName::Rebate,
+        trade_type: kind,
+        amount: Decimal::from(amount),
+        out_business_no: key.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn credit_is_never_taken_beyond_the_balance() {
+    let fx = Fixture::new().await;
+    let user = "credit_user";
+    fx.credit
+        .adjust(trade(user, TradeType::Forward, 100, "fwd_1"))
+        .await
+        .unwrap();
+    let again = fx
+        .credit
+        .adjust(trade(user, TradeType::Forward, 100, "fwd_1"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code().code(), "0003", "{again}");
+    assert_eq!(fx.credit.available(user).await.unwrap(), Decimal::from(100));
+
+    let fx = Arc::new(fx);
+    let handles = (0..20)
+        .map(|i| {
+            let fx = fx.clone();
+            tokio::spawn(async move {
+                fx.credit
+                    .adjust(trade(user, TradeType::Reverse, -10, &format!("rev_{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let outcomes = tally(join_all(handles).await);
+    assert_eq!(
+        outcomes,
+        BTreeMap::from([("0000", 10), ("ERR_CREDIT_001", 10)])
+    );
+    let fx = Arc::into_inner(fx).unwrap();
+    assert_eq!(fx.credit.available(user).await.unwrap(), Decimal::ZERO);
+    let e: Error = fx
+        .credit
+        .adjust(trade(user, TradeType::Reverse, -1, "rev_more"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().code(), "ERR_CREDIT_001");
+    assert_eq!(fx.credit.available(user).await.unwrap(), Decimal::ZERO);
+    fx.drop_databases().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn sign_in_is_recorded_once_and_one_claimant_wins_each_task() {
+    let mut fx = Fixture::new().await;
+    let user = "sign_user";
+    fx.rebate.sign(user).await.unwrap();
+    let again = fx.rebate.sign(user).await.unwrap_err();
+    assert_eq!(again.code().code(), "0003", "{again}");
+    assert!(fx.rebate.signed_today(user).await.unwrap());
+    assert_eq!(
+        fx.count_all("user_behavior_rebate_order", &format!("user_id = '{user}'"))
+            .await,
+        2,
+        "one order per sign-in rebate row (credit and SKU)"
+    );
+    let db = fx.store.shard(user).db.clone();
+    let ids: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT message_id FROM {db}.task WHERE user_id = ? AND topic = 'send_rebate' ORDER BY id"
+    ))
+    .bind(user)
+    .fetch_all(&mut fx.conn)
+    .await
+    .unwrap();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+
+    // Fresh tasks belong to their dispatcher for one lease; an hour later they are stale.
+    assert!(fx.store.due_tasks(60, 100).await.unwrap().is_empty());
+    fx.conn
+        .execute(sqlx::raw_sql(&format!(
+            "UPDATE {db}.task SET update_time = NOW(3) - INTERVAL 1 HOUR"
+        )))
+        .await
+        .unwrap();
+    let due = fx.store.due_tasks(60, 100).await.unwrap();
+    assert_eq!(due.len(), 2, "{due:?}");
+    let store = Arc::new(fx.store.clone());
+    let handles = (0..32)
+        .map(|_| {
+            let (store, id) = (store.clone(), ids[0].clone());
+            tokio::spawn(async move { store.claim(&id, 60).await })
+        })
+        .collect();
+    let claims: Vec<_> = join_all(handles)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let won: Vec<_> = claims.into_iter().flatten().collect();
+    assert_eq!(won.len(), 1, "exactly one claimant holds the task");
+    let lease = won[0].lease.clone().expect("a claim sets the lease");
+    assert_eq!(
+        fx.store.due_tasks(60, 100).await.unwrap().len(),
+        1,
+        "a claimed task is not due"
+    );
+
+    // Only the lease holder records.
+    let done = TaskOutcome::Completed(None);
+    fx.store.record(&ids[0], None, &done).await.unwrap();
+    assert_eq!(
+        fx.store.task(&ids[0]).await.unwrap().unwrap().state,
+        "create"
+    );
+    fx.store.record(&ids[0], Some(&lease), &done).await.unwrap();
+    assert_eq!(
+        fx.store.task(&ids[0]).await.unwrap().unwrap().state,
+        "completed"
+    );
+    // A retry puts the other task back with backoff; parked and requeued.
+    fx.store
+        .record(
+            &ids[1],
+            None,
+            &TaskOutcome::Retry {
+                error: "broker down".into(),
+                retry_after_secs: 3600,
+            },
+        )
+        .await
+        .unwrap();
+    let t = fx.store.task(&ids[1]).await.unwrap().unwrap();
+    assert_eq!((t.state.as_str(), t.attempts), ("fail", 1));
+    assert!(fx.store.due_tasks(60, 100).await.unwrap().is_empty());
+    fx.store
+        .record(
+            &ids[1],
+            t.lease.as_deref(),
+            &TaskOutcome::Parked("gave up".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fx.store.parked(10).await.unwrap().len(), 1);
+    assert!(fx.store.requeue(&ids[1]).await.unwrap());
+    assert_eq!(fx.store.due_tasks(60, 100).await.unwrap().len(), 1);
+    assert_eq!(
+        fx.store.task_states().await.unwrap(),
+        vec![("completed".to_owned(), 1), ("fail".to_owned(), 1)]
+    );
+    fx.drop_databases().await;
+}
