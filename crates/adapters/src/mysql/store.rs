@@ -20,8 +20,9 @@ use super::{MysqlError, MysqlOptions};
 use crate::router::{Route, Router};
 use big_market_domain::{Error, ResponseCode, Result};
 use sqlx::mysql::{MySqlDatabaseError, MySqlPoolOptions};
-use sqlx::{MySql, MySqlPool, Transaction};
+use sqlx::{Executor, MySql, MySqlPool, Transaction};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Where one user's rows live: the user database (quoted) and the table suffix, plus
@@ -51,6 +52,8 @@ pub(super) struct Inner {
     pub(super) shards: Vec<Arc<Shard>>,
     /// The user databases, quoted (tasks live per database, not per table).
     pub(super) user_dbs: Vec<String>,
+    /// Transactions run again after losing a deadlock (a metric; tests expect none).
+    pub(super) deadlocks: AtomicU64,
 }
 
 pub(super) fn quote(name: &str) -> String {
@@ -69,6 +72,12 @@ impl MysqlStore {
         let pool = MySqlPoolOptions::new()
             .max_connections(options.pool_size.max(1))
             .acquire_timeout(options.connect_timeout)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(READ_COMMITTED).await?;
+                    Ok(())
+                })
+            })
             .connect_lazy(&options.url)
             .map_err(unreachable)?;
         // One round trip now, so a wrong address is an error at start-up, not a hang later.
@@ -99,6 +108,7 @@ impl MysqlStore {
                 cfg,
                 shards,
                 user_dbs,
+                deadlocks: AtomicU64::new(0),
             }),
         })
     }
@@ -133,6 +143,15 @@ impl MysqlStore {
         &self.inner.cfg
     }
 
+    /// Transactions that lost a deadlock since the store was opened.
+    pub fn deadlocks(&self) -> u64 {
+        self.inner.deadlocks.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn note_deadlock(&self) {
+        self.inner.deadlocks.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Starts a transaction on `user_id`'s shard.
     pub async fn begin(&self, user_id: &str) -> Result<MysqlTx> {
         let tx = self.inner.pool.begin().await.map_err(sql)?;
@@ -143,6 +162,15 @@ impl MysqlStore {
         })
     }
 }
+
+/// Every connection's transactions run `READ COMMITTED`. Under MySQL's default
+/// `REPEATABLE READ`, reading a row that does not exist yet (a new user's account, month
+/// or day row) locks the gap around it, and gaps are shared by neighbouring users: two
+/// first draws or recharges side by side then deadlock on each other's insert. Read
+/// committed takes no such gap locks, and each read sees what committed before it, which
+/// is what the guarded updates and the account row lock (`FOR UPDATE`) rely on.
+/// (With binary logging this needs `binlog_format` `ROW` or `MIXED`, the defaults.)
+const READ_COMMITTED: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
 /// How often a transaction that lost a deadlock is run again before giving up.
 const DEADLOCK_RETRIES: usize = 3;
@@ -159,7 +187,11 @@ macro_rules! in_user_tx {
                 let $tx = &mut tx;
                 $body
             };
-            match tx.finish(result).await {
+            let finished = tx.finish(result).await;
+            if matches!(finished, $crate::mysql::store::Finished::Retry) {
+                $store.note_deadlock();
+            }
+            match finished {
                 $crate::mysql::store::Finished::Retry
                     if attempt < $crate::mysql::store::deadlock_retries() =>
                 {
