@@ -4,7 +4,8 @@
 //! - [`inprocess`]: the embedded message bus (topics to in-process consumers).
 //! - [`amqp`]: RabbitMQ: the outbox publisher (confirms) and consumers (manual acks).
 //! - [`gateway`]: the external account service for `openai_use_count` prizes.
-//! - [`mysql`]: the production store's databases in upstream's layout (`migrate`).
+//! - [`mysql`]: the production store on MariaDB/MySQL in upstream's sharded layout
+//!   ([`mysql::MysqlStore`]) and its migrations (`migrate`).
 //! - [`router`]: upstream's userId sharding formula (Java `String.hashCode`).
 //! - [`redis_store`]: production stock with reservations, locks, cache invalidation.
 //!

@@ -10,17 +10,19 @@ pub mod jobs;
 use anyhow::Context;
 use big_market_adapters::gateway::{AccountServiceConfig, HttpAccountService};
 use big_market_adapters::inprocess::InProcessBus;
+use big_market_adapters::mysql::MysqlStore;
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
 use big_market_domain::activity::{ActivityRepository, ActivityService};
-use big_market_domain::award::{AwardGateway, AwardService};
-use big_market_domain::credit::CreditService;
-use big_market_domain::dcc::DynamicConfig;
-use big_market_domain::erp::ErpService;
+use big_market_domain::award::{AwardGateway, AwardRepository, AwardService};
+use big_market_domain::credit::{CreditRepository, CreditService};
+use big_market_domain::dcc::{DccRepository, DynamicConfig};
+use big_market_domain::erp::{ErpRepository, ErpService};
 use big_market_domain::guard::{DrawGuard, GuardOptions, MemoryBlockList};
-use big_market_domain::rebate::RebateService;
+use big_market_domain::health::StoreProbe;
+use big_market_domain::rebate::{RebateRepository, RebateService};
 use big_market_domain::sample::SampleData;
-use big_market_domain::strategy::StrategyService;
-use big_market_domain::task::{RetryPolicy, TaskService, topic};
+use big_market_domain::strategy::{StrategyRepository, StrategyService};
+use big_market_domain::task::{RetryPolicy, TaskRepository, TaskService, topic};
 use big_market_domain::time::{Clock, SystemClock};
 use big_market_http::{AppState, HttpOptions};
 use config::Config;
@@ -31,9 +33,86 @@ use tokio::sync::{mpsc, watch};
 /// File name of the embedded store inside the data directory.
 pub const DB_FILE: &str = "big-market.db";
 
+/// The store behind the services: the embedded SQLite file, or MariaDB/MySQL when
+/// `mysql_url` is set.
+#[derive(Clone)]
+pub enum Store {
+    Embedded(SqliteStore),
+    Mysql(MysqlStore),
+}
+
+impl Store {
+    /// The embedded store, when it is the one in use.
+    pub fn sqlite(&self) -> Option<&SqliteStore> {
+        match self {
+            Store::Embedded(s) => Some(s),
+            Store::Mysql(_) => None,
+        }
+    }
+
+    /// The MariaDB/MySQL store, when it is the one in use.
+    pub fn mysql(&self) -> Option<&MysqlStore> {
+        match self {
+            Store::Embedded(_) => None,
+            Store::Mysql(s) => Some(s),
+        }
+    }
+
+    fn ports(&self) -> Ports {
+        match self {
+            Store::Embedded(s) => Ports::of(s),
+            Store::Mysql(s) => Ports::of(s),
+        }
+    }
+}
+
+/// Every port of one store, as the services take them.
+struct Ports {
+    strategy: Arc<dyn StrategyRepository>,
+    activity: Arc<dyn ActivityRepository>,
+    award: Arc<dyn AwardRepository>,
+    credit: Arc<dyn CreditRepository>,
+    rebate: Arc<dyn RebateRepository>,
+    task: Arc<dyn TaskRepository>,
+    dcc: Arc<dyn DccRepository>,
+    erp: Arc<dyn ErpRepository>,
+    probe: Arc<dyn StoreProbe>,
+}
+
+impl Ports {
+    fn of<S>(store: &S) -> Self
+    where
+        S: StrategyRepository
+            + ActivityRepository
+            + AwardRepository
+            + CreditRepository
+            + RebateRepository
+            + TaskRepository
+            + DccRepository
+            + ErpRepository
+            + StoreProbe
+            + Clone
+            + 'static,
+    {
+        Self {
+            strategy: Arc::new(store.clone()),
+            activity: Arc::new(store.clone()),
+            award: Arc::new(store.clone()),
+            credit: Arc::new(store.clone()),
+            rebate: Arc::new(store.clone()),
+            task: Arc::new(store.clone()),
+            dcc: Arc::new(store.clone()),
+            erp: Arc::new(store.clone()),
+            probe: Arc::new(store.clone()),
+        }
+    }
+}
+
 /// The wired services of one process.
 pub struct Services {
-    pub store: SqliteStore,
+    pub store: Store,
+    /// `/ready` and `/metrics` answers of the store.
+    pub probe: Arc<dyn StoreProbe>,
     pub strategy: Arc<StrategyService>,
     pub activity: Arc<ActivityService>,
     pub award: Arc<AwardService>,
@@ -70,30 +149,44 @@ impl Services {
         clock: Arc<dyn Clock>,
         seams: &Seams,
     ) -> anyhow::Result<Self> {
-        // Never serve the embedded store while an operator believes the shared one is in use.
-        anyhow::ensure!(
-            config.mysql_url.is_none(),
-            "mysql_url is set, but this version serves only the embedded store; the \
-             MariaDB/MySQL databases can be prepared with `big-market migrate`. Unset \
-             mysql_url (BIG_MARKET_MYSQL_URL) to serve."
-        );
-        let path = config.data_dir.join(DB_FILE);
-        let store = SqliteStore::open(
-            &path,
-            SqliteOptions {
-                max_batch: config.sqlite_max_batch,
-                synchronous: config.sqlite_synchronous.clone(),
-            },
-        )
-        .with_context(|| format!("opening the embedded store {}", path.display()))?;
-        if config.sample_data {
-            let sample = SampleData::upstream().with_open_activities(clock.now().datetime());
-            if store.load_sample_if_fresh(sample).await? {
-                tracing::info!(path = %path.display(), "fresh store: loaded upstream's sample configuration");
+        let store = match config.mysql() {
+            Some(options) => {
+                tracing::warn!(
+                    server = %options.server(),
+                    "MariaDB/MySQL store: award and SKU stock are SQL row updates (no Redis) and \
+                     events go through the in-process bus (no RabbitMQ); this is safe on a single \
+                     node only"
+                );
+                let store = MysqlStore::connect(&options)
+                    .await
+                    .context("opening the MariaDB/MySQL store")?;
+                Store::Mysql(store)
             }
-        }
-        let strategy = Arc::new(StrategyService::new(Arc::new(store.clone()), clock.clone()));
-        let failures = strategy.armory_all().await?;
+            None => {
+                let path = config.data_dir.join(DB_FILE);
+                let store = SqliteStore::open(
+                    &path,
+                    SqliteOptions {
+                        max_batch: config.sqlite_max_batch,
+                        synchronous: config.sqlite_synchronous.clone(),
+                    },
+                )
+                .with_context(|| format!("opening the embedded store {}", path.display()))?;
+                if config.sample_data {
+                    let sample =
+                        SampleData::upstream().with_open_activities(clock.now().datetime());
+                    if store.load_sample_if_fresh(sample).await? {
+                        tracing::info!(path = %path.display(), "fresh store: loaded upstream's sample configuration");
+                    }
+                }
+                Store::Embedded(store)
+            }
+        };
+        let ports = store.ports();
+        let strategy = Arc::new(StrategyService::new(ports.strategy, clock.clone()));
+        let failures = strategy.armory_all().await.context(
+            "reading the strategies (for MariaDB/MySQL, create the databases with `big-market migrate`)",
+        )?;
         tracing::info!(
             assembled = strategy.catalog().ids().len(),
             failed = failures.len(),
@@ -101,7 +194,7 @@ impl Services {
         );
         let (notify, notices) = mpsc::unbounded_channel();
         let notifier = Arc::new(jobs::ChannelNotifier(notify));
-        let mut activity_repo: Arc<dyn ActivityRepository> = Arc::new(store.clone());
+        let mut activity_repo = ports.activity;
         if let Some(wrap) = &seams.activity_repository {
             activity_repo = wrap(activity_repo);
         }
@@ -113,12 +206,12 @@ impl Services {
         ));
         activity.armory_all().await?;
         let credit = Arc::new(CreditService::new(
-            Arc::new(store.clone()),
+            ports.credit,
             clock.clone(),
             notifier.clone(),
         ));
         let rebate = Arc::new(RebateService::new(
-            Arc::new(store.clone()),
+            ports.rebate,
             clock.clone(),
             notifier.clone(),
             activity.clone(),
@@ -140,7 +233,7 @@ impl Services {
                 None
             }
         };
-        let award = Arc::new(AwardService::new(Arc::new(store.clone()), gateway));
+        let award = Arc::new(AwardService::new(ports.award, gateway));
         let bus = InProcessBus::new()
             .subscribe(
                 topic::SEND_AWARD,
@@ -155,7 +248,7 @@ impl Services {
                 Arc::new(consumers::CreditAdjustSuccess(activity.clone())),
             );
         let tasks = Arc::new(TaskService::new(
-            Arc::new(store.clone()),
+            ports.task,
             Arc::new(bus),
             RetryPolicy {
                 max_attempts: config.outbox_max_attempts,
@@ -164,7 +257,7 @@ impl Services {
             },
             Duration::from_secs(config.outbox_stale_secs),
         ));
-        let dcc = Arc::new(DynamicConfig::load(Arc::new(store.clone())).await?);
+        let dcc = Arc::new(DynamicConfig::load(ports.dcc).await?);
         let guard = Arc::new(DrawGuard::new(
             dcc.clone(),
             Arc::new(MemoryBlockList::default()),
@@ -178,8 +271,9 @@ impl Services {
                 breaker_cooldown: Duration::from_millis(config.breaker_cooldown_ms),
             },
         ));
-        let erp = Arc::new(ErpService::new(Arc::new(store.clone()), activity.clone()));
+        let erp = Arc::new(ErpService::new(ports.erp, activity.clone()));
         Ok(Self {
+            probe: ports.probe,
             dcc,
             guard,
             erp,
@@ -249,7 +343,7 @@ impl Application {
                 dcc: services.dcc.clone(),
                 guard: services.guard.clone(),
                 erp: services.erp.clone(),
-                probe: Arc::new(services.store.clone()),
+                probe: services.probe.clone(),
                 auth: Arc::new(big_market_http::auth::AuthConfig {
                     admin_token: config.admin_token.as_ref().map(|s| s.0.clone()),
                     jwt_secret: config.jwt_secret.as_ref().map(|s| s.0.clone()),

@@ -93,6 +93,17 @@ pub async fn migrate(
     Ok(report)
 }
 
+/// Drops the config and user databases of `options` (tests and throw-away setups).
+pub async fn drop_databases(options: &MysqlOptions) -> Result<(), MysqlError> {
+    options.validate()?;
+    let mut conn = connect(options).await?;
+    for db in std::iter::once(options.database.clone()).chain(options.user_databases()) {
+        conn.execute(sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{db}`")))
+            .await?;
+    }
+    Ok(())
+}
+
 async fn apply(
     conn: &mut MySqlConnection,
     database: &str,

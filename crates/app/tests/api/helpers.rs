@@ -91,7 +91,12 @@ impl TestApp {
 
     fn start(app: Application, dir: Arc<tempfile::TempDir>) -> Self {
         let port = app.port();
-        let store = app.services.store.clone();
+        let store = app
+            .services
+            .store
+            .sqlite()
+            .expect("the API tests run on the embedded store")
+            .clone();
         let (award, rebate, activity) = (
             app.services.award.clone(),
             app.services.rebate.clone(),
