@@ -592,3 +592,29 @@ async fn first_draws_of_many_new_users_run_side_by_side_without_deadlocks() {
     );
     fx.drop_databases().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn due_tasks_take_from_every_user_database_in_turn() {
+    let mut fx = Fixture::new().await;
+    // xiaofuge and chen live in database 01, user001 in 02.
+    for user in ["xiaofuge", "chen", "user001"] {
+        fx.rebate.sign(user).await.unwrap();
+    }
+    for n in 1..=2 {
+        let db = fx.db(n);
+        fx.conn
+            .execute(sqlx::raw_sql(&format!(
+                "UPDATE {db}.task SET update_time = NOW(3) - INTERVAL 1 HOUR"
+            )))
+            .await
+            .unwrap();
+    }
+    assert_eq!(fx.store.due_tasks(60, 100).await.unwrap().len(), 6);
+    let page = fx.store.due_tasks(60, 2).await.unwrap();
+    let users: Vec<&str> = page.iter().map(|t| t.user_id.as_str()).collect();
+    assert!(
+        users.contains(&"user001") && users.len() == 2,
+        "one from each database: {users:?}"
+    );
+    fx.drop_databases().await;
+}

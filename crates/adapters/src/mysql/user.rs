@@ -545,24 +545,35 @@ impl TaskRepository for MysqlStore {
         Ok(None)
     }
 
-    /// Due tasks of every user database, up to `limit` in all.
+    /// Due tasks of every user database, up to `limit` in all, taken from the databases
+    /// in turn (oldest first in each) so a backlog in one never starves another.
     async fn due_tasks(&self, lease_secs: u64, limit: usize) -> Result<Vec<TaskRow>> {
-        let mut out = Vec::new();
+        let mut per_db = Vec::new();
         for db in self.user_dbs() {
-            let left = limit.saturating_sub(out.len());
-            if left == 0 {
-                break;
-            }
             let sql =
                 format!("SELECT {TASK_COLUMNS} FROM {db}.task WHERE {DUE} ORDER BY id LIMIT ?");
             let rows: Vec<TaskTuple> = self
                 .all(
                     sqlx::query_as(&sql)
                         .bind(secs(lease_secs))
-                        .bind(limit_arg(left)),
+                        .bind(limit_arg(limit)),
                 )
                 .await?;
-            out.extend(rows.into_iter().map(task_row));
+            per_db.push(rows.into_iter().map(task_row));
+        }
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let before = out.len();
+            for rows in &mut per_db {
+                if out.len() < limit
+                    && let Some(row) = rows.next()
+                {
+                    out.push(row);
+                }
+            }
+            if out.len() == before {
+                break;
+            }
         }
         Ok(out)
     }
