@@ -147,7 +147,7 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
     }
     let mut jobs = batch.drain(..);
     for job in jobs.by_ref() {
-        let savepoint = run_cached(conn, "SAVEPOINT job");
+        let savepoint = conn.execute_batch("SAVEPOINT job");
         let (ok, finish) = match savepoint {
             Ok(()) => job(Some(conn)),
             Err(_) => job(None),
@@ -166,9 +166,9 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
             );
         }
         let end = if ok {
-            run_cached(conn, "RELEASE job")
+            conn.execute_batch("RELEASE job")
         } else {
-            run_cached(conn, "ROLLBACK TO job").and_then(|()| run_cached(conn, "RELEASE job"))
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
         };
         if let Err(e) = end {
             // A job's writes that cannot be undone must not be committed with the others.
@@ -183,12 +183,6 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
         e.to_string()
     });
     GroupOutcome { commit, finishes }
-}
-
-/// Runs a statement from the connection's cache: the savepoint statements run for every
-/// job, so they are parsed once rather than each time.
-fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Rolls the group back (if SQLite has not already) and fails every job of it, the ones
