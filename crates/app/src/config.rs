@@ -79,6 +79,11 @@ pub struct Config {
     /// MariaDB/MySQL server, `mysql://user:password@host:3306` (no database): the
     /// production store, prepared by `big-market migrate`.
     pub mysql_url: Option<Secret>,
+    /// RabbitMQ broker, `amqp://user:password@host:5672/%2f`: tasks are published there
+    /// (persistent, confirmed) and consumed from upstream's queues; unset: in process.
+    pub amqp_url: Option<Secret>,
+    /// Put before every queue name (empty: upstream's names, so Java services share them).
+    pub amqp_prefix: String,
     /// The config database; user databases are named after it: `big_market_01`, ….
     pub mysql_database: String,
     /// User databases (upstream's `dbCount`).
@@ -117,6 +122,8 @@ impl Default for Config {
             breaker_failure_threshold: 5,
             breaker_cooldown_ms: 5000,
             mysql_url: None,
+            amqp_url: None,
+            amqp_prefix: String::new(),
             mysql_database: "big_market".into(),
             mysql_db_count: 2,
             mysql_tb_count: 4,

@@ -8,6 +8,7 @@ pub mod consumers;
 pub mod jobs;
 
 use anyhow::Context;
+use big_market_adapters::amqp::{AmqpBus, AmqpOptions, ConsumerPolicy, run_consumer};
 use big_market_adapters::gateway::{AccountServiceConfig, HttpAccountService};
 use big_market_adapters::inprocess::InProcessBus;
 use big_market_adapters::mysql::MysqlStore;
@@ -22,7 +23,9 @@ use big_market_domain::health::StoreProbe;
 use big_market_domain::rebate::{RebateRepository, RebateService};
 use big_market_domain::sample::SampleData;
 use big_market_domain::strategy::{StrategyRepository, StrategyService};
-use big_market_domain::task::{RetryPolicy, TaskRepository, TaskService, topic};
+use big_market_domain::task::{
+    Consumer, EventBus, RetryPolicy, TaskRepository, TaskService, topic,
+};
 use big_market_domain::time::{Clock, SystemClock};
 use big_market_http::{AppState, HttpOptions};
 use config::Config;
@@ -125,7 +128,12 @@ pub struct Services {
     pub erp: Arc<ErpService>,
     /// Task ids committed by the services, for the dispatcher (taken when it starts).
     notices: Mutex<Option<mpsc::UnboundedReceiver<jobs::Committed>>>,
+    /// With `amqp_url`: the broker, and the consumer of each topic to run against it.
+    pub amqp: Option<(AmqpBus, Vec<TopicConsumer>)>,
 }
+
+/// A topic and the consumer of its messages.
+pub type TopicConsumer = (&'static str, Arc<dyn Consumer>);
 
 /// Wraps a repository (tests put a slow or failing double around the real store).
 pub type WrapActivityRepository =
@@ -153,9 +161,8 @@ impl Services {
             Some(options) => {
                 tracing::warn!(
                     server = %options.server(),
-                    "MariaDB/MySQL store: award and SKU stock are SQL row updates (no Redis) and \
-                     events go through the in-process bus (no RabbitMQ); this is safe on a single \
-                     node only"
+                    "MariaDB/MySQL store: award and SKU stock are SQL row updates (no Redis yet); \
+                     run a single node"
                 );
                 let store = MysqlStore::connect(&options)
                     .await
@@ -234,22 +241,46 @@ impl Services {
             }
         };
         let award = Arc::new(AwardService::new(ports.award, gateway));
-        let bus = InProcessBus::new()
-            .subscribe(
+        let consumers: Vec<TopicConsumer> = vec![
+            (
                 topic::SEND_AWARD,
                 Arc::new(consumers::SendAward(award.clone())),
-            )
-            .subscribe(
+            ),
+            (
                 topic::SEND_REBATE,
                 Arc::new(consumers::SendRebate(rebate.clone())),
-            )
-            .subscribe(
+            ),
+            (
                 topic::CREDIT_ADJUST_SUCCESS,
                 Arc::new(consumers::CreditAdjustSuccess(activity.clone())),
-            );
+            ),
+        ];
+        // Tasks go to RabbitMQ when it is configured (consumers run against its queues,
+        // started with the application), else straight to the consumers in process.
+        let (bus, amqp): (Arc<dyn EventBus>, _) = match &config.amqp_url {
+            Some(url) => {
+                let options = AmqpOptions {
+                    prefix: config.amqp_prefix.clone(),
+                    ..AmqpOptions::default()
+                };
+                let amqp = AmqpBus::connect(&url.0, options)
+                    .await
+                    .context("connecting to RabbitMQ")?;
+                tracing::info!(broker = %amqp.address(), "events go through RabbitMQ");
+                (Arc::new(amqp.clone()), Some((amqp, consumers)))
+            }
+            None => {
+                let bus = consumers
+                    .into_iter()
+                    .fold(InProcessBus::new(), |bus, (topic, c)| {
+                        bus.subscribe(topic, c)
+                    });
+                (Arc::new(bus), None)
+            }
+        };
         let tasks = Arc::new(TaskService::new(
             ports.task,
-            Arc::new(bus),
+            bus,
             RetryPolicy {
                 max_attempts: config.outbox_max_attempts,
                 base_delay_secs: config.outbox_retry_base_secs,
@@ -286,6 +317,7 @@ impl Services {
             tasks,
             clock,
             notices: Mutex::new(Some(notices)),
+            amqp,
         })
     }
 }
@@ -376,7 +408,25 @@ impl Application {
             Duration::from_secs(config.outbox_interval_secs),
             stopped,
         ));
-        tokio::spawn(jobs::housekeeping(services.guard.clone(), stopped_guard));
+        tokio::spawn(jobs::housekeeping(
+            services.guard.clone(),
+            stopped_guard.clone(),
+        ));
+        if let Some((bus, consumers)) = &services.amqp {
+            let policy = ConsumerPolicy::from(&RetryPolicy {
+                max_attempts: config.outbox_max_attempts,
+                base_delay_secs: config.outbox_retry_base_secs,
+                max_delay_secs: 600,
+            });
+            for (topic, consumer) in consumers.clone() {
+                let (bus, policy, stop) = (bus.clone(), policy.clone(), stopped_guard.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = run_consumer(&bus, topic, consumer, policy, stop).await {
+                        tracing::error!(%topic, error = %e, "RabbitMQ consumer stopped");
+                    }
+                });
+            }
+        }
         Ok(Self {
             listener,
             router,

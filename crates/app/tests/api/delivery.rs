@@ -913,3 +913,58 @@ async fn rebate_and_credit_endpoints_reject_bad_input() {
     assert_eq!(code(&v), "0002");
     assert_eq!(credits(&app, "nobody").await, 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_amqp_url_tasks_go_through_rabbitmq() {
+    let url = std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let prefix = format!(
+        "bmt{}_{}.",
+        std::process::id(),
+        rand::random::<u32>() % 1_000_000
+    );
+    let app = TestApp::spawn_with(|c| {
+        c.amqp_url = Some(big_market::config::Secret(url));
+        c.amqp_prefix = prefix;
+    })
+    .await;
+    assert!(app.amqp.is_some(), "the bus is RabbitMQ, not the in-process one");
+    let v = app
+        .post(
+            "activity/sku_recharge",
+            json!({"userId": "mq", "sku": 9011, "outBusinessNo": "mq-1"}),
+        )
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    for _ in 0..10 {
+        let v = app
+            .post(
+                "activity/draw",
+                json!({"userId": "mq", "activityId": 100301}),
+            )
+            .await;
+        assert_eq!(code(&v), "0000", "{v}");
+    }
+    // Published (task completed on the broker's confirm) and consumed from the queue:
+    // every award record is delivered, or kept with the consumer's reason.
+    eventually("every task published", || async {
+        app.count("SELECT COUNT(*) FROM task WHERE state <> 'completed'")
+            .await
+            == 0
+    })
+    .await;
+    eventually("every award handled by the RabbitMQ consumer", || async {
+        app.count(
+            "SELECT COUNT(*) FROM user_award_record
+             WHERE award_state = 'create' AND delivery_note IS NULL",
+        )
+        .await
+            == 0
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM user_award_record").await,
+        10
+    );
+    app.delete_amqp_queues().await;
+}

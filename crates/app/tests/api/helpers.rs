@@ -10,6 +10,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: big_market_adapters::sqlite::SqliteStore,
     pub award: Arc<big_market_domain::award::AwardService>,
+    /// The broker, when the test configured `amqp_url`.
+    pub amqp: Option<big_market_adapters::amqp::AmqpBus>,
     pub rebate: Arc<big_market_domain::rebate::RebateService>,
     pub activity: Arc<big_market_domain::activity::ActivityService>,
     pub dir: Arc<tempfile::TempDir>,
@@ -102,6 +104,7 @@ impl TestApp {
             app.services.rebate.clone(),
             app.services.activity.clone(),
         );
+        let amqp = app.services.amqp.as_ref().map(|(bus, _)| bus.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
@@ -111,11 +114,30 @@ impl TestApp {
             client: reqwest::Client::new(),
             store,
             award,
+            amqp,
             rebate,
             activity,
             dir,
             stop: Some(tx),
             server: Some(server),
+        }
+    }
+
+    /// Deletes the queues of a test's broker prefix.
+    #[allow(dead_code)]
+    pub async fn delete_amqp_queues(&self) {
+        use big_market_domain::task::{RetryPolicy, topic};
+        let Some(bus) = &self.amqp else { return };
+        let policy = big_market_adapters::amqp::ConsumerPolicy::from(&RetryPolicy {
+            max_attempts: Config::default().outbox_max_attempts,
+            ..RetryPolicy::default()
+        });
+        for t in [
+            topic::SEND_AWARD,
+            topic::SEND_REBATE,
+            topic::CREDIT_ADJUST_SUCCESS,
+        ] {
+            bus.delete_topic(t, &policy).await.expect("queues deleted");
         }
     }
 
