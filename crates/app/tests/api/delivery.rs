@@ -928,7 +928,10 @@ async fn with_amqp_url_tasks_go_through_rabbitmq() {
         c.amqp_prefix = prefix;
     })
     .await;
-    assert!(app.amqp.is_some(), "the bus is RabbitMQ, not the in-process one");
+    assert!(
+        app.amqp.is_some(),
+        "the bus is RabbitMQ, not the in-process one"
+    );
     let v = app
         .post(
             "activity/sku_recharge",
