@@ -8,9 +8,39 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A secret value: read from config, never printed (`Debug` shows `***`).
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Secret(pub String);
+
+/// Any scalar is taken as the secret's text (the environment provider reads an all-digit
+/// token as a number), and a value of another type is refused without echoing it.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a secret (text)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom("a secret must be text (quote it)"))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+        }
+        d.deserialize_any(Text)
+    }
+}
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -275,6 +305,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn an_all_digit_secret_is_read_as_text_and_never_echoed() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BIG_MARKET_ADMIN_TOKEN", "12345678");
+            let c = Config::load(None).expect("loads");
+            assert_eq!(c.admin_token, Some(Secret("12345678".into())));
+            assert!(!format!("{c:?}").contains("12345678"));
+            Ok(())
+        });
     }
 
     #[test]

@@ -130,7 +130,27 @@ async fn guarded_draw(
         ))
     });
     let outcome = match prepared {
-        Ok(job) => app.activity.commit_draw(job).await,
+        Ok(job) => {
+            // At the deadline the draw is given up if the store has not started it yet
+            // (it never will: `0006` at once, nothing taken); once started, its answer
+            // is awaited however late.
+            let gate = job.gate.clone();
+            let commit = app.activity.commit_draw(job);
+            tokio::pin!(commit);
+            tokio::select! {
+                outcome = &mut commit => outcome,
+                () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                    if gate.give_up() {
+                        Err(Error::biz(
+                            ResponseCode::Hystrix,
+                            "the store did not start the draw before its deadline; nothing was taken",
+                        ))
+                    } else {
+                        commit.await
+                    }
+                }
+            }
+        }
         Err(e) => Err(e),
     };
     app.guard.finish(admission, &outcome);

@@ -60,11 +60,14 @@ fn strip_bearer(value: &str) -> &str {
     }
 }
 
-/// The operator rule: the configured token, or else a loopback peer.
+/// The operator rule: the configured token, or else a loopback peer that is not a web
+/// page (`from_browser`): a page open in a browser on the server's host also connects
+/// from loopback, and must not get operator rights without a token.
 pub fn check_admin(
     configured: Option<&str>,
     authorization: Option<&str>,
     peer: Option<IpAddr>,
+    from_browser: bool,
 ) -> Result<(), Error> {
     let refuse = |why: &str| Err(Error::biz(ResponseCode::AppTokenError, why));
     match configured {
@@ -75,6 +78,9 @@ pub fn check_admin(
             Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
             Some(_) => refuse("operator endpoint: the admin token is wrong"),
         },
+        None if from_browser => refuse(
+            "operator endpoint: no admin_token is configured, and browser requests (Origin or cross-site Sec-Fetch-Site) are refused",
+        ),
         None if peer.is_some_and(|ip| ip.is_loopback()) => Ok(()),
         None => refuse(
             "operator endpoint: no admin_token is configured, so only loopback clients may call it",
@@ -93,7 +99,20 @@ impl FromRequestParts<AppState> for Admin {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        check_admin(app.auth.admin_token.as_deref(), header(parts), peer)?;
+        // Browsers send `Origin` on cross-origin requests and `Sec-Fetch-Site` on all;
+        // curl and operator scripts send neither.
+        let from_browser = parts.headers.contains_key(axum::http::header::ORIGIN)
+            || parts
+                .headers
+                .get("sec-fetch-site")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v != "none" && v != "same-origin");
+        check_admin(
+            app.auth.admin_token.as_deref(),
+            header(parts),
+            peer,
+            from_browser,
+        )?;
         Ok(Admin)
     }
 }
@@ -169,17 +188,26 @@ mod tests {
     fn admin_rule() {
         let lo = Some(IpAddr::from([127, 0, 0, 1]));
         let lan = Some(IpAddr::from([10, 0, 0, 7]));
-        assert_eq!(code(check_admin(None, None, lo)), "0000");
-        assert_eq!(code(check_admin(None, None, lan)), "0008");
-        assert_eq!(code(check_admin(None, None, None)), "0008");
-        assert_eq!(code(check_admin(Some("s3"), None, lo)), "0008");
-        assert_eq!(code(check_admin(Some("s3"), Some("Bearer s4"), lo)), "0008");
+        assert_eq!(code(check_admin(None, None, lo, false)), "0000");
+        // A web page on the server's host connects from loopback too.
+        assert_eq!(code(check_admin(None, None, lo, true)), "0008");
         assert_eq!(
-            code(check_admin(Some("s3"), Some("Bearer s3"), lan)),
+            code(check_admin(Some("s3"), Some("Bearer s3"), lo, true)),
+            "0000"
+        );
+        assert_eq!(code(check_admin(None, None, lan, false)), "0008");
+        assert_eq!(code(check_admin(None, None, None, false)), "0008");
+        assert_eq!(code(check_admin(Some("s3"), None, lo, false)), "0008");
+        assert_eq!(
+            code(check_admin(Some("s3"), Some("Bearer s4"), lo, false)),
+            "0008"
+        );
+        assert_eq!(
+            code(check_admin(Some("s3"), Some("Bearer s3"), lan, false)),
             "0000"
         );
         assert_eq!(
-            code(check_admin(Some("s3"), Some("bearer  s3 "), lan)),
+            code(check_admin(Some("s3"), Some("bearer  s3 "), lan, false)),
             "0000"
         );
     }

@@ -16,8 +16,9 @@ use std::time::Duration;
 pub use migrate::{MigrateReport, migrate};
 pub use store::{MysqlStore, MysqlTx};
 
-/// Where the databases are and how users are spread over them.
-#[derive(Debug, Clone)]
+/// Where the databases are and how users are spread over them. `Debug` leaves the URL's
+/// credentials out.
+#[derive(Clone)]
 pub struct MysqlOptions {
     /// The server, without a database: `mysql://user:password@host:3306`.
     pub url: String,
@@ -29,6 +30,17 @@ pub struct MysqlOptions {
     pub connect_timeout: Duration,
     /// Most connections the store's pool opens (one transaction holds one).
     pub pool_size: u32,
+}
+
+impl std::fmt::Debug for MysqlOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlOptions")
+            .field("server", &self.server())
+            .field("database", &self.database)
+            .field("db_count", &self.db_count)
+            .field("tb_count", &self.tb_count)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for MysqlOptions {

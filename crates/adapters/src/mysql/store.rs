@@ -271,10 +271,13 @@ impl MysqlTx {
     }
 }
 
-/// Refuses a draw whose deadline passed before its transaction could start (as the
-/// embedded store's writer does): nothing was taken.
-pub(super) fn check_deadline(deadline: Option<Instant>) -> Result<()> {
-    if deadline.is_some_and(|d| Instant::now() >= d) {
+/// Refuses a draw whose deadline passed, or whose caller gave up, before its
+/// transaction could start (as the embedded store's writer does): nothing was taken.
+pub(super) fn check_deadline(
+    deadline: Option<Instant>,
+    gate: &big_market_domain::activity::StartGate,
+) -> Result<()> {
+    if deadline.is_some_and(|d| Instant::now() >= d) || !gate.start() {
         return Err(Error::biz(
             ResponseCode::Hystrix,
             "the store did not start the draw before its deadline; nothing was taken",

@@ -172,7 +172,7 @@ impl ActivityRepository for MysqlStore {
     }
 
     async fn draw(&self, job: DrawJob) -> Result<DrawOutcome> {
-        check_deadline(job.deadline)?;
+        check_deadline(job.deadline, &job.gate)?;
         let mut rng = rng();
         in_user_tx!(self, &job.user_id, |tx| {
             let input = DrawInput {

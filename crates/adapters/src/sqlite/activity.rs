@@ -702,6 +702,10 @@ impl ActivityRepository for SqliteStore {
     async fn draw(&self, job: DrawJob) -> Result<DrawOutcome> {
         Ok(self
             .write_by(job.deadline, move |conn| {
+                // The caller may have answered `0006` while the job waited in the queue.
+                if !job.gate.start() {
+                    return Err(StoreError::Expired);
+                }
                 let mut tx = SqliteTx { conn };
                 let input = DrawInput {
                     activity: &job.config.activity,

@@ -220,10 +220,16 @@ async fn a_slow_store_answers_0006_opens_the_breaker_and_recovers() {
     )
     .await;
     recharge(&app, "u1", "k1").await;
-    delay_ms.store(400, Ordering::SeqCst);
+    // The store would take 2 s; the answer comes at the 100 ms deadline, not after it.
+    delay_ms.store(2_000, Ordering::SeqCst);
     for _ in 0..2 {
+        let asked = std::time::Instant::now();
         let v = draw(&app, "u1").await;
         assert_eq!(code(&v), "0006", "{v}");
+        assert!(
+            asked.elapsed() < Duration::from_millis(1_500),
+            "0006 is answered at the deadline, not when the slow store gets to it"
+        );
     }
     assert_eq!(
         total_surplus(&app, "u1").await,
@@ -584,4 +590,32 @@ async fn erp_lists_orders_and_stages_and_activates_a_stage() {
         .await;
     assert_eq!(code(&v), "0002", "{v}");
     assert!(v["info"].as_str().unwrap().contains("999"), "{v}");
+}
+
+#[tokio::test]
+async fn without_a_token_a_web_page_on_the_host_gets_no_operator_rights() {
+    // No admin token: loopback scripts may operate, a browser page (also loopback) not.
+    let app = TestApp::spawn().await;
+    let url = app.url("dcc/update_config?key=degradeSwitch&value=open");
+    let script = app.client.get(&url).send().await.unwrap();
+    assert_eq!(code(&script.json::<Value>().await.unwrap()), "0000");
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let page = app
+            .client
+            .get(&url)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = page.json().await.unwrap();
+        assert_eq!(code(&v), "0008", "{name}: {v}");
+    }
+    let v = app.get("dcc/query_config").await;
+    assert_eq!(
+        v["data"]["degradeSwitch"], "open",
+        "only the script's change"
+    );
 }

@@ -58,7 +58,7 @@ pub mod quota;
 pub mod service;
 
 pub use quota::{ActivityTx, OrderTradeType, SkuRecharge};
-pub use service::{ActivityRepository, ActivityService, DrawResult};
+pub use service::{ActivityRepository, ActivityService, DrawResult, StartGate};
 
 /// A user's quota in an activity (`raffle_activity_account`). The day/month fields are
 /// cumulative grants and mirrors of today's and this month's remaining quota.

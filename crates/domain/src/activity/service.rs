@@ -59,6 +59,45 @@ pub struct DrawJob {
     /// instead); once started, it runs to its end and its result is answered however
     /// late, so a committed draw is never hidden from the user.
     pub deadline: Option<Instant>,
+    /// Decides, once, between the store starting the transaction and the caller giving
+    /// up at the deadline, so the caller can answer `0006` on time while the job waits
+    /// in the store's queue, knowing it will never run.
+    pub gate: Arc<StartGate>,
+}
+
+/// A race with exactly one winner: the store starting a transaction, or its caller
+/// giving up on it.
+#[derive(Debug, Default)]
+pub struct StartGate(std::sync::atomic::AtomicU8);
+
+impl StartGate {
+    const WAITING: u8 = 0;
+    const STARTED: u8 = 1;
+    const GIVEN_UP: u8 = 2;
+
+    /// The store is about to run the transaction; `false` if the caller gave up first.
+    pub fn start(&self) -> bool {
+        self.settle(Self::STARTED)
+    }
+
+    /// The caller stops waiting; `false` if the transaction has already started (then
+    /// its answer must be awaited).
+    pub fn give_up(&self) -> bool {
+        self.settle(Self::GIVEN_UP)
+    }
+
+    fn settle(&self, to: u8) -> bool {
+        use std::sync::atomic::Ordering::AcqRel;
+        match self.0.compare_exchange(
+            Self::WAITING,
+            to,
+            AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+        ) {
+            Ok(_) => true,
+            Err(now) => now == to,
+        }
+    }
 }
 
 /// The rows behind `query_user_activity_account`.
@@ -357,6 +396,7 @@ impl ActivityService {
             timestamp_ms,
             keys,
             deadline,
+            gate: Arc::new(StartGate::default()),
         })
     }
 
@@ -400,5 +440,24 @@ impl ActivityService {
             .into_iter()
             .find(|s| s.channel == channel && s.source == source && s.state == "active")
             .map(|s| s.activity_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StartGate;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_store_and_the_caller_never_both_win_the_start() {
+        for _ in 0..200 {
+            let gate = Arc::new(StartGate::default());
+            let (a, b) = (gate.clone(), gate.clone());
+            let store = std::thread::spawn(move || a.start());
+            let caller = std::thread::spawn(move || b.give_up());
+            let (started, gave_up) = (store.join().unwrap(), caller.join().unwrap());
+            assert!(started != gave_up, "exactly one wins");
+            assert_eq!(gate.start(), started, "the outcome is settled for good");
+        }
     }
 }
