@@ -356,15 +356,11 @@ async fn retryable_failures_are_parked_after_max_attempts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publish_fails_when_the_budget_is_too_small_or_the_message_unroutable() {
+async fn publish_fails_when_the_message_is_unroutable() {
+    // (A publish that runs out of its budget is covered by the broker-outage test: a
+    // tiny budget here raced the local broker's confirm and was not a reliable check.)
     let bus = bus_at(&broker_url(), "errors").await;
     let policy = fast_policy(5);
-
-    let e = bus
-        .publish(TOPIC, &message(1), Duration::from_nanos(1))
-        .await
-        .expect_err("a 1 ns budget cannot be met");
-    assert!(e.to_string().contains("not confirmed within"), "{e}");
 
     let e = bus
         .publish("no_such_topic", &message(2), BUDGET)
@@ -372,7 +368,7 @@ async fn publish_fails_when_the_budget_is_too_small_or_the_message_unroutable() 
         .expect_err("nothing is bound to this routing key");
     assert!(e.to_string().contains("could not be routed"), "{e}");
 
-    // The bus still works after both failures.
+    // The bus still works after the failure.
     bus.publish(TOPIC, &message(3), BUDGET)
         .await
         .expect("publish");
