@@ -45,6 +45,32 @@ impl MysqlTx {
     }
 
     /// Runs a query expected to yield at most one row.
+    /// The `raffle_activity_account_{unit}` row (`unit` is `day` or `month`, whose
+    /// table and columns share the name), locked for the transaction.
+    async fn period_account(
+        &mut self,
+        unit: &str,
+        user_id: &str,
+        activity_id: i64,
+        key: &str,
+    ) -> Result<Option<PeriodAccount>> {
+        let sql = format!(
+            "SELECT user_id, activity_id, {unit}, {unit}_count, {unit}_count_surplus
+             FROM {db}.raffle_activity_account_{unit}
+             WHERE user_id = ? AND activity_id = ? AND {unit} = ? FOR UPDATE",
+            db = self.shard.db
+        );
+        let row: Option<PeriodRow> = self
+            .optional(
+                sqlx::query_as(&sql)
+                    .bind(user_id)
+                    .bind(activity_id)
+                    .bind(key),
+            )
+            .await?;
+        Ok(row.map(period))
+    }
+
     pub(super) async fn optional<O>(
         &mut self,
         q: QueryAs<'_, MySql, O, MySqlArguments>,
@@ -213,21 +239,8 @@ impl ActivityTx for MysqlTx {
         activity_id: i64,
         month: &str,
     ) -> Result<Option<PeriodAccount>> {
-        let sql = format!(
-            "SELECT user_id, activity_id, month, month_count, month_count_surplus
-             FROM {db}.raffle_activity_account_month
-             WHERE user_id = ? AND activity_id = ? AND month = ? FOR UPDATE",
-            db = self.shard.db
-        );
-        let row: Option<PeriodRow> = self
-            .optional(
-                sqlx::query_as(&sql)
-                    .bind(user_id)
-                    .bind(activity_id)
-                    .bind(month),
-            )
-            .await?;
-        Ok(row.map(period))
+        self.period_account("month", user_id, activity_id, month)
+            .await
     }
 
     async fn day_account(
@@ -236,21 +249,7 @@ impl ActivityTx for MysqlTx {
         activity_id: i64,
         day: &str,
     ) -> Result<Option<PeriodAccount>> {
-        let sql = format!(
-            "SELECT user_id, activity_id, day, day_count, day_count_surplus
-             FROM {db}.raffle_activity_account_day
-             WHERE user_id = ? AND activity_id = ? AND day = ? FOR UPDATE",
-            db = self.shard.db
-        );
-        let row: Option<PeriodRow> = self
-            .optional(
-                sqlx::query_as(&sql)
-                    .bind(user_id)
-                    .bind(activity_id)
-                    .bind(day),
-            )
-            .await?;
-        Ok(row.map(period))
+        self.period_account("day", user_id, activity_id, day).await
     }
 
     async fn deduct_total(&mut self, user_id: &str, activity_id: i64) -> Result<bool> {

@@ -619,6 +619,17 @@ fn load_activity(
     }))
 }
 
+/// A `raffle_activity_stage` row, selected as `id, channel, source, activity_id, state`.
+pub(super) fn stage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RaffleActivityStage> {
+    Ok(RaffleActivityStage {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        source: r.get(2)?,
+        activity_id: r.get(3)?,
+        state: r.get(4)?,
+    })
+}
+
 #[async_trait]
 impl ActivityRepository for SqliteStore {
     async fn activity_ids(&self) -> Result<Vec<i64>> {
@@ -772,15 +783,7 @@ impl ActivityRepository for SqliteStore {
                     .prepare_cached(
                         "SELECT id, channel, source, activity_id, state FROM raffle_activity_stage ORDER BY id",
                     )?
-                    .query_map([], |r| {
-                        Ok(RaffleActivityStage {
-                            id: r.get(0)?,
-                            channel: r.get(1)?,
-                            source: r.get(2)?,
-                            activity_id: r.get(3)?,
-                            state: r.get(4)?,
-                        })
-                    })?
+                    .query_map([], stage_row)?
                     .collect::<Result<Vec<_>, _>>()?)
             })
             .await?)

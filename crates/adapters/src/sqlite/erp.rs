@@ -1,6 +1,7 @@
 //! The embedded store's answers to the operator: the back office ([`ErpRepository`]),
 //! dynamic configuration ([`DccRepository`]) and readiness and load ([`StoreProbe`]).
 
+use super::activity::stage_row;
 use super::{SqliteStore, StoreError, datetime};
 use async_trait::async_trait;
 use big_market_domain::activity::{RaffleActivityStage, UserRaffleOrder};
@@ -9,16 +10,6 @@ use big_market_domain::erp::ErpRepository;
 use big_market_domain::health::{OutboxStats, StoreLoad, StoreProbe};
 use big_market_domain::{Error, Result};
 use rusqlite::{OptionalExtension, params};
-
-fn stage_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RaffleActivityStage> {
-    Ok(RaffleActivityStage {
-        id: r.get(0)?,
-        channel: r.get(1)?,
-        source: r.get(2)?,
-        activity_id: r.get(3)?,
-        state: r.get(4)?,
-    })
-}
 
 #[async_trait]
 impl ErpRepository for SqliteStore {
