@@ -162,6 +162,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The outbox's retries (and the RabbitMQ consumers', on the same schedule).
+    pub fn retry_policy(&self) -> big_market_domain::task::RetryPolicy {
+        big_market_domain::task::RetryPolicy {
+            max_attempts: self.outbox_max_attempts,
+            base_delay_secs: self.outbox_retry_base_secs,
+            max_delay_secs: 600,
+        }
+    }
+
     /// The production store's settings, when `mysql_url` is set.
     pub fn mysql(&self) -> Option<big_market_adapters::mysql::MysqlOptions> {
         self.mysql_url

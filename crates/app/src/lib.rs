@@ -23,9 +23,7 @@ use big_market_domain::health::StoreProbe;
 use big_market_domain::rebate::{RebateRepository, RebateService};
 use big_market_domain::sample::SampleData;
 use big_market_domain::strategy::{StrategyRepository, StrategyService};
-use big_market_domain::task::{
-    Consumer, EventBus, RetryPolicy, TaskRepository, TaskService, topic,
-};
+use big_market_domain::task::{Consumer, EventBus, TaskRepository, TaskService, topic};
 use big_market_domain::time::{Clock, SystemClock};
 use big_market_http::{AppState, HttpOptions};
 use config::Config;
@@ -281,11 +279,7 @@ impl Services {
         let tasks = Arc::new(TaskService::new(
             ports.task,
             bus,
-            RetryPolicy {
-                max_attempts: config.outbox_max_attempts,
-                base_delay_secs: config.outbox_retry_base_secs,
-                max_delay_secs: 600,
-            },
+            config.retry_policy(),
             Duration::from_secs(config.outbox_stale_secs),
         ));
         let dcc = Arc::new(DynamicConfig::load(ports.dcc).await?);
@@ -413,11 +407,7 @@ impl Application {
             stopped_guard.clone(),
         ));
         if let Some((bus, consumers)) = &services.amqp {
-            let policy = ConsumerPolicy::from(&RetryPolicy {
-                max_attempts: config.outbox_max_attempts,
-                base_delay_secs: config.outbox_retry_base_secs,
-                max_delay_secs: 600,
-            });
+            let policy = ConsumerPolicy::from(&config.retry_policy());
             for (topic, consumer) in consumers.clone() {
                 let (bus, policy, stop) = (bus.clone(), policy.clone(), stopped_guard.clone());
                 tokio::spawn(async move {
