@@ -120,6 +120,16 @@ pub struct Config {
     pub mysql_db_count: u32,
     /// Copies of each sharded table per user database (upstream's `tbCount`).
     pub mysql_tb_count: u32,
+    /// Redis, `redis://host:6379` (optionally `/db`): award and SKU stock, job leadership
+    /// and cache invalidation, so several nodes can share one MariaDB/MySQL store.
+    pub redis_url: Option<Secret>,
+    /// Put before every Redis key (no `{` or `}`: keys carry hash tags).
+    pub redis_prefix: String,
+    /// How often the stock write-back job copies Redis counters to the SQL surplus columns.
+    pub stock_writeback_ms: u64,
+    /// A stock reservation whose order is not in SQL after this long is given back by the
+    /// sweeper. It must exceed the longest a draw's transaction can stay open.
+    pub stock_reservation_secs: u64,
 }
 
 impl Default for Config {
@@ -157,6 +167,10 @@ impl Default for Config {
             mysql_database: "big_market".into(),
             mysql_db_count: 2,
             mysql_tb_count: 4,
+            redis_url: None,
+            redis_prefix: "big_market:".into(),
+            stock_writeback_ms: 1000,
+            stock_reservation_secs: 60,
         }
     }
 }
@@ -221,6 +235,18 @@ impl Config {
         if let Some(mysql) = self.mysql() {
             mysql.validate()?;
         }
+        anyhow::ensure!(
+            !self.redis_prefix.contains(['{', '}']),
+            "redis_prefix must not contain '{{' or '}}' (keys carry hash tags)"
+        );
+        anyhow::ensure!(
+            self.redis_url.is_none() || self.mysql_url.is_some(),
+            "redis_url needs mysql_url: the embedded store keeps its stock in its own file"
+        );
+        anyhow::ensure!(
+            self.stock_writeback_ms > 0 && self.stock_reservation_secs >= 5,
+            "stock_writeback_ms must be at least 1 and stock_reservation_secs at least 5"
+        );
         anyhow::ensure!(
             self.sqlite_max_batch > 0,
             "sqlite_max_batch must be at least 1"
