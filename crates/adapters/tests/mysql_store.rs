@@ -5,7 +5,10 @@
 //!
 //! Concurrency is real: many tokio tasks on a multi-thread runtime, exact counts.
 
+mod redis_common;
+
 use big_market_adapters::mysql::{MysqlOptions, MysqlStore, migrate, migrate::connect};
+use big_market_adapters::redis_store::StockKey;
 use big_market_domain::activity::ActivityService;
 use big_market_domain::activity::quota::{OrderTradeType, SkuRecharge};
 use big_market_domain::credit::{CreditService, TradeName, TradeType};
@@ -15,6 +18,7 @@ use big_market_domain::strategy::StrategyService;
 use big_market_domain::task::{NoNotifier, TaskOutcome, TaskRepository};
 use big_market_domain::time::{Clock, FixedClock};
 use big_market_domain::{Error, Result};
+use redis_common::TestRedis;
 use rust_decimal::Decimal;
 use sqlx::{Executor, MySqlConnection};
 use std::collections::BTreeMap;
@@ -51,6 +55,15 @@ struct Fixture {
     activity: Arc<ActivityService>,
     credit: Arc<CreditService>,
     rebate: Arc<RebateService>,
+    /// With Redis stock: the test's key space.
+    redis: Option<TestRedis>,
+}
+
+/// Where award and SKU stock is kept.
+#[derive(Clone, Copy, Debug)]
+enum Stock {
+    Sql,
+    Redis,
 }
 
 impl Fixture {
@@ -58,9 +71,13 @@ impl Fixture {
         Self::with_config(&[]).await
     }
 
+    async fn with_config(statements: &[&str]) -> Self {
+        Self::with_stock(statements, Stock::Sql).await
+    }
+
     /// As `new`, running `statements` on the config database (`{cfg}` names it) before
     /// the armory reads it.
-    async fn with_config(statements: &[&str]) -> Self {
+    async fn with_stock(statements: &[&str], stock: Stock) -> Self {
         let options = options();
         let mut conn = connect(&options).await.unwrap_or_else(|e| {
             panic!("{e}: the tests need MariaDB/MySQL (set TEST_MYSQL_URL to use another)")
@@ -74,7 +91,15 @@ impl Fixture {
                 .await
                 .unwrap();
         }
-        let store = MysqlStore::connect(&options).await.unwrap();
+        let mut store = MysqlStore::connect(&options).await.unwrap();
+        let redis = match stock {
+            Stock::Sql => None,
+            Stock::Redis => {
+                let redis = TestRedis::start().await;
+                store = store.with_redis_stock(redis.stock().await);
+                Some(redis)
+            }
+        };
         let clock: Arc<dyn Clock> = clock;
         let strategy = Arc::new(StrategyService::new(Arc::new(store.clone()), clock.clone()));
         let failures = strategy.armory_all().await.unwrap();
@@ -106,6 +131,7 @@ impl Fixture {
             activity,
             credit,
             rebate,
+            redis,
         }
     }
 
@@ -136,6 +162,21 @@ impl Fixture {
         n
     }
 
+    /// With Redis stock: no reservation is left open, the counter reads `left`, and the
+    /// write-back brings the SQL surplus column to it.
+    async fn settle_stock(&self, key: StockKey, left: i64) {
+        let Some(stock) = self.store.redis_stock() else {
+            return;
+        };
+        assert_eq!(
+            stock.pending(key).await.unwrap(),
+            0,
+            "{key}: open reservations"
+        );
+        assert_eq!(stock.surplus(key).await.unwrap(), Some(left), "{key}");
+        assert!(self.store.write_back_stock().await.unwrap() > 0);
+    }
+
     async fn recharge(&self, user: &str, sku: i64, out_business_no: &str) -> Result<String> {
         self.activity
             .recharge(SkuRecharge {
@@ -149,6 +190,9 @@ impl Fixture {
     }
 
     async fn drop_databases(mut self) {
+        if let Some(redis) = self.redis.take() {
+            redis.cleanup().await;
+        }
         self.store.pool().close().await;
         for db in
             std::iter::once(self.options.database.clone()).chain(self.options.user_databases())
@@ -282,9 +326,19 @@ async fn concurrent_recharges_with_one_key_grant_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sku_stock_is_exact_under_concurrent_recharges() {
-    let fx = Fixture::with_config(&[
-        "UPDATE {cfg}.raffle_activity_sku SET stock_count = 20, stock_count_surplus = 20 WHERE sku = 9014",
-    ])
+    sku_stock_is_exact(Stock::Sql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_sku_stock_is_exact_under_concurrent_recharges() {
+    sku_stock_is_exact(Stock::Redis).await;
+}
+
+async fn sku_stock_is_exact(stock: Stock) {
+    let fx = Fixture::with_stock(
+        &["UPDATE {cfg}.raffle_activity_sku SET stock_count = 20, stock_count_surplus = 20 WHERE sku = 9014"],
+        stock,
+    )
     .await;
     let fx = Arc::new(fx);
     let handles = (0..60)
@@ -302,6 +356,7 @@ async fn sku_stock_is_exact_under_concurrent_recharges() {
         BTreeMap::from([("0000", 20), ("ERR_BIZ_005", 40)])
     );
     let mut fx = Arc::into_inner(fx).unwrap();
+    fx.settle_stock(StockKey::Sku { sku: 9014 }, 0).await;
     assert_eq!(fx.store.sku_stock(9014).await.unwrap(), (20, 0));
     assert_eq!(fx.store.deadlocks(), 0);
     assert_eq!(
@@ -351,15 +406,24 @@ async fn a_quota_of_five_allows_five_of_twenty_concurrent_draws() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn award_stock_is_exact_under_concurrent_draws() {
+    award_stock_is_exact(Stock::Sql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn redis_award_stock_is_exact_under_concurrent_draws() {
+    award_stock_is_exact(Stock::Redis).await;
+}
+
+async fn award_stock_is_exact(stock: Stock) {
     // Strategy 100006 reduced to award 104 (stock 37, rule_stock then the luck award 101)
     // and a sliver of 101, without the chain rules.
-    let fx = Fixture::with_config(&[
+    let fx = Fixture::with_stock(&[
         "UPDATE {cfg}.strategy SET rule_models = NULL WHERE strategy_id = 100006",
         "DELETE FROM {cfg}.strategy_award WHERE strategy_id = 100006 AND award_id NOT IN (101, 104)",
         "UPDATE {cfg}.strategy_award SET award_rate = 0.0001 WHERE strategy_id = 100006 AND award_id = 101",
         "UPDATE {cfg}.strategy_award SET award_rate = 0.9999, award_count = 37, award_count_surplus = 37
          WHERE strategy_id = 100006 AND award_id = 104",
-    ])
+    ], stock)
     .await;
     let users: Vec<String> = (0..5).map(|i| format!("stock_user_{i}")).collect();
     for u in &users {
@@ -386,6 +450,11 @@ async fn award_stock_is_exact_under_concurrent_draws() {
     assert_eq!(by_award.get(&104), Some(&37), "{by_award:?}");
     assert_eq!(by_award.values().sum::<usize>(), 100);
     let mut fx = Arc::into_inner(fx).unwrap();
+    let key = StockKey::Award {
+        strategy_id: 100006,
+        award_id: 104,
+    };
+    fx.settle_stock(key, 0).await;
     assert_eq!(fx.store.award_stock(100006, 104).await.unwrap(), (37, 0));
     assert_eq!(fx.store.deadlocks(), 0);
     assert_eq!(
@@ -616,5 +685,61 @@ async fn due_tasks_take_from_every_user_database_in_turn() {
         users.contains(&"user001") && users.len() == 2,
         "one from each database: {users:?}"
     );
+    fx.drop_databases().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sweeper_keeps_committed_units_and_returns_the_rest() {
+    let fx = Fixture::with_stock(
+        &["UPDATE {cfg}.raffle_activity_sku SET stock_count = 10, stock_count_surplus = 10 WHERE sku = 9014"],
+        Stock::Redis,
+    )
+    .await;
+    let key = StockKey::Sku { sku: 9014 };
+    let stock = fx.store.redis_stock().unwrap().clone();
+    // Three recharges commit (each reservation confirmed after its commit).
+    for i in 0..3 {
+        fx.recharge(&format!("sweep_user_{i}"), 9014, &format!("sweep_key_{i}"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(stock.surplus(key).await.unwrap(), Some(7));
+    // A process that died between reserving and settling: one order committed (its
+    // reservation still open), two never did.
+    let committed = fx
+        .recharge("sweep_user_9", 9014, "sweep_key_9")
+        .await
+        .unwrap();
+    let open = format!("a:{committed}:sweep_user_9");
+    // Ten minutes ago, as the dead process would have: the unit is taken (6 left) and
+    // the reservation is still in the ledger.
+    let then = jiff::Timestamp::now().as_millisecond() - 600_000;
+    let mut conn = fx.redis.as_ref().unwrap().conn.clone();
+    let added: i64 = redis::cmd("ZADD")
+        .arg(format!("{}_reserved", stock.counter_key(&key)))
+        .arg(then)
+        .arg(&open)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(added, 1);
+    assert_eq!(stock.surplus(key).await.unwrap(), Some(6));
+    for id in ["a:000000000001:ghost_1", "a:000000000002:ghost_2"] {
+        assert!(stock.reserve(key, id, then).await.unwrap());
+    }
+    assert_eq!(stock.surplus(key).await.unwrap(), Some(4));
+    assert_eq!(stock.pending(key).await.unwrap(), 3);
+    // Reservations younger than the bound are left alone (their transactions may still
+    // be open).
+    let report = fx.store.sweep_stock(3_600_000).await.unwrap();
+    assert_eq!((report.returned, report.confirmed), (0, 0));
+    // Older ones are settled from SQL: the committed order keeps its unit.
+    let report = fx.store.sweep_stock(60_000).await.unwrap();
+    assert_eq!((report.returned, report.confirmed), (2, 1));
+    fx.settle_stock(key, 6).await;
+    // granted + remaining = initial.
+    let mut fx = fx;
+    assert_eq!(fx.count_all("raffle_activity_order", "sku = 9014").await, 4);
+    assert_eq!(fx.store.sku_stock(9014).await.unwrap(), (10, 6));
     fx.drop_databases().await;
 }

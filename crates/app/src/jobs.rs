@@ -1,8 +1,13 @@
 //! Background work of the process: the outbox dispatcher (sends a task as soon as its
-//! transaction committed) and the compensation job (re-sends failed and stale tasks).
-//! Both stop when the shutdown signal flips.
+//! transaction committed), the compensation job (re-sends failed and stale tasks) and,
+//! with Redis stock, the stock write-back and sweeper. All stop when the shutdown signal
+//! flips. Jobs that must run once across nodes take a Redis lease per round
+//! ([`Leadership`]); without Redis there is one node and it always leads.
 
+use big_market_adapters::mysql::MysqlStore;
+use big_market_adapters::redis_store::RedisLock;
 use big_market_domain::task::{Task, TaskNotifier, TaskRow, TaskService};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -77,11 +82,45 @@ async fn resend_all(tasks: &Arc<TaskService>, due: Vec<TaskRow>) -> usize {
     sent
 }
 
+/// Decides which node runs a round of a cluster-wide job.
+#[derive(Clone, Default)]
+pub struct Leadership(pub Option<RedisLock>);
+
+impl Leadership {
+    /// Runs `round` if this node holds the job's lease (`SET NX PX` with a token, released
+    /// after the round; a node that dies keeps it only for `lease`). `None` when another
+    /// node led this round.
+    pub async fn run<T, Fut: Future<Output = T>>(
+        &self,
+        job: &str,
+        lease: Duration,
+        round: impl FnOnce() -> Fut,
+    ) -> Option<T> {
+        let Some(lock) = &self.0 else {
+            return Some(round().await);
+        };
+        let guard = match lock.try_lead(job, lease).await {
+            Ok(Some(guard)) => guard,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(job, error = %e, "cannot reach redis for job leadership; skipping the round");
+                return None;
+            }
+        };
+        let out = round().await;
+        if let Err(e) = guard.release().await {
+            tracing::warn!(job, error = %e, "releasing the job lease failed; it expires on its own");
+        }
+        Some(out)
+    }
+}
+
 /// Every `interval`, claims and re-sends due tasks (failed ones whose backoff has passed,
-/// and `create` ones whose lease has run out).
+/// and `create` ones whose lease has run out), on one node at a time.
 pub async fn compensation(
     tasks: Arc<TaskService>,
     interval: Duration,
+    leadership: Leadership,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(interval);
@@ -91,6 +130,16 @@ pub async fn compensation(
             _ = tick.tick() => {},
             _ = shutdown.changed() => break,
         }
+        let lease = interval * 6;
+        leadership
+            .run("compensation", lease, || compensate(&tasks, &shutdown))
+            .await;
+    }
+    tracing::debug!("outbox compensation stopped");
+}
+
+async fn compensate(tasks: &Arc<TaskService>, shutdown: &watch::Receiver<bool>) {
+    {
         // Drain a backlog page after page, 64 sends at a time (their writes share
         // commits), until a page comes back short; a page waits for its sends, so the
         // next listing never shows a task still in flight.
@@ -103,7 +152,7 @@ pub async fn compensation(
                 }
             };
             let full = due.len() == PAGE;
-            let sent = resend_all(&tasks, due).await;
+            let sent = resend_all(tasks, due).await;
             if sent > 0 {
                 tracing::info!(sent, "compensation re-sent tasks");
             }
@@ -112,7 +161,48 @@ pub async fn compensation(
             }
         }
     }
-    tracing::debug!("outbox compensation stopped");
+}
+
+/// Redis stock upkeep: every `interval`, the changed counters are written to the SQL
+/// surplus columns (one batch per round, never a row update per draw); every five
+/// seconds, reservations older than `reservation_bound` are settled from SQL. Each on
+/// one node at a time. A last write-back runs at shutdown.
+pub async fn stock_upkeep(
+    store: MysqlStore,
+    interval: Duration,
+    reservation_bound: Duration,
+    leadership: Leadership,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut write_back = tokio::time::interval(interval);
+    write_back.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep = tokio::time::interval(Duration::from_secs(5));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let bound_ms = i64::try_from(reservation_bound.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        tokio::select! {
+            _ = write_back.tick() => {
+                let lease = interval.max(Duration::from_millis(500)) * 10;
+                leadership.run("stock_writeback", lease, || async {
+                    if let Err(e) = store.write_back_stock().await {
+                        tracing::warn!(error = %e, "stock write-back failed; retried next round");
+                    }
+                }).await;
+            }
+            _ = sweep.tick() => {
+                leadership.run("stock_sweep", Duration::from_secs(60), || async {
+                    if let Err(e) = store.sweep_stock(bound_ms).await {
+                        tracing::warn!(error = %e, "stock sweep failed; retried next round");
+                    }
+                }).await;
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    if let Err(e) = store.write_back_stock().await {
+        tracing::warn!(error = %e, "last stock write-back failed; the next start catches up");
+    }
+    tracing::debug!("stock upkeep stopped");
 }
 
 /// Every minute, forgets rate-limiter and block-list entries nobody needs any more.

@@ -12,6 +12,7 @@ use big_market_adapters::amqp::{AmqpBus, AmqpOptions, ConsumerPolicy, run_consum
 use big_market_adapters::gateway::{AccountServiceConfig, HttpAccountService};
 use big_market_adapters::inprocess::InProcessBus;
 use big_market_adapters::mysql::MysqlStore;
+use big_market_adapters::redis_store::{Invalidation, RedisLock, RedisStock};
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
 use big_market_domain::activity::{ActivityRepository, ActivityService};
 use big_market_domain::award::{AwardGateway, AwardRepository, AwardService};
@@ -128,6 +129,31 @@ pub struct Services {
     notices: Mutex<Option<mpsc::UnboundedReceiver<jobs::Committed>>>,
     /// With `amqp_url`: the broker, and the consumer of each topic to run against it.
     pub amqp: Option<(AmqpBus, Vec<TopicConsumer>)>,
+    /// With `redis_url`: stock, job leases and cache invalidation.
+    pub redis: Option<RedisParts>,
+}
+
+/// The Redis side of the production backend.
+#[derive(Clone)]
+pub struct RedisParts {
+    pub stock: RedisStock,
+    pub lock: RedisLock,
+    pub invalidation: Invalidation,
+}
+
+impl RedisParts {
+    /// Connects (a clear error naming the server when it cannot be reached) and loads the
+    /// stock scripts.
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let (client, conn) = big_market_adapters::redis_store::connect(url)
+            .await
+            .context("connecting to Redis")?;
+        Ok(Self {
+            stock: RedisStock::new(conn.clone(), prefix).await?,
+            lock: RedisLock::new(conn.clone(), prefix)?,
+            invalidation: Invalidation::new(client, conn, prefix)?,
+        })
+    }
 }
 
 /// A topic and the consumer of its messages.
@@ -155,16 +181,25 @@ impl Services {
         clock: Arc<dyn Clock>,
         seams: &Seams,
     ) -> anyhow::Result<Self> {
+        let mut redis = None;
         let store = match config.mysql() {
             Some(options) => {
-                tracing::warn!(
-                    server = %options.server(),
-                    "MariaDB/MySQL store: award and SKU stock are SQL row updates (no Redis yet); \
-                     run a single node"
-                );
-                let store = MysqlStore::connect(&options)
+                let mut store = MysqlStore::connect(&options)
                     .await
                     .context("opening the MariaDB/MySQL store")?;
+                match &config.redis_url {
+                    Some(url) => {
+                        let parts = RedisParts::connect(&url.0, &config.redis_prefix).await?;
+                        tracing::info!(prefix = %config.redis_prefix, "award and SKU stock, job leases and cache invalidation go through Redis");
+                        store = store.with_redis_stock(parts.stock.clone());
+                        redis = Some(parts);
+                    }
+                    None => tracing::warn!(
+                        server = %options.server(),
+                        "MariaDB/MySQL without redis_url: award and SKU stock are SQL row updates \
+                         and jobs are not elected; run a single node"
+                    ),
+                }
                 Store::Mysql(store)
             }
             None => {
@@ -312,6 +347,7 @@ impl Services {
             clock,
             notices: Mutex::new(Some(notices)),
             amqp,
+            redis,
         })
     }
 }
@@ -397,11 +433,22 @@ impl Application {
                 stopped.clone(),
             ));
         }
+        let leadership = jobs::Leadership(services.redis.as_ref().map(|r| r.lock.clone()));
         tokio::spawn(jobs::compensation(
             services.tasks.clone(),
             Duration::from_secs(config.outbox_interval_secs),
+            leadership.clone(),
             stopped,
         ));
+        if let (Some(store), Some(_)) = (services.store.mysql(), &services.redis) {
+            tokio::spawn(jobs::stock_upkeep(
+                store.clone(),
+                Duration::from_millis(config.stock_writeback_ms),
+                Duration::from_secs(config.stock_reservation_secs),
+                leadership,
+                stopped_guard.clone(),
+            ));
+        }
         tokio::spawn(jobs::housekeeping(
             services.guard.clone(),
             stopped_guard.clone(),

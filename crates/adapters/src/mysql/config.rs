@@ -357,7 +357,11 @@ impl MysqlStore {
                 .bind(award_id),
         )
         .await?;
-        Ok(())
+        let key = crate::redis_store::StockKey::Award {
+            strategy_id,
+            award_id,
+        };
+        self.reset_stock(key, count).await
     }
 
     /// `(stock_count, stock_count_surplus)` of one SKU, for checks and tests.
@@ -378,7 +382,8 @@ impl MysqlStore {
         );
         self.run(sqlx::query(&sql).bind(count).bind(count).bind(sku))
             .await?;
-        Ok(())
+        self.reset_stock(crate::redis_store::StockKey::Sku { sku }, count)
+            .await
     }
 }
 

@@ -6,6 +6,7 @@
 mod config;
 pub mod migrate;
 mod seed;
+mod stock;
 pub mod store;
 mod tx;
 mod user;

@@ -11,12 +11,16 @@
 //! Every user-scoped unit of work is one transaction ([`MysqlTx`]) on the user's shard
 //! (`router.route(user_id)`); configuration is read from the config database.
 //!
-//! Award and SKU stock are, for now, guarded decrements of the config database's
-//! `strategy_award` / `raffle_activity_sku` rows inside the user's transaction: a
-//! cross-database update that is atomic only while all databases are on one server.
-//! The Redis stock (`redis_store`) replaces it for scale-out.
+//! Award and SKU stock: with Redis ([`MysqlStore::with_redis_stock`], see `stock.rs`) a
+//! unit is reserved in Redis under the order's id and the reservation is confirmed after
+//! the commit or cancelled after a rollback; the SQL surplus columns are written back in
+//! batches. Without Redis, stock is a guarded decrement of the config database's row
+//! inside the user's transaction: a cross-database update that is atomic only while all
+//! databases are on one server, and a hot row every draw waits for.
 
+use super::stock::{StockHold, settle};
 use super::{MysqlError, MysqlOptions};
+use crate::redis_store::RedisStock;
 use crate::router::{Route, Router};
 use big_market_domain::{Error, ResponseCode, Result};
 use sqlx::mysql::{MySqlDatabaseError, MySqlPoolOptions};
@@ -41,6 +45,8 @@ pub struct Shard {
 #[derive(Clone)]
 pub struct MysqlStore {
     pub(super) inner: Arc<Inner>,
+    /// Award and SKU stock in Redis; `None`: guarded SQL updates.
+    pub(super) stock: Option<RedisStock>,
 }
 
 pub(super) struct Inner {
@@ -110,6 +116,7 @@ impl MysqlStore {
                 user_dbs,
                 deadlocks: AtomicU64::new(0),
             }),
+            stock: None,
         })
     }
 
@@ -159,6 +166,12 @@ impl MysqlStore {
             tx,
             shard: self.shard(user_id),
             retry: false,
+            stock: self.stock.clone().map(|store| StockHold {
+                store,
+                user_id: user_id.to_owned(),
+                holder: None,
+                reserved: Vec::new(),
+            }),
         })
     }
 }
@@ -227,6 +240,8 @@ pub struct MysqlTx {
     /// Set when a statement failed as a deadlock victim: the whole transaction is rolled
     /// back by the server and may be run again.
     retry: bool,
+    /// With Redis stock: the units this transaction reserved, settled in [`Self::finish`].
+    pub(super) stock: Option<StockHold>,
 }
 
 impl MysqlTx {
@@ -248,18 +263,40 @@ impl MysqlTx {
         r.map_err(|e| self.fail(e))
     }
 
-    /// Commits on `Ok`, rolls back on `Err`.
+    /// Commits on `Ok`, rolls back on `Err`; then settles the Redis reservations: kept
+    /// after a commit, given back after a rollback. When the commit's outcome is unknown
+    /// (the connection broke during it), they stay for the sweeper, which asks SQL.
     pub(crate) async fn finish<T>(self, result: Result<T>) -> Finished<T> {
         let retry = self.retry;
+        let hold = self.stock;
         match result {
             Ok(v) => match self.tx.commit().await {
-                Ok(()) => Finished::Done(Ok(v)),
-                Err(e) if error_number(&e) == Some(ER_LOCK_DEADLOCK) => Finished::Retry,
-                Err(e) => Finished::Done(Err(sql(e))),
+                Ok(()) => {
+                    settle(hold, true).await;
+                    Finished::Done(Ok(v))
+                }
+                Err(e) if error_number(&e) == Some(ER_LOCK_DEADLOCK) => {
+                    settle(hold, false).await;
+                    Finished::Retry
+                }
+                Err(e) => {
+                    if let Some(h) = &hold
+                        && !h.reserved.is_empty()
+                    {
+                        tracing::warn!(error = %e, reserved = h.reserved.len(), "commit failed; the stock sweeper settles its reservations");
+                    }
+                    Finished::Done(Err(sql(e)))
+                }
             },
             Err(e) => {
-                if let Err(rollback) = self.tx.rollback().await {
-                    tracing::warn!(error = %rollback, "rollback failed; the connection is discarded");
+                match self.tx.rollback().await {
+                    Ok(()) => settle(hold, false).await,
+                    // The server rolls back a transaction whose connection goes away, so
+                    // the reservations can go back; the sweeper would do the same later.
+                    Err(rollback) => {
+                        tracing::warn!(error = %rollback, "rollback failed; the connection is discarded");
+                        settle(hold, false).await;
+                    }
                 }
                 if retry {
                     Finished::Retry

@@ -9,6 +9,7 @@
 //!   value computed from an earlier read.
 
 use super::store::{MysqlTx, duplicate_key, index_dup};
+use crate::redis_store::StockKey;
 use big_market_domain::activity::{
     ActivityAccount, ActivityTx, PeriodAccount, RaffleActivityCount, RaffleActivityOrder,
     UserRaffleOrder, random_digits,
@@ -38,6 +39,13 @@ fn cents(d: Decimal) -> Decimal {
 }
 
 impl MysqlTx {
+    /// The order the stock reserved from now on belongs to (Redis stock only).
+    fn hold_for(&mut self, kind: char, order_id: &str) {
+        if let Some(hold) = &mut self.stock {
+            hold.hold_for(kind, order_id);
+        }
+    }
+
     /// Runs a statement; the rows it matched.
     pub(super) async fn exec(&mut self, q: Query<'_, MySql, MySqlArguments>) -> Result<u64> {
         let r = q.execute(&mut *self.tx).await;
@@ -126,6 +134,13 @@ impl MysqlTx {
 
 impl StockStore for MysqlTx {
     async fn take_award_stock(&mut self, strategy_id: i64, award_id: i32) -> Result<bool> {
+        if let Some(hold) = &mut self.stock {
+            let key = StockKey::Award {
+                strategy_id,
+                award_id,
+            };
+            return hold.reserve(key).await;
+        }
         let sql = format!(
             "UPDATE {cfg}.strategy_award SET award_count_surplus = award_count_surplus - 1
              WHERE strategy_id = ? AND award_id = ? AND award_count_surplus > 0",
@@ -394,7 +409,9 @@ impl ActivityTx for MysqlTx {
                     .bind(&row.order_state)
             })
             .await;
-        self.check(r)
+        self.check(r)?;
+        self.hold_for('r', &o.order_id);
+        Ok(())
     }
 
     async fn use_raffle_order(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
@@ -404,10 +421,14 @@ impl ActivityTx for MysqlTx {
             db = self.shard.db,
             sfx = self.shard.sfx
         );
-        Ok(self
+        let used = self
             .exec(sqlx::query(&sql).bind(user_id).bind(order_id))
             .await?
-            == 1)
+            == 1;
+        if used {
+            self.hold_for('r', order_id);
+        }
+        Ok(used)
     }
 
     async fn insert_activity_order(&mut self, o: &mut RaffleActivityOrder) -> Result<()> {
@@ -443,10 +464,15 @@ impl ActivityTx for MysqlTx {
                     .bind(&row.out_business_no)
             },
         )
-        .await
+        .await?;
+        self.hold_for('a', &o.order_id);
+        Ok(())
     }
 
     async fn take_sku_stock(&mut self, sku: i64) -> Result<bool> {
+        if let Some(hold) = &mut self.stock {
+            return hold.reserve(StockKey::Sku { sku }).await;
+        }
         let sql = format!(
             "UPDATE {cfg}.raffle_activity_sku SET stock_count_surplus = stock_count_surplus - 1
              WHERE sku = ? AND stock_count_surplus > 0",

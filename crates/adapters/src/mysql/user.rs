@@ -8,6 +8,7 @@
 
 use super::store::{MysqlStore, Shard, check_deadline, in_user_tx};
 use super::tx::{RAFFLE_ORDER_COLUMNS, datetime, raffle_order};
+use crate::redis_store::StockKey;
 use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::activity::quota::{self, DrawInput, DrawOutcome};
@@ -83,7 +84,20 @@ impl StrategyRepository for MysqlStore {
     }
 
     async fn strategy_config(&self, strategy_id: i64) -> Result<StrategyConfig> {
-        self.load_strategy(strategy_id).await
+        let config = self.load_strategy(strategy_id).await?;
+        let stock: Vec<_> = config
+            .awards
+            .iter()
+            .map(|a| {
+                let key = StockKey::Award {
+                    strategy_id: a.strategy_id,
+                    award_id: a.award_id,
+                };
+                (key, a.award_count_surplus)
+            })
+            .collect();
+        self.assemble_stock(&stock).await?;
+        Ok(config)
     }
 
     async fn draw_counts(&self, user_id: &str, activity_id: i64, day: &str) -> Result<DrawCounts> {
@@ -135,7 +149,16 @@ impl ActivityRepository for MysqlStore {
     }
 
     async fn activity_config(&self, activity_id: i64) -> Result<Option<ActivityConfig>> {
-        self.load_activity(activity_id).await
+        let config = self.load_activity(activity_id).await?;
+        if let Some(c) = &config {
+            let stock: Vec<_> = c
+                .skus
+                .iter()
+                .map(|(s, _)| (StockKey::Sku { sku: s.sku }, s.stock_count_surplus))
+                .collect();
+            self.assemble_stock(&stock).await?;
+        }
+        Ok(config)
     }
 
     async fn activity_of_sku(&self, sku: i64) -> Result<Option<i64>> {
@@ -255,7 +278,16 @@ impl ActivityRepository for MysqlStore {
         &self,
         activity_id: i64,
     ) -> Result<Vec<(RaffleActivitySku, RaffleActivityCount)>> {
-        self.sku_rows(activity_id).await
+        let mut rows = self.sku_rows(activity_id).await?;
+        // With Redis stock the SQL column trails the counter by a write-back interval.
+        if let Some(stock) = &self.stock {
+            for (sku, _) in &mut rows {
+                if let Some(left) = stock.surplus(StockKey::Sku { sku: sku.sku }).await? {
+                    sku.stock_count_surplus = left;
+                }
+            }
+        }
+        Ok(rows)
     }
 
     async fn stages(&self) -> Result<Vec<RaffleActivityStage>> {

@@ -1,0 +1,257 @@
+//! Award and SKU stock in Redis for the MariaDB/MySQL store (DESIGN §7).
+//!
+//! A transaction reserves a unit in Redis under the id of the order that holds it (the
+//! raffle order for award stock, the activity order for SKU stock), so the hot rows of
+//! `strategy_award` and `raffle_activity_sku` are never updated per draw. After the
+//! commit the reservation is confirmed, after a rollback it is cancelled (the unit goes
+//! back). A crash between the two leaves the reservation: [`MysqlStore::sweep_stock`]
+//! looks its order up in SQL and settles it. [`MysqlStore::write_back_stock`] copies the
+//! counters to the SQL surplus columns in one transaction per batch.
+//!
+//! Reservation ids name the order and its user, `{kind}:{order_id}:{user_id}`, so the
+//! sweeper knows which shard to ask: `r` for a raffle order (its award record commits
+//! with the stock), `a` for an activity order, `x` for a strategy-level raffle that has
+//! no order (it never commits a row, so a crash returns its unit).
+
+use super::store::{MysqlStore, Shard};
+use crate::redis_store::{RedisStock, Reservation, StockKey, SweepReport};
+use big_market_domain::{Error, Result};
+use std::collections::{BTreeMap, HashSet};
+
+/// The stock side of one transaction.
+pub(crate) struct StockHold {
+    pub(crate) store: RedisStock,
+    pub(crate) user_id: String,
+    /// The reservation id of the order this transaction writes, once known.
+    pub(crate) holder: Option<String>,
+    pub(crate) reserved: Vec<Reservation>,
+}
+
+impl StockHold {
+    /// The order the next reservations belong to.
+    pub(crate) fn hold_for(&mut self, kind: char, order_id: &str) {
+        self.holder = Some(format!("{kind}:{order_id}:{}", self.user_id));
+    }
+
+    /// Reserves one unit of `key` for this transaction's order.
+    pub(crate) async fn reserve(&mut self, key: StockKey) -> Result<bool> {
+        let id = match &self.holder {
+            Some(id) => id.clone(),
+            None => format!(
+                "x:{}:{}",
+                big_market_domain::activity::random_digits(&mut rand::rng(), 12),
+                self.user_id
+            ),
+        };
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        let taken = self.store.reserve(key, &id, now_ms).await?;
+        if taken {
+            self.reserved.push(Reservation { key, id });
+        }
+        Ok(taken)
+    }
+}
+
+/// Confirms (`committed`) or cancels every reservation of a finished transaction.
+/// Failures are logged, not raised: the transaction's outcome is already decided, and
+/// the sweeper settles what is left from SQL.
+pub(crate) async fn settle(hold: Option<StockHold>, committed: bool) {
+    let Some(hold) = hold else { return };
+    for r in &hold.reserved {
+        let done = if committed {
+            hold.store.confirm(r).await
+        } else {
+            hold.store.cancel(r).await
+        };
+        if let Err(e) = done {
+            tracing::warn!(key = %r.key, id = %r.id, committed, error = %e, "stock reservation left for the sweeper");
+        }
+    }
+}
+
+/// The parts of a reservation id.
+fn parse_id(id: &str) -> Option<(char, &str, &str)> {
+    let mut parts = id.splitn(3, ':');
+    let kind = parts.next()?.chars().next()?;
+    Some((kind, parts.next()?, parts.next()?))
+}
+
+impl MysqlStore {
+    /// Keeps award and SKU stock in Redis from now on.
+    pub fn with_redis_stock(mut self, stock: RedisStock) -> Self {
+        self.stock = Some(stock);
+        self
+    }
+
+    /// The Redis stock, when configured.
+    pub fn redis_stock(&self) -> Option<&RedisStock> {
+        self.stock.as_ref()
+    }
+
+    /// Creates the Redis counters that do not exist yet from the SQL surplus (the
+    /// armory); existing counters are the truth and are left alone.
+    pub(super) async fn assemble_stock(&self, keys: &[(StockKey, i64)]) -> Result<()> {
+        let Some(stock) = &self.stock else {
+            return Ok(());
+        };
+        for (key, surplus) in keys {
+            stock.init(*key, *surplus).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the Redis counter too when an operator sets a stock.
+    pub(super) async fn reset_stock(&self, key: StockKey, surplus: i64) -> Result<()> {
+        if let Some(stock) = &self.stock {
+            stock.reset(key, surplus).await?;
+        }
+        Ok(())
+    }
+
+    /// Copies changed counters to the SQL surplus columns, in one transaction; on failure
+    /// the counters stay marked for the next round. How many rows were written.
+    pub async fn write_back_stock(&self) -> Result<usize> {
+        let Some(stock) = &self.stock else {
+            return Ok(0);
+        };
+        let dirty = stock.take_dirty().await?;
+        if dirty.is_empty() {
+            return Ok(0);
+        }
+        match self.write_surplus(&dirty).await {
+            Ok(()) => Ok(dirty.len()),
+            Err(e) => {
+                let keys: Vec<StockKey> = dirty.iter().map(|(k, _)| *k).collect();
+                stock.mark_dirty(&keys).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies every counter (start-up, and tests that read the SQL columns).
+    pub async fn write_back_all_stock(&self) -> Result<usize> {
+        let Some(stock) = &self.stock else {
+            return Ok(0);
+        };
+        let all = stock.surplus_all().await?;
+        self.write_surplus(&all).await?;
+        Ok(all.len())
+    }
+
+    async fn write_surplus(&self, values: &[(StockKey, i64)]) -> Result<()> {
+        let cfg = self.cfg();
+        let award = format!(
+            "UPDATE {cfg}.strategy_award SET award_count_surplus = ?
+             WHERE strategy_id = ? AND award_id = ?"
+        );
+        let sku =
+            format!("UPDATE {cfg}.raffle_activity_sku SET stock_count_surplus = ? WHERE sku = ?");
+        let mut tx = self.pool().begin().await.map_err(super::store::sql)?;
+        for (key, value) in values {
+            let q = match key {
+                StockKey::Award {
+                    strategy_id,
+                    award_id,
+                } => sqlx::query(&award)
+                    .bind(value)
+                    .bind(strategy_id)
+                    .bind(award_id),
+                StockKey::Sku { sku: id } => sqlx::query(&sku).bind(value).bind(id),
+            };
+            q.execute(&mut *tx).await.map_err(super::store::sql)?;
+        }
+        tx.commit().await.map_err(super::store::sql)
+    }
+
+    /// Settles reservations older than `older_than_ms` milliseconds: confirmed when their
+    /// order is in SQL, given back otherwise.
+    pub async fn sweep_stock(&self, older_than_ms: i64) -> Result<SweepReport> {
+        let Some(stock) = &self.stock else {
+            return Ok(SweepReport::default());
+        };
+        let before = jiff::Timestamp::now().as_millisecond() - older_than_ms;
+        let report = stock
+            .sweep(before, 256, |_, ids| self.committed_orders(ids))
+            .await?;
+        if report.returned + report.confirmed > 0 {
+            tracing::info!(
+                returned = report.returned,
+                confirmed = report.confirmed,
+                "stock sweeper settled reservations"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Which reservation ids belong to orders that are in SQL.
+    async fn committed_orders(&self, ids: Vec<String>) -> Result<HashSet<String>> {
+        // (table, shard) → order ids to look up there.
+        let mut asks: BTreeMap<(char, usize), Vec<(String, String)>> = BTreeMap::new();
+        let mut shards: Vec<std::sync::Arc<Shard>> = Vec::new();
+        for id in ids {
+            let Some((kind, order_id, user_id)) = parse_id(&id) else {
+                return Err(Error::internal(format!(
+                    "malformed stock reservation {id:?}"
+                )));
+            };
+            if kind == 'x' {
+                continue; // no order: never committed anything to look for
+            }
+            let shard = self.shard(user_id);
+            let at = match shards
+                .iter()
+                .position(|s| std::sync::Arc::ptr_eq(s, &shard))
+            {
+                Some(i) => i,
+                None => {
+                    shards.push(shard);
+                    shards.len() - 1
+                }
+            };
+            asks.entry((kind, at))
+                .or_default()
+                .push((order_id.to_owned(), id.clone()));
+        }
+        let mut found = HashSet::new();
+        for ((kind, at), orders) in asks {
+            let shard = &shards[at];
+            let table = match kind {
+                'r' => "user_award_record",
+                'a' => "raffle_activity_order",
+                other => return Err(Error::internal(format!("unknown reservation kind {other}"))),
+            };
+            let marks = vec!["?"; orders.len()].join(",");
+            let sql = format!(
+                "SELECT order_id FROM {db}.{table}{sfx} WHERE order_id IN ({marks})",
+                db = shard.db,
+                sfx = shard.sfx
+            );
+            let mut q = sqlx::query_as::<_, (String,)>(&sql);
+            for (order_id, _) in &orders {
+                q = q.bind(order_id);
+            }
+            let present: HashSet<String> = self.all(q).await?.into_iter().map(|r| r.0).collect();
+            found.extend(
+                orders
+                    .into_iter()
+                    .filter(|(order_id, _)| present.contains(order_id))
+                    .map(|(_, id)| id),
+            );
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_id;
+
+    #[test]
+    fn reservation_ids_keep_user_ids_with_colons() {
+        assert_eq!(
+            parse_id("r:123456789012:a:b"),
+            Some(('r', "123456789012", "a:b"))
+        );
+        assert_eq!(parse_id("x"), None);
+    }
+}
