@@ -5,7 +5,11 @@
 //! ([`Leadership`]); without Redis there is one node and it always leads.
 
 use big_market_adapters::mysql::MysqlStore;
-use big_market_adapters::redis_store::RedisLock;
+use big_market_adapters::redis_store::{Notice, RedisLock, Subscription};
+use big_market_domain::activity::ActivityService;
+use big_market_domain::cluster::Changed;
+use big_market_domain::dcc::DynamicConfig;
+use big_market_domain::strategy::StrategyService;
 use big_market_domain::task::{Task, TaskNotifier, TaskRow, TaskService};
 use std::future::Future;
 use std::sync::Arc;
@@ -217,4 +221,43 @@ pub async fn housekeeping(
             _ = shutdown.changed() => break,
         }
     }
+}
+
+/// Applies other nodes' configuration changes announced over Redis: each named strategy,
+/// activity or the dcc switches are reloaded from SQL; after a lost subscription,
+/// everything is (announcements sent during the gap are gone).
+pub async fn follow_config_changes(
+    mut subscription: Subscription,
+    strategy: Arc<StrategyService>,
+    activity: Arc<ActivityService>,
+    dcc: Arc<DynamicConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let notice = tokio::select! {
+            n = subscription.recv() => match n { Some(n) => n, None => break },
+            _ = shutdown.changed() => break,
+        };
+        let done = match notice {
+            Notice::Invalidate(event) => match event.change() {
+                Some(Changed::Strategy(id)) => strategy.reload(id).await.map(drop),
+                Some(Changed::Activity(id)) => activity.reload(id).await,
+                Some(Changed::Dcc) => dcc.reload().await,
+                None => {
+                    tracing::debug!(kind = %event.kind, "ignoring an unknown invalidation");
+                    Ok(())
+                }
+            },
+            Notice::Resync => {
+                let strategies = strategy.armory_all().await.map(drop);
+                let activities = activity.reload_all().await;
+                let switches = dcc.reload().await;
+                strategies.and(activities).and(switches)
+            }
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "reloading changed configuration failed");
+        }
+    }
+    tracing::debug!("configuration follower stopped");
 }

@@ -16,6 +16,7 @@ use big_market_adapters::redis_store::{Invalidation, RedisLock, RedisStock};
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
 use big_market_domain::activity::{ActivityRepository, ActivityService};
 use big_market_domain::award::{AwardGateway, AwardRepository, AwardService};
+use big_market_domain::cluster::ConfigBroadcast;
 use big_market_domain::credit::{CreditRepository, CreditService};
 use big_market_domain::dcc::{DccRepository, DynamicConfig};
 use big_market_domain::erp::{ErpRepository, ErpService};
@@ -431,6 +432,25 @@ impl Application {
                 notices,
                 services.tasks.clone(),
                 stopped.clone(),
+            ));
+        }
+        if let Some(redis) = &services.redis {
+            // Subscribed before serving, so no announcement after start-up is missed.
+            let subscription = redis
+                .invalidation
+                .subscribe()
+                .await
+                .context("subscribing to configuration changes in Redis")?;
+            let broadcast: Arc<dyn ConfigBroadcast> = Arc::new(redis.invalidation.clone());
+            services.strategy.set_broadcast(broadcast.clone());
+            services.activity.set_broadcast(broadcast.clone());
+            services.dcc.set_broadcast(broadcast);
+            tokio::spawn(jobs::follow_config_changes(
+                subscription,
+                services.strategy.clone(),
+                services.activity.clone(),
+                services.dcc.clone(),
+                stopped_guard.clone(),
             ));
         }
         let leadership = jobs::Leadership(services.redis.as_ref().map(|r| r.lock.clone()));

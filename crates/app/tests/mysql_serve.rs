@@ -105,3 +105,153 @@ async fn an_unreachable_mysql_server_stops_the_start_with_its_address() {
     let text = format!("{e:#}");
     assert!(text.contains("127.0.0.1:1"), "{text}");
 }
+
+/// Polls `check` every 20 ms for up to 10 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Two nodes on one MariaDB and one Redis key space, as a scaled-out deployment runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_stock_and_see_each_others_configuration_changes() {
+    let url =
+        std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let redis_url =
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = mysql_config(dir.path(), &url);
+    config.redis_url = Some(Secret(redis_url));
+    config.redis_prefix = format!("bma:{}:{}:", std::process::id(), rand::random::<u32>());
+    let options = config.mysql().unwrap();
+    let now: jiff::Zoned = "2026-11-26T10:00:00+08:00[Asia/Shanghai]".parse().unwrap();
+    let clock = Arc::new(FixedClock::new(now));
+    let sample = SampleData::upstream().with_open_activities(clock.now().datetime());
+    migrate(&options, Some(&sample))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: the tests need MariaDB/MySQL"));
+    let a = Application::build_with_clock(config.clone(), clock.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}: the tests need Redis"));
+    let b = Application::build_with_clock(config.clone(), clock)
+        .await
+        .unwrap();
+    let store = a.services.store.mysql().unwrap().clone();
+    assert!(store.redis_stock().is_some());
+
+    // The switch flipped on one node is seen by the other.
+    assert!(!b.services.dcc.degraded());
+    a.services
+        .dcc
+        .update("degradeSwitch", "open")
+        .await
+        .unwrap();
+    eventually("node b sees degradeSwitch open", async || {
+        b.services.dcc.degraded()
+    })
+    .await;
+
+    // The armory on one node rebuilds the strategy on the other.
+    sqlx::query(&format!(
+        "UPDATE `{}`.strategy_award SET award_title = 'renamed' WHERE strategy_id = 100006 AND award_id = 101",
+        options.database
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let title = |app: &Application| {
+        let s = app.services.strategy.catalog().get(100006).unwrap();
+        s.awards
+            .iter()
+            .find(|x| x.award_id == 101)
+            .map(|x| x.award_title.clone())
+    };
+    assert_ne!(title(&b).as_deref(), Some("renamed"));
+    a.services.strategy.armory(100006).await.unwrap();
+    eventually("node b rebuilt strategy 100006", async || {
+        title(&b).as_deref() == Some("renamed")
+    })
+    .await;
+
+    // SKU stock is one Redis counter for both: 20 units, 60 recharges on two nodes.
+    store.set_sku_stock(9014, 20).await.unwrap();
+    let mut handles = Vec::new();
+    for i in 0..60 {
+        let activity = if i % 2 == 0 {
+            a.services.activity.clone()
+        } else {
+            b.services.activity.clone()
+        };
+        handles.push(tokio::spawn(async move {
+            activity
+                .recharge(SkuRecharge {
+                    user_id: format!("node_user_{i}"),
+                    sku: 9014,
+                    out_business_no: format!("node_key_{i}"),
+                    trade_type: OrderTradeType::RebateNoPayTrade,
+                })
+                .await
+        }));
+    }
+    let mut granted = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => granted += 1,
+            Err(e) => assert_eq!(e.code().code(), "ERR_BIZ_005", "{e}"),
+        }
+    }
+    assert_eq!(granted, 20);
+    let stock = store.redis_stock().unwrap();
+    let key = big_market_adapters::redis_store::StockKey::Sku { sku: 9014 };
+    assert_eq!(stock.surplus(key).await.unwrap(), Some(0));
+    assert_eq!(stock.pending(key).await.unwrap(), 0);
+    // The write-back job (one of the two nodes) brings the SQL column to 0.
+    eventually("the SQL surplus of sku 9014 is written back", async || {
+        store.sku_stock(9014).await.unwrap() == (20, 0)
+    })
+    .await;
+
+    drop(a);
+    drop(b);
+    drop_databases(&options).await.unwrap();
+    let (_, mut conn) =
+        big_market_adapters::redis_store::connect(config.redis_url.as_ref().unwrap().0.as_str())
+            .await
+            .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", config.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_server_stops_the_start_with_its_address() {
+    let url =
+        std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = mysql_config(dir.path(), &url);
+    let options = config.mysql().unwrap();
+    migrate(&options, None).await.unwrap();
+    config.redis_url = Some(Secret("redis://127.0.0.1:1".into()));
+    let e = Application::build(config)
+        .await
+        .err()
+        .expect("no redis on port 1");
+    let text = format!("{e:#}");
+    drop_databases(&options).await.unwrap();
+    assert!(
+        text.contains("127.0.0.1:1") && text.contains("edis"),
+        "{text}"
+    );
+}

@@ -6,6 +6,7 @@
 //! them in SQLite; a production backend adds a Redis hash and pub/sub (issue 4) behind
 //! the same port.
 
+use crate::cluster::{Broadcaster, Changed, ConfigBroadcast};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,6 +71,7 @@ pub struct DynamicConfig {
     repo: std::sync::Arc<dyn DccRepository>,
     degrade: AtomicBool,
     rate_limiter: AtomicBool,
+    broadcast: Broadcaster,
 }
 
 impl DynamicConfig {
@@ -80,13 +82,25 @@ impl DynamicConfig {
             repo,
             degrade: AtomicBool::new(false),
             rate_limiter: AtomicBool::new(false),
+            broadcast: Broadcaster::default(),
         };
-        for (key, value) in config.repo.load_dcc().await? {
-            if let Err(e) = config.apply(&key, &value) {
+        config.reload().await?;
+        Ok(config)
+    }
+
+    /// Where updates are announced to the other nodes.
+    pub fn set_broadcast(&self, broadcast: std::sync::Arc<dyn ConfigBroadcast>) {
+        self.broadcast.set(broadcast);
+    }
+
+    /// Reads the stored values again (another node changed one).
+    pub async fn reload(&self) -> Result<()> {
+        for (key, value) in self.repo.load_dcc().await? {
+            if let Err(e) = self.apply(&key, &value) {
                 tracing::warn!(%key, %value, error = %e, "ignoring a stored dcc value");
             }
         }
-        Ok(config)
+        Ok(())
     }
 
     fn cell(&self, key: DccKey) -> &AtomicBool {
@@ -110,6 +124,7 @@ impl DynamicConfig {
         let open = parse_switch(parsed, value.trim())?;
         self.repo.save_dcc(parsed.name(), switch_text(open)).await?;
         self.cell(parsed).store(open, Ordering::Relaxed);
+        self.broadcast.changed(Changed::Dcc);
         tracing::info!(
             key = parsed.name(),
             value = switch_text(open),

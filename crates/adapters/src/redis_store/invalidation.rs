@@ -9,6 +9,7 @@
 use super::{RedisError, Result, check_prefix};
 use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
+use big_market_domain::cluster::{Changed, ConfigBroadcast};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -80,6 +81,44 @@ impl Invalidation {
         let (tx, rx) = mpsc::channel(1024);
         let task = tokio::spawn(listen(self.client.clone(), self.channel.clone(), first, tx));
         Ok(Subscription { rx, task })
+    }
+}
+
+impl ConfigBroadcast for Invalidation {
+    /// Publishes in the background: the request that changed the configuration does not
+    /// wait for Redis, and a failed publish is logged (other nodes then serve the old
+    /// copy until their next resync or armory).
+    fn changed(&self, what: Changed) {
+        let (kind, id) = match what {
+            Changed::Strategy(id) => (kinds::STRATEGY, id),
+            Changed::Activity(id) => (kinds::ACTIVITY, id),
+            Changed::Dcc => (kinds::DCC, 0),
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.publish(kind, id).await {
+                tracing::warn!(kind, id, error = %e, "cache invalidation not published");
+            }
+        });
+    }
+}
+
+/// The `kind`s of [`CacheEvent`] this version sends and understands.
+pub mod kinds {
+    pub const STRATEGY: &str = "strategy";
+    pub const ACTIVITY: &str = "activity";
+    pub const DCC: &str = "dcc";
+}
+
+impl CacheEvent {
+    /// The change this event names; `None` for a kind this version does not know.
+    pub fn change(&self) -> Option<Changed> {
+        match self.kind.as_str() {
+            kinds::STRATEGY => Some(Changed::Strategy(self.id)),
+            kinds::ACTIVITY => Some(Changed::Activity(self.id)),
+            kinds::DCC => Some(Changed::Dcc),
+            _ => None,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use super::{
     ActivityAccount, ActivityConfig, PeriodAccount, RaffleActivityCount, RaffleActivityOrder,
     RaffleActivitySku, RaffleActivityStage,
 };
+use crate::cluster::{Broadcaster, Changed, ConfigBroadcast};
 use crate::error::{Error, ResponseCode, Result};
 use crate::strategy::{AssembledStrategy, StrategyService};
 use crate::task::{Task, TaskNotifier};
@@ -203,6 +204,7 @@ pub struct ActivityService {
     clock: Arc<dyn Clock>,
     notifier: Arc<dyn TaskNotifier>,
     activities: RwLock<HashMap<i64, Arc<ActivityConfig>>>,
+    broadcast: Broadcaster,
 }
 
 impl ActivityService {
@@ -218,7 +220,13 @@ impl ActivityService {
             clock,
             notifier,
             activities: RwLock::new(HashMap::new()),
+            broadcast: Broadcaster::default(),
         }
+    }
+
+    /// Where armory runs are announced to the other nodes.
+    pub fn set_broadcast(&self, broadcast: Arc<dyn ConfigBroadcast>) {
+        self.broadcast.set(broadcast);
     }
 
     fn cached(&self, activity_id: i64) -> Option<Arc<ActivityConfig>> {
@@ -251,12 +259,28 @@ impl ActivityService {
         }
     }
 
-    /// `activity/armory`: reloads the activity and its SKUs, then assembles its strategy.
+    /// `activity/armory`: reloads here ([`Self::reload`]) and tells the other nodes to.
     pub async fn armory(&self, activity_id: i64) -> Result<()> {
+        let loaded = self.reload(activity_id).await;
+        self.broadcast.changed(Changed::Activity(activity_id));
+        loaded
+    }
+
+    /// Reloads the activity and its SKUs, then assembles its strategy.
+    pub async fn reload(&self, activity_id: i64) -> Result<()> {
         let config = self.load(activity_id).await?;
-        self.strategy.armory(config.activity.strategy_id).await?;
+        self.strategy.reload(config.activity.strategy_id).await?;
         tracing::info!(activity_id, skus = config.skus.len(), "activity assembled");
         Ok(())
+    }
+
+    /// Drops every cached activity and loads them again (after missed announcements).
+    pub async fn reload_all(&self) -> Result<()> {
+        self.activities
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.armory_all().await
     }
 
     /// Loads every activity at start-up (strategies are assembled by their own service).

@@ -4,6 +4,7 @@
 
 use super::armory::{AssembledStrategy, Catalog};
 use super::{RaffleAward, StrategyConfig};
+use crate::cluster::{Broadcaster, Changed, ConfigBroadcast};
 use crate::error::{Error, ResponseCode, Result};
 use crate::time::{CalendarKeys, Clock};
 use async_trait::async_trait;
@@ -60,6 +61,7 @@ pub struct StrategyService {
     catalog: Catalog,
     repo: Arc<dyn StrategyRepository>,
     clock: Arc<dyn Clock>,
+    broadcast: Broadcaster,
 }
 
 impl StrategyService {
@@ -68,16 +70,31 @@ impl StrategyService {
             catalog: Catalog::new(),
             repo,
             clock,
+            broadcast: Broadcaster::default(),
         }
+    }
+
+    /// Where armory runs are announced to the other nodes.
+    pub fn set_broadcast(&self, broadcast: Arc<dyn ConfigBroadcast>) {
+        self.broadcast.set(broadcast);
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
 
+    /// `strategy_armory`: rebuilds the strategy here ([`Self::reload`]) and tells the
+    /// other nodes to do the same.
+    pub async fn armory(&self, strategy_id: i64) -> Result<Arc<AssembledStrategy>> {
+        let assembled = self.reload(strategy_id).await;
+        // Announced on failure too: the other nodes must drop the old tables as well.
+        self.broadcast.changed(Changed::Strategy(strategy_id));
+        assembled
+    }
+
     /// Builds (or rebuilds) the tables of one strategy from storage. On failure the
     /// previous tables are dropped, so draws report the problem instead of using stale odds.
-    pub async fn armory(&self, strategy_id: i64) -> Result<Arc<AssembledStrategy>> {
+    pub async fn reload(&self, strategy_id: i64) -> Result<Arc<AssembledStrategy>> {
         let config = self.repo.strategy_config(strategy_id).await?;
         if config.strategy.is_none() {
             self.catalog.remove(strategy_id);
@@ -102,7 +119,7 @@ impl StrategyService {
     pub async fn armory_all(&self) -> Result<Vec<(i64, Error)>> {
         let mut failures = Vec::new();
         for id in self.repo.strategy_ids().await? {
-            if let Err(e) = self.armory(id).await {
+            if let Err(e) = self.reload(id).await {
                 tracing::error!(strategy_id = id, error = %e, "strategy could not be assembled");
                 failures.push((id, e));
             }
