@@ -473,3 +473,28 @@ async fn invalidation_reaches_every_subscriber() {
     }
     redis.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_block_list_is_shared_by_nodes_and_follows_the_callers_clock() {
+    use big_market_adapters::redis_store::RedisBlockList;
+    use big_market_domain::guard::BlockList;
+    let redis = TestRedis::start().await;
+    let node_a = RedisBlockList::new(redis.conn.clone(), redis.prefix.clone()).unwrap();
+    let node_b = RedisBlockList::new(redis.conn.clone(), redis.prefix.clone()).unwrap();
+    let t0 = jiff::Timestamp::now();
+    let window = Duration::from_secs(60);
+    assert_eq!(node_b.rejections("u1", t0).await.unwrap(), 0);
+    assert_eq!(node_a.reject("u1", t0, window).await.unwrap(), 1);
+    assert_eq!(node_b.reject("u1", t0, window).await.unwrap(), 2);
+    assert_eq!(node_a.rejections("u1", t0).await.unwrap(), 2);
+    assert_eq!(node_a.rejections("u2", t0).await.unwrap(), 0, "per user");
+    // The window ends by the caller's clock, not by Redis's.
+    let later = t0 + jiff::SignedDuration::from_secs(61);
+    assert_eq!(node_b.rejections("u1", later).await.unwrap(), 0);
+    assert_eq!(
+        node_b.reject("u1", later, window).await.unwrap(),
+        1,
+        "a new window"
+    );
+    redis.cleanup().await;
+}

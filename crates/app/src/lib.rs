@@ -12,7 +12,7 @@ use big_market_adapters::amqp::{AmqpBus, AmqpOptions, ConsumerPolicy, run_consum
 use big_market_adapters::gateway::{AccountServiceConfig, HttpAccountService};
 use big_market_adapters::inprocess::InProcessBus;
 use big_market_adapters::mysql::MysqlStore;
-use big_market_adapters::redis_store::{Invalidation, RedisLock, RedisStock};
+use big_market_adapters::redis_store::{Invalidation, RedisBlockList, RedisLock, RedisStock};
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
 use big_market_domain::activity::{ActivityRepository, ActivityService};
 use big_market_domain::award::{AwardGateway, AwardRepository, AwardService};
@@ -20,7 +20,7 @@ use big_market_domain::cluster::ConfigBroadcast;
 use big_market_domain::credit::{CreditRepository, CreditService};
 use big_market_domain::dcc::{DccRepository, DynamicConfig};
 use big_market_domain::erp::{ErpRepository, ErpService};
-use big_market_domain::guard::{DrawGuard, GuardOptions, MemoryBlockList};
+use big_market_domain::guard::{BlockList, DrawGuard, GuardOptions, MemoryBlockList};
 use big_market_domain::health::StoreProbe;
 use big_market_domain::rebate::{RebateRepository, RebateService};
 use big_market_domain::sample::SampleData;
@@ -140,6 +140,7 @@ pub struct RedisParts {
     pub stock: RedisStock,
     pub lock: RedisLock,
     pub invalidation: Invalidation,
+    pub blocks: RedisBlockList,
 }
 
 impl RedisParts {
@@ -152,6 +153,7 @@ impl RedisParts {
         Ok(Self {
             stock: RedisStock::new(conn.clone(), prefix).await?,
             lock: RedisLock::new(conn.clone(), prefix)?,
+            blocks: RedisBlockList::new(conn.clone(), prefix)?,
             invalidation: Invalidation::new(client, conn, prefix)?,
         })
     }
@@ -321,7 +323,10 @@ impl Services {
         let dcc = Arc::new(DynamicConfig::load(ports.dcc).await?);
         let guard = Arc::new(DrawGuard::new(
             dcc.clone(),
-            Arc::new(MemoryBlockList::default()),
+            match &redis {
+                Some(r) => Arc::new(r.blocks.clone()) as Arc<dyn BlockList>,
+                None => Arc::new(MemoryBlockList::default()),
+            },
             clock.clone(),
             GuardOptions {
                 permits_per_second: config.rate_limit_per_second,

@@ -1,15 +1,17 @@
 //! The Redis side of the production backend: award and SKU stock with a reservation
 //! ledger ([`stock`]), locks and job leadership ([`lock`]), and cache invalidation over
-//! pub/sub ([`invalidation`]).
+//! pub/sub ([`invalidation`]), and the rate limiter's block list ([`blocks`]).
 //!
 //! Every key lives under a configurable prefix (tests use a fresh one each), and every
 //! stock key carries a hash tag (`{strategyId}` or `{sku}`) so each Lua script touches
 //! one cluster slot. The prefix must not contain `{` or `}` for that reason.
 
+pub mod blocks;
 pub mod invalidation;
 pub mod lock;
 pub mod stock;
 
+pub use blocks::RedisBlockList;
 pub use invalidation::{CacheEvent, Invalidation, Notice, Subscription};
 pub use lock::{LockGuard, RedisLock};
 pub use stock::{RedisStock, Reservation, StockKey, SweepReport};
