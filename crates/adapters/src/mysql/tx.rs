@@ -10,6 +10,7 @@
 
 use super::store::{MysqlTx, duplicate_key, index_dup};
 use crate::redis_store::StockKey;
+use big_market_domain::activity::quota::{DrawDeduction, QuotaRows};
 use big_market_domain::activity::{
     ActivityAccount, ActivityTx, PeriodAccount, RaffleActivityCount, RaffleActivityOrder,
     UserRaffleOrder, random_digits,
@@ -222,6 +223,117 @@ fn activity_order(r: ActivityOrderRow) -> Result<RaffleActivityOrder> {
 }
 
 impl ActivityTx for MysqlTx {
+    /// One statement: the account with this month's and today's rows, all locked.
+    async fn quota_rows(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+        keys: &CalendarKeys,
+    ) -> Result<QuotaRows> {
+        let sql = format!(
+            "SELECT a.total_count, a.total_count_surplus, a.day_count, a.day_count_surplus,
+                    a.month_count, a.month_count_surplus,
+                    m.month_count, m.month_count_surplus, d.day_count, d.day_count_surplus
+             FROM {db}.raffle_activity_account a
+             LEFT JOIN {db}.raffle_activity_account_month m
+               ON m.user_id = a.user_id AND m.activity_id = a.activity_id AND m.month = ?
+             LEFT JOIN {db}.raffle_activity_account_day d
+               ON d.user_id = a.user_id AND d.activity_id = a.activity_id AND d.day = ?
+             WHERE a.user_id = ? AND a.activity_id = ? FOR UPDATE",
+            db = self.shard.db
+        );
+        type Row = (
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let row: Option<Row> = self
+            .optional(
+                sqlx::query_as(&sql)
+                    .bind(&keys.month)
+                    .bind(&keys.day)
+                    .bind(user_id)
+                    .bind(activity_id),
+            )
+            .await?;
+        let Some(r) = row else {
+            return Ok((None, None, None));
+        };
+        let period = |key: &str, count: Option<i64>, surplus: Option<i64>| {
+            count
+                .zip(surplus)
+                .map(|(count, count_surplus)| PeriodAccount {
+                    user_id: user_id.to_owned(),
+                    activity_id,
+                    period: key.to_owned(),
+                    count,
+                    count_surplus,
+                })
+        };
+        Ok((
+            Some(ActivityAccount {
+                user_id: user_id.to_owned(),
+                activity_id,
+                total_count: r.0,
+                total_count_surplus: r.1,
+                day_count: r.2,
+                day_count_surplus: r.3,
+                month_count: r.4,
+                month_count_surplus: r.5,
+            }),
+            period(&keys.month, r.6, r.7),
+            period(&keys.day, r.8, r.9),
+        ))
+    }
+
+    /// One multi-table `UPDATE` of the total row and the month and day rows named.
+    async fn deduct_draw(&mut self, d: DrawDeduction<'_>) -> Result<bool> {
+        let db = &self.shard.db;
+        let mut sql = format!("UPDATE {db}.raffle_activity_account a");
+        let mut set = String::from(
+            "a.total_count_surplus = a.total_count_surplus - 1, \
+             a.month_count_surplus = ?, a.day_count_surplus = ?",
+        );
+        let mut guard = String::from("a.total_count_surplus > 0");
+        if d.month.is_some() {
+            sql.push_str(&format!(
+                " JOIN {db}.raffle_activity_account_month m
+                   ON m.user_id = a.user_id AND m.activity_id = a.activity_id AND m.month = ?"
+            ));
+            set.push_str(", m.month_count_surplus = m.month_count_surplus - 1");
+            guard.push_str(" AND m.month_count_surplus > 0");
+        }
+        if d.day.is_some() {
+            sql.push_str(&format!(
+                " JOIN {db}.raffle_activity_account_day dd
+                   ON dd.user_id = a.user_id AND dd.activity_id = a.activity_id AND dd.day = ?"
+            ));
+            set.push_str(", dd.day_count_surplus = dd.day_count_surplus - 1");
+            guard.push_str(" AND dd.day_count_surplus > 0");
+        }
+        sql.push_str(&format!(
+            " SET {set} WHERE a.user_id = ? AND a.activity_id = ? AND {guard}"
+        ));
+        let mut q = sqlx::query(&sql);
+        for key in [d.month, d.day].into_iter().flatten() {
+            q = q.bind(key);
+        }
+        let q = q
+            .bind(d.month_left)
+            .bind(d.day_left)
+            .bind(d.user_id)
+            .bind(d.activity_id);
+        let rows = 1 + u64::from(d.month.is_some()) + u64::from(d.day.is_some());
+        Ok(self.exec(q).await? == rows)
+    }
+
     async fn account(
         &mut self,
         user_id: &str,

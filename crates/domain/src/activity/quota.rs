@@ -57,6 +57,25 @@ impl SkuRecharge {
     }
 }
 
+/// An account with this month's and today's rows.
+pub type QuotaRows = (
+    Option<ActivityAccount>,
+    Option<PeriodAccount>,
+    Option<PeriodAccount>,
+);
+
+/// See [`ActivityTx::deduct_draw`].
+#[derive(Debug, Clone, Copy)]
+pub struct DrawDeduction<'a> {
+    pub user_id: &'a str,
+    pub activity_id: i64,
+    /// The month row to take the draw from; `None` when it was just created.
+    pub month: Option<&'a str>,
+    pub day: Option<&'a str>,
+    pub month_left: i64,
+    pub day_left: i64,
+}
+
 /// The writes and reads a unit of work on one user's store offers. Implementations run
 /// them inside one transaction; `insert_*` of a row with a random id may replace the id
 /// when it collides with an existing one (ids are random digits, as upstream).
@@ -76,6 +95,41 @@ pub trait ActivityTx: StockStore {
         activity_id: i64,
         day: &str,
     ) -> Result<Option<PeriodAccount>>;
+    /// The account (locked for the rest of the transaction, as [`Self::account`]) with
+    /// this month's and today's rows. A store may read them in one statement.
+    async fn quota_rows(
+        &mut self,
+        user_id: &str,
+        activity_id: i64,
+        keys: &CalendarKeys,
+    ) -> Result<QuotaRows> {
+        let account = self.account(user_id, activity_id).await?;
+        let month = self
+            .month_account(user_id, activity_id, &keys.month)
+            .await?;
+        let day = self.day_account(user_id, activity_id, &keys.day).await?;
+        Ok((account, month, day))
+    }
+    /// One draw: the total row − 1 with its mirrors set to `month_left`/`day_left`, and
+    /// − 1 on the month and day rows named (`None`: the row was just created with the
+    /// draw already taken), each guarded by `surplus > 0`; whether every row changed. A
+    /// store may do it in one statement.
+    async fn deduct_draw(&mut self, d: DrawDeduction<'_>) -> Result<bool> {
+        Ok(self.deduct_total(d.user_id, d.activity_id).await?
+            && match d.month {
+                Some(m) => self.deduct_month(d.user_id, d.activity_id, m).await?,
+                None => true,
+            }
+            && match d.day {
+                Some(day) => self.deduct_day(d.user_id, d.activity_id, day).await?,
+                None => true,
+            }
+            && {
+                self.set_mirrors(d.user_id, d.activity_id, d.month_left, d.day_left)
+                    .await?;
+                true
+            })
+    }
     /// `total_count_surplus − 1 WHERE total_count_surplus > 0`; whether a row changed.
     async fn deduct_total(&mut self, user_id: &str, activity_id: i64) -> Result<bool>;
     /// `month_count_surplus − 1 WHERE month_count_surplus > 0`; whether a row changed.
@@ -247,31 +301,20 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
             format!("user {user_id} has no {what} draws left in activity {aid}"),
         )
     };
-    let account = tx
-        .account(user_id, aid)
-        .await?
+    let (account, month, day) = tx.quota_rows(user_id, aid, keys).await?;
+    let account = account
         .filter(|a| a.total_count_surplus > 0)
         .ok_or_else(|| quota_error(ResponseCode::AccountQuotaError, "total"))?;
-    let month = tx.month_account(user_id, aid, &keys.month).await?;
     if month.as_ref().is_some_and(|m| m.count_surplus <= 0) {
         return Err(quota_error(ResponseCode::AccountMonthQuotaError, "monthly"));
     }
-    let day = tx.day_account(user_id, aid, &keys.day).await?;
     if day.as_ref().is_some_and(|d| d.count_surplus <= 0) {
         return Err(quota_error(ResponseCode::AccountDayQuotaError, "daily"));
     }
-
-    if !tx.deduct_total(user_id, aid).await? {
-        return Err(quota_error(ResponseCode::AccountQuotaError, "total"));
-    }
     let total_used = account.total_count - (account.total_count_surplus - 1);
-    let month_left = match month {
-        Some(m) => {
-            if !tx.deduct_month(user_id, aid, &keys.month).await? {
-                return Err(quota_error(ResponseCode::AccountMonthQuotaError, "monthly"));
-            }
-            m.count_surplus - 1
-        }
+    // A missing month or day row is created from the totals with this draw taken.
+    let month_left = match &month {
+        Some(m) => m.count_surplus - 1,
         None => {
             let row = PeriodAccount {
                 user_id: user_id.to_owned(),
@@ -287,13 +330,8 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
             row.count_surplus
         }
     };
-    let (day_left, today_used) = match day {
-        Some(d) => {
-            if !tx.deduct_day(user_id, aid, &keys.day).await? {
-                return Err(quota_error(ResponseCode::AccountDayQuotaError, "daily"));
-            }
-            (d.count_surplus - 1, d.count - (d.count_surplus - 1))
-        }
+    let (day_left, today_used) = match &day {
+        Some(d) => (d.count_surplus - 1, d.count - (d.count_surplus - 1)),
         None => {
             let row = PeriodAccount {
                 user_id: user_id.to_owned(),
@@ -309,7 +347,21 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
             (row.count_surplus, row.count - row.count_surplus)
         }
     };
-    tx.set_mirrors(user_id, aid, month_left, day_left).await?;
+    // The rows were read under the account's lock, so the guards hold unless a writer
+    // that skips that lock got in between.
+    let deducted = tx
+        .deduct_draw(DrawDeduction {
+            user_id,
+            activity_id: aid,
+            month: month.is_some().then_some(keys.month.as_str()),
+            day: day.is_some().then_some(keys.day.as_str()),
+            month_left,
+            day_left,
+        })
+        .await?;
+    if !deducted {
+        return Err(quota_error(ResponseCode::AccountQuotaError, "total"));
+    }
     let mut order = UserRaffleOrder {
         user_id: user_id.to_owned(),
         activity_id: aid,
