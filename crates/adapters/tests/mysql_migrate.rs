@@ -2,7 +2,8 @@
 //! `TEST_MYSQL_URL`): fresh databases, then databases made from upstream's own
 //! dumps. Each test uses databases of its own name and drops them at the end.
 
-use big_market_adapters::mysql::{MysqlOptions, migrate, migrate::connect};
+use big_market_adapters::mysql::migrate::{connect, load_upstream_dumps};
+use big_market_adapters::mysql::{MysqlOptions, migrate};
 use big_market_domain::sample::SampleData;
 use sqlx::{Executor, MySqlConnection, Row};
 use std::path::PathBuf;
@@ -110,54 +111,28 @@ async fn fresh_databases_get_upstream_layout_and_the_sample_once() {
     drop_all(&mut conn, &options).await;
 }
 
-/// Upstream's dumps, beside the project (`../shared/upstream-sql`).
-fn upstream_sql(name: &str) -> String {
+/// Upstream's dumps, beside the project (`../shared/upstream-sql`, or `UPSTREAM_SQL_DIR`).
+fn upstream_sql_dir() -> PathBuf {
     let dir = std::env::var("UPSTREAM_SQL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream-sql")
         });
-    let path = dir.join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; upstream's dumps are expected in ../shared/upstream-sql (or UPSTREAM_SQL_DIR)",
-            path.display()
-        )
-    })
-}
-
-/// A dump rewritten for a test: its databases renamed, MySQL 8's collation mapped to one
-/// MariaDB has, and for user databases the demo rows left out.
-fn rewrite(dump: &str, options: &MysqlOptions, keep_rows: bool) -> String {
-    let mut sql = dump
-        .replace("utf8mb4_0900_ai_ci", "utf8mb4_general_ci")
-        .replace("`big_market_01`", &format!("`{}_01`", options.database))
-        .replace("`big_market_02`", &format!("`{}_02`", options.database))
-        .replace("`big_market`", &format!("`{}`", options.database));
-    if !keep_rows {
-        sql = sql
-            .split(";\n")
-            .filter(|s| !s.trim_start().starts_with("INSERT INTO"))
-            .collect::<Vec<_>>()
-            .join(";\n");
-    }
-    sql
+    assert!(
+        dir.join("big_market.sql").exists(),
+        "upstream's dumps are expected in {} (or UPSTREAM_SQL_DIR)",
+        dir.display()
+    );
+    dir
 }
 
 #[tokio::test]
 async fn databases_made_by_upstream_dumps_migrate_in_place() {
     let options = options();
     let mut conn = server(&options).await;
-    for (file, keep_rows) in [
-        ("big_market.sql", true),
-        ("big_market_01.sql", false),
-        ("big_market_02.sql", false),
-    ] {
-        let sql = rewrite(&upstream_sql(file), &options, keep_rows);
-        conn.execute(sqlx::raw_sql(&sql))
-            .await
-            .unwrap_or_else(|e| panic!("loading {file}: {e}"));
-    }
+    load_upstream_dumps(&options, &upstream_sql_dir())
+        .await
+        .unwrap_or_else(|e| panic!("loading upstream's dumps: {e}"));
     let report = migrate(&options, Some(&SampleData::upstream()))
         .await
         .unwrap();

@@ -104,6 +104,52 @@ pub async fn drop_databases(options: &MysqlOptions) -> Result<(), MysqlError> {
     Ok(())
 }
 
+/// Creates the databases from upstream's own MySQL dumps in `dir` (`big_market.sql`,
+/// `big_market_01.sql`, …) under `options`' names: the config database with its rows,
+/// the user databases with their tables only (their demo rows are left out). MySQL 8's
+/// `utf8mb4_0900_ai_ci` is mapped to `utf8mb4_general_ci`, which MariaDB has. Run
+/// [`migrate`] afterwards to add our changes. (Compatibility tests, and moving from the
+/// Java service.)
+pub async fn load_upstream_dumps(
+    options: &MysqlOptions,
+    dir: &std::path::Path,
+) -> Result<(), MysqlError> {
+    options.validate()?;
+    let mut conn = connect(options).await?;
+    let mut files = vec![("big_market".to_owned(), true)];
+    files.extend((1..=options.db_count).map(|n| (format!("big_market_{n:02}"), false)));
+    for (name, keep_rows) in files {
+        let path = dir.join(format!("{name}.sql"));
+        let dump = std::fs::read_to_string(&path)
+            .map_err(|e| MysqlError::Dump(format!("reading {}: {e}", path.display())))?;
+        let sql = rewrite_dump(&dump, &options.database, keep_rows);
+        conn.execute(sqlx::raw_sql(&sql)).await?;
+    }
+    Ok(())
+}
+
+/// A dump with its databases renamed after `database`, the collation mapped, and,
+/// unless `keep_rows`, without its `INSERT` statements.
+pub fn rewrite_dump(dump: &str, database: &str, keep_rows: bool) -> String {
+    let mut sql = dump.replace("utf8mb4_0900_ai_ci", "utf8mb4_general_ci");
+    // Longest names first, so `big_market` does not rewrite `big_market_01`'s prefix.
+    for n in (1..=99).rev() {
+        let from = format!("`big_market_{n:02}`");
+        if sql.contains(&from) {
+            sql = sql.replace(&from, &format!("`{database}_{n:02}`"));
+        }
+    }
+    sql = sql.replace("`big_market`", &format!("`{database}`"));
+    if !keep_rows {
+        sql = sql
+            .split(";\n")
+            .filter(|s| !s.trim_start().starts_with("INSERT INTO"))
+            .collect::<Vec<_>>()
+            .join(";\n");
+    }
+    sql
+}
+
 async fn apply(
     conn: &mut MySqlConnection,
     database: &str,

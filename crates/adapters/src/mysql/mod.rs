@@ -66,6 +66,8 @@ pub enum MysqlError {
     Sql(#[from] sqlx::Error),
     #[error("mysql configuration: {0}")]
     Config(String),
+    #[error("upstream dump: {0}")]
+    Dump(String),
     #[error("migration {migration} on {database} failed at `{statement}`: {source}")]
     Migration {
         database: String,
