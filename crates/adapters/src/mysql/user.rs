@@ -527,6 +527,54 @@ impl MysqlStore {
         Ok(totals.into_iter().collect())
     }
 
+    /// [`TaskRepository::record`] in one user database; rows changed.
+    async fn record_in(
+        &self,
+        db: &str,
+        message_id: &str,
+        lease: Option<&str>,
+        outcome: &TaskOutcome,
+    ) -> Result<u64> {
+        let guard =
+            "WHERE message_id = ? AND next_attempt_time <=> ? AND state IN ('create', 'fail')";
+        let changed = match outcome {
+            TaskOutcome::Completed(note) => {
+                let sql = format!(
+                    "UPDATE {db}.task SET state = 'completed', last_error = ?, update_time = NOW(3) {guard}"
+                );
+                self.run(sqlx::query(&sql).bind(note).bind(message_id).bind(lease))
+                    .await?
+            }
+            TaskOutcome::Retry {
+                error,
+                retry_after_secs,
+            } => {
+                let sql = format!(
+                    "UPDATE {db}.task SET state = 'fail', attempts = attempts + 1, last_error = ?,
+                            next_attempt_time = DATE_ADD(NOW(3), INTERVAL ? SECOND),
+                            update_time = NOW(3) {guard}"
+                );
+                self.run(
+                    sqlx::query(&sql)
+                        .bind(error)
+                        .bind(secs(*retry_after_secs))
+                        .bind(message_id)
+                        .bind(lease),
+                )
+                .await?
+            }
+            TaskOutcome::Parked(error) => {
+                let sql = format!(
+                    "UPDATE {db}.task SET state = 'parked', attempts = attempts + 1, last_error = ?,
+                            update_time = NOW(3) {guard}"
+                );
+                self.run(sqlx::query(&sql).bind(error).bind(message_id).bind(lease))
+                    .await?
+            }
+        };
+        Ok(changed)
+    }
+
     /// Claims a due task in `db`: one guarded update, so of many claimants exactly one
     /// matches the row; the claimant then reads its lease in the same transaction.
     async fn claim_in(
@@ -619,6 +667,18 @@ impl TaskRepository for MysqlStore {
         Ok(None)
     }
 
+    async fn claim_of(&self, task: &TaskRow, lease_secs: u64) -> Result<Option<TaskRow>> {
+        let db = &self.shard(&task.user_id).db;
+        self.claim_in(db, &task.message_id, lease_secs).await
+    }
+
+    async fn record_of(&self, task: &TaskRow, outcome: &TaskOutcome) -> Result<()> {
+        let db = &self.shard(&task.user_id).db;
+        self.record_in(db, &task.message_id, task.lease.as_deref(), outcome)
+            .await?;
+        Ok(())
+    }
+
     /// Only the holder of the lease may record: `next_attempt_time <=> lease` (NULL for
     /// the dispatcher of a task never claimed; the claim's lease end for a claimant).
     async fn record(
@@ -628,44 +688,7 @@ impl TaskRepository for MysqlStore {
         outcome: &TaskOutcome,
     ) -> Result<()> {
         for db in self.user_dbs() {
-            let guard =
-                "WHERE message_id = ? AND next_attempt_time <=> ? AND state IN ('create', 'fail')";
-            let changed = match outcome {
-                TaskOutcome::Completed(note) => {
-                    let sql = format!(
-                        "UPDATE {db}.task SET state = 'completed', last_error = ?, update_time = NOW(3) {guard}"
-                    );
-                    self.run(sqlx::query(&sql).bind(note).bind(message_id).bind(lease))
-                        .await?
-                }
-                TaskOutcome::Retry {
-                    error,
-                    retry_after_secs,
-                } => {
-                    let sql = format!(
-                        "UPDATE {db}.task SET state = 'fail', attempts = attempts + 1, last_error = ?,
-                                next_attempt_time = DATE_ADD(NOW(3), INTERVAL ? SECOND),
-                                update_time = NOW(3) {guard}"
-                    );
-                    self.run(
-                        sqlx::query(&sql)
-                            .bind(error)
-                            .bind(secs(*retry_after_secs))
-                            .bind(message_id)
-                            .bind(lease),
-                    )
-                    .await?
-                }
-                TaskOutcome::Parked(error) => {
-                    let sql = format!(
-                        "UPDATE {db}.task SET state = 'parked', attempts = attempts + 1, last_error = ?,
-                                update_time = NOW(3) {guard}"
-                    );
-                    self.run(sqlx::query(&sql).bind(error).bind(message_id).bind(lease))
-                        .await?
-                }
-            };
-            if changed > 0 {
+            if self.record_in(db, message_id, lease, outcome).await? > 0 {
                 break;
             }
         }

@@ -142,6 +142,15 @@ pub trait TaskRepository: Send + Sync {
         lease: Option<&str>,
         outcome: &TaskOutcome,
     ) -> crate::Result<()>;
+    /// [`Self::claim`] knowing the task's user, so a sharded store asks one database.
+    async fn claim_of(&self, task: &TaskRow, lease_secs: u64) -> crate::Result<Option<TaskRow>> {
+        self.claim(&task.message_id, lease_secs).await
+    }
+    /// [`Self::record`] knowing the task's user, so a sharded store asks one database.
+    async fn record_of(&self, task: &TaskRow, outcome: &TaskOutcome) -> crate::Result<()> {
+        self.record(&task.message_id, task.lease.as_deref(), outcome)
+            .await
+    }
     /// Parked tasks, oldest first.
     async fn parked(&self, limit: usize) -> crate::Result<Vec<ParkedTask>>;
     /// `parked → fail` with its attempts reset, so the compensation job sends it again;
@@ -287,9 +296,7 @@ impl TaskService {
                 self.policy.after_failure(task.attempts + 1, e.to_string())
             }
         };
-        self.repo
-            .record(&task.message_id, task.lease.as_deref(), &outcome)
-            .await?;
+        self.repo.record_of(task, &outcome).await?;
         Ok(outcome)
     }
 
@@ -338,7 +345,7 @@ impl TaskService {
     pub async fn resend(&self, task: &TaskRow) -> crate::Result<Option<TaskOutcome>> {
         match self
             .repo
-            .claim(&task.message_id, self.lease.as_secs().max(1))
+            .claim_of(task, self.lease.as_secs().max(1))
             .await?
         {
             Some(claimed) => Ok(Some(self.send(&claimed).await?)),
