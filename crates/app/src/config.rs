@@ -120,6 +120,8 @@ pub struct Config {
     pub mysql_db_count: u32,
     /// Copies of each sharded table per user database (upstream's `tbCount`).
     pub mysql_tb_count: u32,
+    /// Most connections to MariaDB/MySQL (one transaction holds one).
+    pub mysql_pool_size: u32,
     /// Redis, `redis://host:6379` (optionally `/db`): award and SKU stock, job leadership
     /// and cache invalidation, so several nodes can share one MariaDB/MySQL store.
     pub redis_url: Option<Secret>,
@@ -167,6 +169,7 @@ impl Default for Config {
             mysql_database: "big_market".into(),
             mysql_db_count: 2,
             mysql_tb_count: 4,
+            mysql_pool_size: 64,
             redis_url: None,
             redis_prefix: "big_market:".into(),
             stock_writeback_ms: 1000,
@@ -194,6 +197,7 @@ impl Config {
                 database: self.mysql_database.clone(),
                 db_count: self.mysql_db_count,
                 tb_count: self.mysql_tb_count,
+                pool_size: self.mysql_pool_size,
                 ..Default::default()
             })
     }
@@ -235,6 +239,7 @@ impl Config {
         if let Some(mysql) = self.mysql() {
             mysql.validate()?;
         }
+        anyhow::ensure!(self.mysql_pool_size > 0, "mysql_pool_size must be at least 1");
         anyhow::ensure!(
             !self.redis_prefix.contains(['{', '}']),
             "redis_prefix must not contain '{{' or '}}' (keys carry hash tags)"
