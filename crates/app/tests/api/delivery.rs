@@ -1000,5 +1000,5 @@ async fn with_amqp_url_tasks_go_through_rabbitmq() {
     })
     .await;
     assert_eq!(app.count_rows("user_award_record", "").await, 10);
-    app.delete_amqp_queues().await;
+    app.stop_and_delete_amqp_queues().await;
 }

@@ -421,11 +421,14 @@ impl TestApp {
         }
     }
 
-    /// Deletes the queues of a test's broker prefix.
+    /// Stops the server (its consumers would declare their queues again), then deletes
+    /// the queues of the test's broker prefix.
     #[allow(dead_code)]
-    pub async fn delete_amqp_queues(&self) {
+    pub async fn stop_and_delete_amqp_queues(self) {
         use big_market_domain::task::topic;
-        let Some(bus) = &self.amqp else { return };
+        let bus = self.amqp.clone();
+        self.stop().await;
+        let Some(bus) = &bus else { return };
         let policy = big_market_adapters::amqp::ConsumerPolicy::from(&RetryPolicy {
             max_attempts: Config::default().outbox_max_attempts,
             ..RetryPolicy::default()
@@ -699,6 +702,36 @@ impl TestApp {
             Store::Embedded(s) => s.close(),
             Store::Mysql(s) => s.pool().close().await,
         }
+    }
+}
+
+impl Drop for TestApp {
+    /// On the production backend, a server left running on a multi-thread runtime would
+    /// go on while its world is removed (its RabbitMQ consumers declaring their deleted
+    /// queues again): stop it first, on the runtime's workers, for a bounded time. A
+    /// current-thread runtime does not run while this waits, and not after it: nothing to
+    /// stop there.
+    fn drop(&mut self) {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        if !self.is_mysql() {
+            return;
+        }
+        let (Some(stop), Some(server)) = (self.stop.take(), self.server.take()) else {
+            return;
+        };
+        let _ = stop.send(());
+        let Ok(handle) = Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
+            return;
+        }
+        let (done, stopped) = std::sync::mpsc::channel();
+        handle.spawn(async move {
+            let _ = server.await;
+            let _ = done.send(());
+        });
+        let _ = stopped.recv_timeout(Duration::from_secs(5));
     }
 }
 
