@@ -17,10 +17,7 @@ async fn test_activity(app: &TestApp, t: i64, d: i64, m: i64, stock: i64, award_
          INSERT INTO raffle_activity_sku (sku, activity_id, activity_count_id, stock_count, stock_count_surplus, product_amount)
            VALUES (990100, 900100, 990100, {stock}, {stock}, '1.00');"
     );
-    app.store
-        .write(move |conn| Ok(conn.execute_batch(&sql)?))
-        .await
-        .unwrap();
+    app.config_sql(&sql).await;
     let v = app.get("activity/armory?activityId=900100").await;
     assert_eq!(code(&v), "0000", "{v}");
 }
@@ -78,22 +75,17 @@ async fn recharge_then_draw_end_to_end() {
     // The draw wrote one used raffle order, one award record and one send_award task
     // (which the outbox then delivers, so their states move on).
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM user_raffle_order WHERE order_state = 'used'")
+        app.count_rows("user_raffle_order", "order_state = 'used'")
             .await,
         1
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM user_award_record").await, 1);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM task WHERE topic = 'send_award'")
-            .await,
-        1
-    );
-    let message: String = app
-        .store
-        .read(|c| Ok(c.query_row("SELECT message FROM task", [], |r| r.get(0))?))
-        .await
-        .unwrap();
-    let m: Value = serde_json::from_str(&message).unwrap();
+    assert_eq!(app.count_rows("user_award_record", "").await, 1);
+    assert_eq!(app.count_rows("task", "topic = 'send_award'").await, 1);
+    let messages = app
+        .texts("task", "message", "WHERE topic = 'send_award'")
+        .await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let m: Value = serde_json::from_str(&messages[0]).unwrap();
     assert_eq!(m["data"]["userId"], "xiaofuge");
     assert_eq!(m["data"]["awardId"], award);
     assert_eq!(m["id"].as_str().unwrap().len(), 11);
@@ -138,7 +130,7 @@ async fn parallel_recharges_with_one_key_grant_once() {
         "{codes:?}"
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM raffle_activity_order WHERE out_business_no = 'same-key'")
+        app.count_rows("raffle_activity_order", "out_business_no = 'same-key'")
             .await,
         1
     );
@@ -148,7 +140,7 @@ async fn parallel_recharges_with_one_key_grant_once() {
         "granted once"
     );
     assert_eq!(
-        app.count("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = 9011")
+        app.config_i64("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = 9011")
             .await,
         99886,
         "one unit of SKU stock used"
@@ -172,12 +164,12 @@ async fn sku_stock_is_never_oversold() {
         "{codes:?}"
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM raffle_activity_order WHERE sku = 990100")
+        app.count_rows("raffle_activity_order", "sku = 990100")
             .await,
         20
     );
     assert_eq!(
-        app.count("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = 990100")
+        app.config_i64("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = 990100")
             .await,
         0
     );
@@ -212,38 +204,27 @@ async fn parallel_draws_spend_exactly_the_quota() {
         (&json!(0), &json!(0), &json!(0))
     );
     assert_eq!(
-        app.count(
-            "SELECT COUNT(*) FROM user_raffle_order WHERE user_id = 'q' AND order_state = 'used'"
+        app.count_rows(
+            "user_raffle_order",
+            "user_id = 'q' AND order_state = 'used'"
         )
         .await,
         5
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM user_raffle_order WHERE user_id = 'q'")
-            .await,
+        app.count_rows("user_raffle_order", "user_id = 'q'").await,
         5
     );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM user_award_record WHERE user_id = 'q'")
-            .await,
+        app.count_rows("user_award_record", "user_id = 'q'").await,
         5
     );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM task WHERE user_id = 'q'")
-            .await,
-        5
-    );
+    assert_eq!(app.count_rows("task", "user_id = 'q'").await, 5);
     let orders: HashSet<String> = app
-        .store
-        .read(|c| {
-            Ok(
-                c.prepare("SELECT order_id FROM user_award_record WHERE user_id = 'q'")?
-                    .query_map([], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?,
-            )
-        })
+        .texts("user_award_record", "order_id", "WHERE user_id = 'q'")
         .await
-        .unwrap();
+        .into_iter()
+        .collect();
     assert_eq!(orders.len(), 5, "one award record per raffle order");
 
     // Day-limited: total 10, day 3.
@@ -288,10 +269,9 @@ async fn award_stock_is_exact_under_parallel_draws() {
         BTreeMap::from([(101, 83), (102, 37)]),
         "exactly the stock, the rest the luck award"
     );
-    assert_eq!(app.store.award_stock(900100, 102).await.unwrap(), (37, 0));
+    assert_eq!(app.award_stock(900100, 102).await, (37, 0));
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM user_award_record WHERE award_id = 102")
-            .await,
+        app.count_rows("user_award_record", "award_id = 102").await,
         37
     );
 }
@@ -397,7 +377,7 @@ async fn activity_state_and_dates_are_checked() {
         "ERR_BIZ_004"
     );
     clock.set(crate::helpers::zoned("2026-11-25 10:00:00"));
-    app.sql("UPDATE raffle_activity SET state = 'close' WHERE activity_id = 900100")
+    app.config_sql("UPDATE raffle_activity SET state = 'close' WHERE activity_id = 900100")
         .await;
     assert_eq!(
         code(&app.get("activity/armory?activityId=900100").await),
@@ -417,7 +397,7 @@ async fn activity_state_and_dates_are_checked() {
     // Nothing was spent by the refused calls.
     assert_eq!(account(&app, "s", 900100).await["totalCountSurplus"], 10);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM raffle_activity_order WHERE user_id = 's'")
+        app.count_rows("raffle_activity_order", "user_id = 's'")
             .await,
         1
     );
@@ -430,8 +410,10 @@ async fn a_failed_draw_consumes_nothing() {
     assert_eq!(code(&recharge(&app, "f", 990100, "f-1").await), "0000");
     // Make the last writes of the draw fail: quota and stock are already taken by then,
     // and must come back with the rollback.
-    app.sql("DROP TABLE user_award_record; CREATE TABLE user_award_record (x INTEGER)")
-        .await;
+    app.user_sql("user_award_record", None, |t| {
+        format!("DROP TABLE {t}; CREATE TABLE {t} (x INTEGER)")
+    })
+    .await;
     let v = app
         .post(
             "activity/draw",
@@ -445,12 +427,12 @@ async fn a_failed_draw_consumes_nothing() {
         "no quota taken"
     );
     assert_eq!(
-        app.store.award_stock(900100, 102).await.unwrap(),
+        app.award_stock(900100, 102).await,
         (10, 10),
         "no stock taken"
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM user_raffle_order").await, 0);
-    assert_eq!(app.count("SELECT COUNT(*) FROM task").await, 0);
+    assert_eq!(app.count_rows("user_raffle_order", "").await, 0);
+    assert_eq!(app.count_rows("task", "").await, 0);
 }
 
 #[tokio::test]

@@ -68,7 +68,7 @@ async fn switches_flip_without_restart_and_survive_it() {
     // Degraded: 0004 at once, even for a user without any quota (no store was asked).
     let v = draw(&app, "nobody").await;
     assert_eq!(code(&v), "0004", "{v}");
-    assert_eq!(app.count("SELECT COUNT(*) FROM user_raffle_order").await, 0);
+    assert_eq!(app.count_rows("user_raffle_order", "").await, 0);
     for bad in [
         "dcc/update_config?key=blackListSwitch&value=open",
         "dcc/update_config?key=degradeSwitch&value=maybe",
@@ -391,15 +391,12 @@ async fn user_tokens_name_the_user_on_every_by_token_endpoint() {
     let user = "oxfA9w8-23yvwTmo2ombz0E4zJv4";
     recharge(&app, user, "tok-1").await;
     // Credits to pay for SKU 9014 (5.00).
-    app.store
-        .write(move |conn| {
-            Ok(conn.execute(
-                "INSERT INTO user_credit_account (user_id, total_amount, available_amount, account_status) VALUES (?1, '100.00', '100.00', 'open')",
-                [user],
-            )?)
-        })
-        .await
-        .unwrap();
+    app.user_sql("user_credit_account", Some(user), |t| {
+        format!(
+            "INSERT INTO {t} (user_id, total_amount, available_amount, account_status) VALUES ('{user}', '100.00', '100.00', 'open')"
+        )
+    })
+    .await;
     let good = token(
         SECRET,
         json!({"openId": user, "sub": "chatgpt", "iat": now, "exp": now + 3600}),
@@ -415,6 +412,19 @@ async fn user_tokens_name_the_user_on_every_by_token_endpoint() {
                 );
             } else {
                 assert_eq!(code(&v), "0000", "{path}: {v}");
+            }
+            if path == "activity/credit_pay_exchange_sku_by_token" {
+                // The payment is delivered before the next exchange (an unpaid order
+                // would be reused, and its credit trade is already made).
+                crate::helpers::eventually("payment delivered", || async {
+                    app.count_rows(
+                        "raffle_activity_order",
+                        &format!("user_id = '{user}' AND state = 'wait_pay'"),
+                    )
+                    .await
+                        == 0
+                })
+                .await;
             }
         }
     }
@@ -531,7 +541,7 @@ async fn ready_reports_a_closed_store_as_unavailable() {
         .unwrap();
     assert_eq!(health.text().await.unwrap(), "ok");
 
-    app.store.close();
+    app.close_store().await;
     // The writer stops after the no-op that woke it; until then readiness may still pass.
     crate::helpers::eventually("the writer to stop", || {
         let r = ready(&app);
@@ -564,7 +574,7 @@ async fn erp_lists_orders_and_stages_and_activates_a_stage() {
         "0002"
     );
 
-    app.sql(
+    app.config_sql(
         "INSERT INTO raffle_activity_stage (id, channel, source, activity_id, state) VALUES (2, 'c02', 's02', 100301, 'create')",
     )
     .await;

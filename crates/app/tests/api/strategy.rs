@@ -234,7 +234,7 @@ async fn cors_answers_preflight_from_any_origin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_draws_grant_exactly_the_award_stock() {
     let app = TestApp::spawn().await;
-    app.sql(
+    app.config_sql(
         "INSERT INTO strategy (strategy_id, strategy_desc, rule_models) VALUES (900001, 'stock drain', NULL);
          INSERT INTO strategy_award (strategy_id, award_id, award_title, award_count, award_count_surplus, award_rate, rule_models, sort)
            VALUES (900001, 102, 'scarce', 150, 150, '1.0000', 'tree_luck_award', 1),
@@ -274,6 +274,6 @@ async fn concurrent_draws_grant_exactly_the_award_stock() {
     }
     assert_eq!(granted.get(&102), Some(&150), "{granted:?}");
     assert_eq!(granted.get(&101), Some(&250), "{granted:?}");
-    let (count, surplus) = app.store.award_stock(900001, 102).await.unwrap();
+    let (count, surplus) = app.award_stock(900001, 102).await;
     assert_eq!((count, surplus), (150, 0));
 }
