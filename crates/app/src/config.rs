@@ -239,7 +239,10 @@ impl Config {
         if let Some(mysql) = self.mysql() {
             mysql.validate()?;
         }
-        anyhow::ensure!(self.mysql_pool_size > 0, "mysql_pool_size must be at least 1");
+        anyhow::ensure!(
+            self.mysql_pool_size > 0,
+            "mysql_pool_size must be at least 1"
+        );
         anyhow::ensure!(
             !self.redis_prefix.contains(['{', '}']),
             "redis_prefix must not contain '{{' or '}}' (keys carry hash tags)"

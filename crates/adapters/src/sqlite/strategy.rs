@@ -226,6 +226,19 @@ impl SqliteStore {
             .await?)
     }
 
+    /// `(stock_count, stock_count_surplus)` of one SKU, for checks and tests.
+    pub async fn sku_stock(&self, sku: i64) -> Result<(i64, i64)> {
+        Ok(self
+            .read(move |conn| {
+                Ok(conn.query_row(
+                    "SELECT stock_count, stock_count_surplus FROM raffle_activity_sku WHERE sku = ?1",
+                    params![sku],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .await?)
+    }
+
     /// Sets an award's stock (operator tooling and tests).
     pub async fn set_award_stock(&self, strategy_id: i64, award_id: i32, count: i64) -> Result<()> {
         Ok(self

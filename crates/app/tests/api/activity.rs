@@ -140,8 +140,7 @@ async fn parallel_recharges_with_one_key_grant_once() {
         "granted once"
     );
     assert_eq!(
-        app.config_i64("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = 9011")
-            .await,
+        app.sku_stock(9011).await.1,
         99886,
         "one unit of SKU stock used"
     );
@@ -168,11 +167,7 @@ async fn sku_stock_is_never_oversold() {
             .await,
         20
     );
-    assert_eq!(
-        app.config_i64("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = 990100")
-            .await,
-        0
-    );
+    assert_eq!(app.sku_stock(990100).await.1, 0);
     // The list shows the stored surplus.
     let v = app
         .post_raw(

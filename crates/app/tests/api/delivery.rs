@@ -160,11 +160,7 @@ async fn exchanging_points_for_draws() {
             .await,
         2
     );
-    assert_eq!(
-        app.config_i64("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = 9014")
-            .await,
-        99866 - 2
-    );
+    assert_eq!(app.sku_stock(9014).await.1, 99866 - 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

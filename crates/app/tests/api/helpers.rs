@@ -674,9 +674,44 @@ impl TestApp {
     pub async fn award_stock(&self, strategy_id: i64, award_id: i32) -> (i64, i64) {
         match &self.store {
             Store::Embedded(s) => s.award_stock(strategy_id, award_id).await,
-            Store::Mysql(s) => s.award_stock(strategy_id, award_id).await,
+            Store::Mysql(s) => {
+                self.write_back_stock(s).await;
+                s.award_stock(strategy_id, award_id).await
+            }
         }
         .expect("award stock")
+    }
+
+    /// `(stock_count, stock_count_surplus)` of a SKU, as `award_stock`.
+    pub async fn sku_stock(&self, sku: i64) -> (i64, i64) {
+        match &self.store {
+            Store::Embedded(s) => s.sku_stock(sku).await,
+            Store::Mysql(s) => {
+                self.write_back_stock(s).await;
+                s.sku_stock(sku).await
+            }
+        }
+        .expect("sku stock")
+    }
+
+    /// With Redis stock, the SQL surplus columns trail the counters by one write-back
+    /// round: checks that no reservation is left open once every answer is in, then
+    /// runs the write-back now, so the SQL columns are read after it.
+    async fn write_back_stock(&self, store: &big_market_adapters::mysql::MysqlStore) {
+        let Some(stock) = store.redis_stock() else {
+            return;
+        };
+        for (key, _) in stock.surplus_all().await.expect("redis stock") {
+            assert_eq!(
+                stock.pending(key).await.expect("pending"),
+                0,
+                "{key}: open reservations"
+            );
+        }
+        store
+            .write_back_all_stock()
+            .await
+            .expect("stock write-back");
     }
 
     /// Sets an award's stock.
