@@ -59,7 +59,7 @@ async fn fresh_databases_get_upstream_layout_and_the_sample_once() {
 
     let first = migrate(&options, Some(&sample)).await.unwrap();
     assert!(first.sample_loaded);
-    assert_eq!(first.applied.len(), 2 + 2 * 3, "{:?}", first.applied);
+    assert_eq!(first.applied.len(), 2 + 2 * 4, "{:?}", first.applied);
 
     let config = tables(&mut conn, &options.database).await;
     for t in [
@@ -140,6 +140,19 @@ async fn databases_made_by_upstream_dumps_migrate_in_place() {
         !report.sample_loaded,
         "upstream's own configuration is kept"
     );
+    // Every user database has one credit account per user (upstream's second dump
+    // lacks the key).
+    for db in options.user_databases() {
+        let n = count(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = '{db}'
+                 AND table_name = 'user_credit_account' AND index_name = 'uq_user_id'"
+            ),
+        )
+        .await;
+        assert_eq!(n, 1, "{db}: unique user_id on user_credit_account");
+    }
     // Our additive columns now exist on upstream's tables.
     for db in options.user_databases() {
         let n = count(

@@ -15,6 +15,10 @@ struct Migration {
     version: i32,
     name: &'static str,
     sql: &'static str,
+    /// A count query, given the database's name as its parameter; when it answers more
+    /// than 0, the statements are not needed (MySQL has no `ADD … IF NOT EXISTS` for keys) and only the version is
+    /// recorded.
+    skip_if: Option<&'static str>,
 }
 
 const CONFIG: &[Migration] = &[
@@ -22,11 +26,13 @@ const CONFIG: &[Migration] = &[
         version: 1,
         name: "init",
         sql: include_str!("../../migrations/mysql/config/0001_init.sql"),
+        skip_if: None,
     },
     Migration {
         version: 2,
         name: "dcc_config",
         sql: include_str!("../../migrations/mysql/config/0002_dcc_config.sql"),
+        skip_if: None,
     },
 ];
 
@@ -35,16 +41,28 @@ const USER: &[Migration] = &[
         version: 1,
         name: "init",
         sql: include_str!("../../migrations/mysql/user/0001_init.sql"),
+        skip_if: None,
     },
     Migration {
         version: 2,
         name: "outbox",
         sql: include_str!("../../migrations/mysql/user/0002_outbox.sql"),
+        skip_if: None,
     },
     Migration {
         version: 3,
         name: "task_millis",
         sql: include_str!("../../migrations/mysql/user/0003_task_millis.sql"),
+        skip_if: None,
+    },
+    Migration {
+        version: 4,
+        name: "credit_account_unique",
+        sql: include_str!("../../migrations/mysql/user/0004_credit_account_unique.sql"),
+        skip_if: Some(
+            "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = ?
+             AND table_name = 'user_credit_account' AND index_name = 'uq_user_id'",
+        ),
     },
 ];
 
@@ -180,7 +198,22 @@ async fn apply(
     .await?;
     for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
         let label = format!("{:04}_{}", m.version, m.name);
-        for statement in statements(m.sql, suffixes) {
+        let skip = match m.skip_if {
+            Some(query) => {
+                sqlx::query_scalar::<_, i64>(query)
+                    .bind(database)
+                    .fetch_one(&mut *conn)
+                    .await?
+                    > 0
+            }
+            None => false,
+        };
+        let run = if skip {
+            Vec::new()
+        } else {
+            statements(m.sql, suffixes)
+        };
+        for statement in run {
             conn.execute(sqlx::raw_sql(&statement))
                 .await
                 .map_err(|source| MysqlError::Migration {

@@ -91,6 +91,9 @@ impl World {
         if let Some(s) = self.servers.as_ref().map(|s| &s.names) {
             config.mysql_url = Some(Secret(s.mysql_url.clone()));
             config.mysql_database = s.database.clone();
+            // Tests run side by side on one server (MariaDB allows 151 connections by
+            // default); 16 each is plenty for their 64-request bursts.
+            config.mysql_pool_size = 16;
             config.redis_url = Some(Secret(s.redis_url.clone()));
             config.redis_prefix = s.redis_prefix.clone();
             config.amqp_url = Some(Secret(s.amqp_url.clone()));
@@ -106,6 +109,9 @@ impl World {
         let Some(s) = &self.servers else { return };
         let options = config.mysql().expect("the mysql backend sets mysql_url");
         sweep_dead_runs(&s.names.mysql_url, &s.names.redis_url).await;
+        if upstream_schema() {
+            from_upstream_dumps(&options, clock).await;
+        }
         let sample = SampleData::upstream().with_open_activities(clock.now().datetime());
         big_market_adapters::mysql::migrate::migrate(&options, Some(&sample))
             .await
@@ -832,4 +838,53 @@ where
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// `TEST_MYSQL_SCHEMA=upstream`: the production backend's databases are created from
+/// upstream's own dumps (tables of every database, rows of the config database) before
+/// our migrations run, as for a team moving from the Java service.
+fn upstream_schema() -> bool {
+    match std::env::var("TEST_MYSQL_SCHEMA").as_deref() {
+        Err(_) | Ok("ours") => false,
+        Ok("upstream") => true,
+        Ok(other) => panic!("TEST_MYSQL_SCHEMA must be ours or upstream, not {other:?}"),
+    }
+}
+
+/// Loads upstream's dumps into fresh databases (a restart finds them and loads nothing),
+/// with the activities that ended before `clock`'s now moved ten years out, as the
+/// sample is at start-up.
+async fn from_upstream_dumps(options: &MysqlOptions, clock: &dyn Clock) {
+    let mut conn = big_market_adapters::mysql::migrate::connect(options)
+        .await
+        .expect("mysql");
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?",
+    )
+    .bind(&options.database)
+    .fetch_one(&mut conn)
+    .await
+    .expect("schemata");
+    if exists > 0 {
+        return;
+    }
+    let dir = std::env::var("UPSTREAM_SQL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/upstream-sql")
+        });
+    big_market_adapters::mysql::migrate::load_upstream_dumps(options, &dir)
+        .await
+        .unwrap_or_else(|e| panic!("loading upstream's dumps from {}: {e}", dir.display()));
+    let now = big_market_domain::time::format_datetime(&clock.now().datetime());
+    sqlx::query(&format!(
+        "UPDATE `{}`.raffle_activity SET end_date_time = DATE_ADD(end_date_time, INTERVAL 10 YEAR)
+         WHERE end_date_time < ?",
+        options.database
+    ))
+    .bind(now)
+    .execute(&mut conn)
+    .await
+    .expect("activities opened");
 }
