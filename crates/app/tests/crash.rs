@@ -1,91 +1,209 @@
 //! `kill -9` in the middle of a draw load, then a restart: stock, quota, orders, award
 //! records and tasks must still add up exactly, and every task must be delivered.
 //!
-//! Runs the real binary as a child process on the embedded backend.
+//! Runs the real binary as a child process, once on the embedded backend and once on the
+//! production backend (MariaDB shards + Redis stock + RabbitMQ), with the same load and
+//! the same invariants.
 
+mod support;
+
+use big_market_adapters::redis_store::StockKey;
 use rusqlite::Connection;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use support::{AwardRecord, Production, Server, Snapshot, Task};
 
 const USERS: usize = 40;
 const DRAWS_PER_USER: usize = 50;
+const CONNECTIONS: usize = 64;
 const AWARD_STOCK: i64 = 700;
 const SKU_STOCK: i64 = 100;
+const ACTIVITY: i64 = 900300;
+const STRATEGY: i64 = 900300;
+const SKU: i64 = 990300;
+/// The awards with stock; 101 is the luck award their tree falls back to.
+const STOCKED: [i64; 2] = [102, 103];
 
-struct Server {
-    child: Child,
-    base: String,
+/// Activity 900300 / strategy 900300: awards 102 and 103 with 700 units each (their tree
+/// falls back to the luck award 101 when they run out), SKU 990300 granting 50 draws.
+/// The same SQL for SQLite and MariaDB.
+fn configure_sql() -> String {
+    format!(
+        "INSERT INTO strategy (strategy_id, strategy_desc) VALUES ({STRATEGY}, 'crash');
+         INSERT INTO strategy_award (strategy_id, award_id, award_title, award_count, award_count_surplus, award_rate, rule_models, sort)
+           VALUES ({STRATEGY}, 102, 'a', {AWARD_STOCK}, {AWARD_STOCK}, '0.5000', 'tree_luck_award', 1),
+                  ({STRATEGY}, 103, 'b', {AWARD_STOCK}, {AWARD_STOCK}, '0.5000', 'tree_luck_award', 2),
+                  ({STRATEGY}, 101, 'luck', 0, 0, '0.0000', NULL, 3);
+         INSERT INTO raffle_activity (activity_id, activity_name, activity_desc, begin_date_time, end_date_time, strategy_id, state)
+           VALUES ({ACTIVITY}, 'crash', 'crash', '2020-01-01 00:00:00', '2099-01-01 00:00:00', {STRATEGY}, 'open');
+         INSERT INTO raffle_activity_count (activity_count_id, total_count, day_count, month_count)
+           VALUES ({SKU}, {DRAWS_PER_USER}, {DRAWS_PER_USER}, {DRAWS_PER_USER});
+         INSERT INTO raffle_activity_sku (sku, activity_id, activity_count_id, stock_count, stock_count_surplus, product_amount)
+           VALUES ({SKU}, {ACTIVITY}, {SKU}, {SKU_STOCK}, {SKU_STOCK}, '1.00');"
+    )
 }
 
-impl Server {
-    async fn start(dir: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_big-market"))
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(dir)
-            .env("BIG_MARKET_LOG_FILTER", "warn")
-            .env("BIG_MARKET_OUTBOX_INTERVAL_SECS", "1")
-            .env("BIG_MARKET_OUTBOX_STALE_SECS", "3")
-            .env("BIG_MARKET_OUTBOX_RETRY_BASE_SECS", "1")
-            .env("BIG_MARKET_OPENAI_TIMEOUT_MS", "400")
-            // A debug build under 64 connections is slow; the test is about crashes.
-            .env("BIG_MARKET_DRAW_TIMEOUT_MS", "10000")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join("server.log"))
-                    .expect("log file"),
-            )
-            .spawn()
-            .expect("server starts");
-        let mut server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Some(status) = server.child.try_wait().expect("child status") {
-                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-                panic!("server exited with {status}:\n{log}");
-            }
-            if client
-                .get(format!("{}/health", server.base))
-                .send()
-                .await
-                .is_ok()
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+fn users() -> Vec<String> {
+    (0..USERS).map(|u| format!("crash{u}")).collect()
+}
+
+/// Starts a server with `env`, configures activity 900300 with `configure` (run once the
+/// server is up: the embedded store is created by it), recharges every user, kills the
+/// server with 64 draws in flight a third of the way through the load, restarts it on
+/// the same store and spends every draw that is left. Returns the draws answered `0000`
+/// and the restarted server.
+async fn crash_and_restart(
+    dir: &Path,
+    env: &[(String, String)],
+    configure: impl AsyncFnOnce(),
+    after_kill: impl AsyncFnOnce(),
+) -> (usize, Server) {
+    let users = users();
+    let server = Server::start(dir, env).await;
+    configure().await;
+    support::armory(&server.base, ACTIVITY).await;
+    support::recharge(&server.base, &users, SKU).await;
+
+    let total = USERS * DRAWS_PER_USER;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let load = tokio::spawn({
+        let (base, users, answered) = (server.base.clone(), users.clone(), answered.clone());
+        async move { support::draw_until_spent(&base, &users, ACTIVITY, CONNECTIONS, answered).await }
+    });
+    support::eventually(
+        "a third of the draws",
+        Duration::from_secs(300),
+        async || answered.load(Ordering::SeqCst) >= total / 3,
+    )
+    .await;
+    server.kill9();
+    assert!(!load.await.unwrap(), "the kill cut the load short");
+    let before_restart = answered.load(Ordering::SeqCst);
+    assert!(before_restart < total);
+    after_kill().await;
+
+    let server = Server::start(dir, env).await;
+    eprintln!("{before_restart} of {total} draws answered before the kill");
+    assert!(
+        support::draw_until_spent(
+            &server.base,
+            &users,
+            ACTIVITY,
+            CONNECTIONS,
+            answered.clone()
+        )
+        .await,
+        "every quota spent after the restart:\n{}",
+        server.log()
+    );
+    (answered.load(Ordering::SeqCst), server)
+}
+
+/// The invariants both backends must meet once the stock is settled.
+fn check_counts(s: &Snapshot, answered: usize) {
+    let total = USERS * DRAWS_PER_USER;
+    // Every draw answered `0000` is in the store; the ones whose answer the kill cut off
+    // were among the 64 in flight.
+    assert_eq!(s.orders.len(), total, "raffle orders");
+    assert!(
+        answered <= total && total - answered <= CONNECTIONS,
+        "{answered} draws answered 0000, {total} orders"
+    );
+    let unused: Vec<_> = s.orders.iter().filter(|o| o.state != "used").collect();
+    assert!(unused.is_empty(), "orders not used: {unused:?}");
+    // Quota: per user, used = raffle orders, and everything was spent.
+    let mut orders_per_user = BTreeMap::<&str, i64>::new();
+    for o in &s.orders {
+        *orders_per_user.entry(o.user.as_str()).or_default() += 1;
+    }
+    assert_eq!(s.accounts.len(), USERS, "accounts");
+    for a in &s.accounts {
+        assert_eq!(
+            (a.total, a.total - a.surplus),
+            (
+                DRAWS_PER_USER as i64,
+                orders_per_user.get(a.user.as_str()).copied().unwrap_or(0)
+            ),
+            "user {}: quota used = raffle orders",
+            a.user
+        );
+        assert_eq!(a.surplus, 0, "user {} spent everything", a.user);
+    }
+    // One award record and one send_award task per order, none without an order.
+    let records = s.records_by_order();
+    let tasks = s.award_tasks();
+    for o in &s.orders {
+        let id = o.order_id.as_str();
+        assert_eq!(
+            records.get(id).map_or(0, Vec::len),
+            1,
+            "award records of {id}"
+        );
+        assert_eq!(
+            tasks.get(id).map_or(0, Vec::len),
+            1,
+            "send_award tasks of {id}"
+        );
+    }
+    assert_eq!((s.records.len(), tasks.len()), (total, total));
+    // Stock: granted + remaining = initial, for each award and for the SKU.
+    for award in STOCKED {
+        let granted = s.records.iter().filter(|r| r.award_id == award).count() as i64;
+        let left = s.award_surplus[&award];
+        assert_eq!(
+            granted + left,
+            AWARD_STOCK,
+            "award {award}: {granted} + {left}"
+        );
+    }
+    assert_eq!(
+        (s.sku_orders, s.sku_orders + s.sku_surplus),
+        (USERS as i64, SKU_STOCK),
+        "sku {SKU}: activity orders + surplus"
+    );
+}
+
+/// Every task delivered, and every award record as its award's distributor leaves it:
+/// the luck award's credits granted once (one credit order keyed by the raffle order),
+/// the OpenAI prizes kept `create` with the reason (no account service is configured).
+fn delivered(s: &Snapshot) -> Result<(), String> {
+    let pending: Vec<&Task> = s.tasks.iter().filter(|t| t.state != "completed").collect();
+    if !pending.is_empty() {
+        return Err(format!(
+            "{} task(s) not completed, e.g. {:?}",
+            pending.len(),
+            pending[0]
+        ));
+    }
+    let mut credits = BTreeMap::<&str, usize>::new();
+    for (_, key, _) in &s.credit_orders {
+        *credits.entry(key.as_str()).or_default() += 1;
+    }
+    let final_state = |r: &AwardRecord| match r.award_id {
+        101 => {
+            r.state == "completed"
+                && credits.get(format!("award_{}", r.order_id).as_str()) == Some(&1)
         }
-        panic!("server did not come up on port {port}");
+        _ => {
+            r.state == "create"
+                && r.note.as_deref()
+                    == Some("openai_use_count: the external account service is not configured")
+        }
+    };
+    if let Some(r) = s.records.iter().find(|r| !final_state(r)) {
+        return Err(format!("award record not delivered: {r:?}"));
     }
-
-    fn kill9(mut self) {
-        // `Child::kill` is SIGKILL on Unix: no shutdown hook runs.
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reaped");
+    let luck = s.records.iter().filter(|r| r.award_id == 101).count();
+    if s.credit_orders.len() != luck {
+        return Err(format!(
+            "{} credit orders for {luck} luck awards",
+            s.credit_orders.len()
+        ));
     }
-}
-
-async fn post(client: &reqwest::Client, base: &str, path: &str, body: Value) -> Option<Value> {
-    let resp = client
-        .post(format!("{base}/api/v1/raffle/{path}"))
-        .json(&body)
-        .send()
-        .await
-        .ok()?;
-    resp.json().await.ok()
+    Ok(())
 }
 
 fn open(dir: &Path) -> Connection {
@@ -94,196 +212,153 @@ fn open(dir: &Path) -> Connection {
     conn
 }
 
-fn count(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    f: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let mut stmt = conn.prepare(sql).expect(sql);
+    stmt.query_map([], f)
+        .expect(sql)
+        .collect::<Result<_, _>>()
+        .expect(sql)
 }
 
-/// Activity 900300 / strategy 900300: awards 102 and 103 with 700 units each (their tree
-/// falls back to the luck award 101 when they run out), SKU 990300 granting 50 draws.
-fn configure(conn: &Connection) {
-    conn.execute_batch(&format!(
-        "INSERT INTO strategy (strategy_id, strategy_desc) VALUES (900300, 'crash');
-         INSERT INTO strategy_award (strategy_id, award_id, award_title, award_count, award_count_surplus, award_rate, rule_models, sort)
-           VALUES (900300, 102, 'a', {AWARD_STOCK}, {AWARD_STOCK}, '0.5000', 'tree_luck_award', 1),
-                  (900300, 103, 'b', {AWARD_STOCK}, {AWARD_STOCK}, '0.5000', 'tree_luck_award', 2),
-                  (900300, 101, 'luck', 0, 0, '0.0000', NULL, 3);
-         INSERT INTO raffle_activity (activity_id, activity_name, activity_desc, begin_date_time, end_date_time, strategy_id, state)
-           VALUES (900300, 'crash', 'crash', '2020-01-01 00:00:00', '2099-01-01 00:00:00', 900300, 'open');
-         INSERT INTO raffle_activity_count (activity_count_id, total_count, day_count, month_count)
-           VALUES (990300, {DRAWS_PER_USER}, {DRAWS_PER_USER}, {DRAWS_PER_USER});
-         INSERT INTO raffle_activity_sku (sku, activity_id, activity_count_id, stock_count, stock_count_surplus, product_amount)
-           VALUES (990300, 900300, 990300, {SKU_STOCK}, {SKU_STOCK}, '1.00');"
-    ))
-    .expect("configure");
-}
-
-/// Draws for every user until their quota is spent or the server is gone, 64 requests
-/// at a time, counting the draws that answered `0000` in `answered`.
-async fn draw_load(base: &str, answered: Arc<AtomicUsize>) {
-    let client = reqwest::Client::new();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..64 {
-        let (client, base) = (client.clone(), base.to_owned());
-        let (answered, next) = (answered.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= USERS * DRAWS_PER_USER * 2 {
-                    return;
-                }
-                let user = format!("crash{}", i % USERS);
-                let body = json!({"userId": user, "activityId": 900300});
-                match post(&client, &base, "activity/draw", body).await {
-                    Some(v) if v["code"] == "0000" => {
-                        answered.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Some(_) => {}   // quota spent
-                    None => return, // the server is gone
-                }
-            }
-        }));
+/// The embedded store's rows, in the shape of the production snapshot.
+fn embedded_snapshot(conn: &Connection) -> Snapshot {
+    let one = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
+    Snapshot {
+        orders: rows(
+            conn,
+            &format!("SELECT user_id, order_id, order_state FROM user_raffle_order WHERE activity_id = {ACTIVITY}"),
+            |r| Ok(support::RaffleOrder { user: r.get(0)?, order_id: r.get(1)?, state: r.get(2)? }),
+        ),
+        accounts: rows(
+            conn,
+            &format!("SELECT user_id, total_count, total_count_surplus FROM raffle_activity_account WHERE activity_id = {ACTIVITY}"),
+            |r| Ok(support::Account { user: r.get(0)?, total: r.get(1)?, surplus: r.get(2)? }),
+        ),
+        records: rows(
+            conn,
+            &format!("SELECT user_id, order_id, award_id, award_state, delivery_note FROM user_award_record WHERE activity_id = {ACTIVITY}"),
+            |r| Ok(AwardRecord { user: r.get(0)?, order_id: r.get(1)?, award_id: r.get(2)?, state: r.get(3)?, note: r.get(4)? }),
+        ),
+        tasks: rows(conn, "SELECT user_id, topic, message, state, attempts FROM task", |r| {
+            Ok(Task::new(r.get(0)?, r.get(1)?, &r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+        }),
+        credit_orders: rows(
+            conn,
+            "SELECT user_id, out_business_no, CAST(ROUND(CAST(trade_amount AS REAL) * 100) AS INTEGER) FROM user_credit_order",
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        ),
+        credit_accounts: rows(
+            conn,
+            "SELECT user_id, CAST(ROUND(CAST(total_amount AS REAL) * 100) AS INTEGER),
+                    CAST(ROUND(CAST(available_amount AS REAL) * 100) AS INTEGER) FROM user_credit_account",
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        ),
+        award_surplus: rows(
+            conn,
+            &format!("SELECT award_id, award_count_surplus FROM strategy_award WHERE strategy_id = {STRATEGY}"),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .into_iter()
+        .collect(),
+        sku_orders: one(&format!("SELECT COUNT(*) FROM raffle_activity_order WHERE sku = {SKU}")),
+        sku_surplus: one(&format!("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = {SKU}")),
     }
-    for w in workers {
-        let _ = w.await;
-    }
-}
-
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_server_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
-    configure(&open(dir.path()));
-    let client = reqwest::Client::new();
-    let armory = client
-        .get(format!(
-            "{}/api/v1/raffle/activity/armory?activityId=900300",
-            server.base
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    assert_eq!(armory["code"], "0000", "{armory}");
-    for u in 0..USERS {
-        let v = post(
-            &client,
-            &server.base,
-            "activity/sku_recharge",
-            json!({"userId": format!("crash{u}"), "sku": 990300, "outBusinessNo": format!("crash-{u}")}),
-        )
-        .await
-        .unwrap();
-        assert_eq!(v["code"], "0000", "{v}");
-    }
-
-    // Kill -9 with 64 draws in flight, a third of the way through the load.
-    let total = USERS * DRAWS_PER_USER;
-    let answered = Arc::new(AtomicUsize::new(0));
-    let load = tokio::spawn({
-        let (base, answered) = (server.base.clone(), answered.clone());
-        async move { draw_load(&base, answered).await }
-    });
-    eventually("a third of the draws", || {
-        answered.load(Ordering::SeqCst) >= total / 3
-    })
+    let path = dir.path().to_owned();
+    let (answered, server) = crash_and_restart(
+        dir.path(),
+        &[],
+        async || {
+            open(&path)
+                .execute_batch(&configure_sql())
+                .expect("configure");
+        },
+        async || {},
+    )
     .await;
-    server.kill9();
-    load.await.unwrap();
-    let before_restart = answered.load(Ordering::SeqCst);
-    assert!(before_restart < total, "the kill cut the load short");
-
-    // Restart on the same files and spend every draw that is left.
-    let server = Server::start(dir.path()).await;
-    draw_load(&server.base, Arc::new(AtomicUsize::new(0))).await;
-
     let conn = open(dir.path());
-    // Quota: every user drew exactly what they were granted, and the orders say so.
-    assert_eq!(
-        count(
-            &conn,
-            "SELECT COUNT(*) FROM user_raffle_order WHERE activity_id = 900300"
-        ),
-        total as i64
-    );
-    assert_eq!(
-        count(
-            &conn,
-            "SELECT COUNT(*) FROM raffle_activity_account a WHERE activity_id = 900300
-               AND total_count - total_count_surplus <>
-                   (SELECT COUNT(*) FROM user_raffle_order o WHERE o.user_id = a.user_id AND o.activity_id = 900300)"
-        ),
-        0,
-        "per user, quota used = raffle orders"
-    );
-    // One award record and one task per order.
-    assert_eq!(
-        count(
-            &conn,
-            "SELECT COUNT(*) FROM user_raffle_order o WHERE activity_id = 900300 AND
-               (SELECT COUNT(*) FROM user_award_record r WHERE r.order_id = o.order_id) <> 1"
-        ),
-        0,
-        "every order has exactly one award record"
-    );
-    assert_eq!(
-        count(
-            &conn,
-            "SELECT COUNT(*) FROM user_raffle_order o WHERE activity_id = 900300 AND
-               (SELECT COUNT(*) FROM task t WHERE t.topic = 'send_award'
-                  AND json_extract(t.message, '$.data.orderId') = o.order_id) <> 1"
-        ),
-        0,
-        "every order has exactly one task"
-    );
-    // Stock: granted + remaining = initial, for each award and for the SKU.
-    for award in [102, 103] {
-        let granted = count(
-            &conn,
-            &format!(
-                "SELECT COUNT(*) FROM user_award_record WHERE activity_id = 900300 AND award_id = {award}"
-            ),
-        );
-        let left = count(
-            &conn,
-            &format!(
-                "SELECT award_count_surplus FROM strategy_award WHERE strategy_id = 900300 AND award_id = {award}"
-            ),
-        );
-        assert_eq!(
-            granted + left,
-            AWARD_STOCK,
-            "award {award}: {granted} + {left}"
-        );
-    }
-    let orders = count(
-        &conn,
-        "SELECT COUNT(*) FROM raffle_activity_order WHERE sku = 990300",
-    );
-    let left = count(
-        &conn,
-        "SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = 990300",
-    );
-    assert_eq!((orders, orders + left), (USERS as i64, SKU_STOCK));
+    check_counts(&embedded_snapshot(&conn), answered);
     // Every task is eventually delivered, the ones cut off by the kill included.
-    eventually("every task completed", || {
-        count(
-            &conn,
-            "SELECT COUNT(*) FROM task WHERE state <> 'completed'",
-        ) == 0
-    })
+    support::until_ok(
+        "every task delivered",
+        Duration::from_secs(60),
+        async || delivered(&embedded_snapshot(&conn)),
+    )
     .await;
     server.kill9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_server_on_mariadb_redis_and_rabbitmq_loses_and_duplicates_nothing() {
+    let prod = Production::create("bmc").await;
+    support::with_cleanup(&prod, async {
+        let dir = tempfile::tempdir().unwrap();
+        let env = prod.env(&support::amqp_url());
+        let keys: Vec<StockKey> = STOCKED
+            .iter()
+            .map(|&award_id| StockKey::Award {
+                strategy_id: STRATEGY,
+                award_id: award_id as i32,
+            })
+            .chain([StockKey::Sku { sku: SKU }])
+            .collect();
+        let (answered, server) = crash_and_restart(
+            dir.path(),
+            &env,
+            async || prod.config_sql(&configure_sql()).await,
+            async || {
+                let mut open = Vec::new();
+                for key in &keys {
+                    open.push(prod.stock.pending(*key).await.expect("pending"));
+                }
+                eprintln!("reservations left open by the kill: {open:?}");
+            },
+        )
+        .await;
+        let started = std::time::Instant::now();
+
+        // The sweeper settles the reservations the kill left (older than 5 s), and the
+        // write-back brings the SQL surplus to the Redis counters.
+        support::until_ok(
+            "stock settled in Redis and SQL",
+            Duration::from_secs(60),
+            async || {
+                let s = prod.snapshot(ACTIVITY, STRATEGY, SKU).await;
+                for key in &keys {
+                    let sql = match key {
+                        StockKey::Award { award_id, .. } => s.award_surplus[&i64::from(*award_id)],
+                        StockKey::Sku { .. } => s.sku_surplus,
+                    };
+                    prod.redis_settled(*key, sql).await?;
+                }
+                Ok(())
+            },
+        )
+        .await;
+        let snapshot = prod.snapshot(ACTIVITY, STRATEGY, SKU).await;
+        eprintln!(
+            "stock settled {:?} after the load; surplus {:?}, sku {}",
+            started.elapsed(),
+            snapshot.award_surplus,
+            snapshot.sku_surplus
+        );
+        check_counts(&snapshot, answered);
+
+        support::eventually(
+            "every task delivered",
+            Duration::from_secs(120),
+            async || delivered(&prod.snapshot(ACTIVITY, STRATEGY, SKU).await).is_ok(),
+        )
+        .await;
+        server.kill9();
+    })
+    .await;
 }

@@ -1,0 +1,774 @@
+//! Shared by the process-level tests (`crash`, `broker_down`): the real binary as a child
+//! process, either on the embedded store or on MariaDB + Redis + RabbitMQ under fresh
+//! names (databases `bmc_{pid}_{rand}`, Redis and queue prefixes of the same run), a TCP
+//! relay to the broker that a test can cut, and a snapshot of the sharded tables.
+//!
+//! Test settings come from `TEST_MYSQL_URL`, `TEST_REDIS_URL` and `TEST_AMQP_URL`; the
+//! child gets its configuration as `BIG_MARKET_*` variables, and inherits none.
+
+#![allow(dead_code)] // each test crate uses its own part
+
+use big_market_adapters::amqp::{AmqpBus, AmqpOptions, ConsumerPolicy};
+use big_market_adapters::mysql::MysqlOptions;
+use big_market_adapters::redis_store::{RedisStock, StockKey};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+/// The outbox's first retry delay given to the child (seconds); the queue cleanup needs
+/// it to name the delay queues.
+pub const RETRY_BASE_SECS: u64 = 1;
+
+pub fn mysql_url() -> String {
+    std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// The binary with no inherited `BIG_MARKET_*` setting (a developer's shell must not
+/// turn the embedded test into a MariaDB one, or point a test at a real broker).
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_big-market"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("BIG_MARKET_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A running `big-market serve`; killed (SIGKILL) when dropped, so a failing test leaves
+/// no server behind.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    log: std::path::PathBuf,
+}
+
+impl Server {
+    /// Starts the binary on a free port with `env` on top of the test defaults and waits
+    /// for `/health`.
+    pub async fn start(dir: &Path, env: &[(String, String)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let log = dir.join("server.log");
+        let child = binary()
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("BIG_MARKET_LOG_FILTER", "warn")
+            .env("BIG_MARKET_OUTBOX_INTERVAL_SECS", "1")
+            .env("BIG_MARKET_OUTBOX_STALE_SECS", "3")
+            .env(
+                "BIG_MARKET_OUTBOX_RETRY_BASE_SECS",
+                RETRY_BASE_SECS.to_string(),
+            )
+            .env("BIG_MARKET_OPENAI_TIMEOUT_MS", "400")
+            // A debug build under 64 connections is slow; the tests are about failures.
+            .env("BIG_MARKET_DRAW_TIMEOUT_MS", "10000")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .expect("log file"),
+            )
+            .spawn()
+            .expect("server starts");
+        let mut server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = server.child.try_wait().expect("child status") {
+                panic!("server exited with {status}:\n{}", server.log());
+            }
+            if client
+                .get(format!("{}/health", server.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not come up on port {port}:\n{}",
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The server's log so far (all runs on this directory).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`: no shutdown hook runs.
+    pub fn kill9(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // `Child::kill` is SIGKILL on Unix.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn post(client: &reqwest::Client, base: &str, path: &str, body: Value) -> Option<Value> {
+    let resp = client
+        .post(format!("{base}/api/v1/raffle/{path}"))
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    resp.json().await.ok()
+}
+
+/// `activity/armory` of `activity_id`, which must answer `0000`.
+pub async fn armory(base: &str, activity_id: i64) {
+    let armory = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/v1/raffle/activity/armory?activityId={activity_id}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(armory["code"], "0000", "{armory}");
+}
+
+/// `activity/sku_recharge` of `sku` for each user, each of which must answer `0000`.
+pub async fn recharge(base: &str, users: &[String], sku: i64) {
+    let client = reqwest::Client::new();
+    for user in users {
+        let v = post(
+            &client,
+            base,
+            "activity/sku_recharge",
+            json!({"userId": user, "sku": sku, "outBusinessNo": format!("{user}-{sku}")}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(v["code"], "0000", "{v}");
+    }
+}
+
+/// The codes of a spent quota (total, month, day).
+fn quota_spent(code: &Value) -> bool {
+    ["ERR_BIZ_006", "ERR_BIZ_007", "ERR_BIZ_008"]
+        .iter()
+        .any(|c| code == c)
+}
+
+/// Draws for `users` until the server says each one's quota is spent, or until it is
+/// gone, `connections` requests at a time (several on one user at once). Counts the
+/// `0000` answers in `answered`; other answers (a timeout, the breaker) are retried.
+/// Whether every quota was seen spent.
+pub async fn draw_until_spent(
+    base: &str,
+    users: &[String],
+    activity_id: i64,
+    connections: usize,
+    answered: Arc<AtomicUsize>,
+) -> bool {
+    let client = reqwest::Client::new();
+    let users: Arc<Vec<String>> = Arc::new(users.to_vec());
+    let spent: Arc<Vec<AtomicBool>> =
+        Arc::new(users.iter().map(|_| AtomicBool::new(false)).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let gone = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (client, base) = (client.clone(), base.to_owned());
+        let (users, spent, next, gone, answered) = (
+            users.clone(),
+            spent.clone(),
+            next.clone(),
+            gone.clone(),
+            answered.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                if gone.load(Ordering::SeqCst) || spent.iter().all(|s| s.load(Ordering::SeqCst)) {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "draws did not finish in time");
+                let i = next.fetch_add(1, Ordering::SeqCst) % users.len();
+                if spent[i].load(Ordering::SeqCst) {
+                    continue;
+                }
+                let body = json!({"userId": users[i], "activityId": activity_id});
+                match post(&client, &base, "activity/draw", body).await {
+                    Some(v) if v["code"] == "0000" => {
+                        answered.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Some(v) if quota_spent(&v["code"]) => spent[i].store(true, Ordering::SeqCst),
+                    // A timeout or the open breaker: try again a little later.
+                    Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    None => {
+                        gone.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("draw worker");
+    }
+    spent.iter().all(|s| s.load(Ordering::SeqCst))
+}
+
+/// Polls `check` every 100 ms until it holds, failing the test after `limit`.
+pub async fn eventually(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    until_ok(what, limit, async || {
+        if check().await {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await
+}
+
+/// Polls `check` every 100 ms until it is `Ok`, failing the test with its last error
+/// after `limit`.
+pub async fn until_ok(
+    what: &str,
+    limit: Duration,
+    mut check: impl AsyncFnMut() -> Result<(), String>,
+) {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "timed out after {limit:?} waiting for {what}: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A fresh production setup: its own databases, Redis prefix and queue prefix, migrated
+/// with `big-market migrate --sample-data` (upstream's awards and rule trees).
+pub struct Production {
+    pub options: MysqlOptions,
+    pub pool: sqlx::MySqlPool,
+    pub redis_prefix: String,
+    pub amqp_prefix: String,
+    pub stock: RedisStock,
+    redis: redis::aio::ConnectionManager,
+}
+
+impl Production {
+    pub async fn create(tag: &str) -> Self {
+        let run = format!(
+            "{}_{}",
+            std::process::id(),
+            rand::random::<u32>() % 1_000_000
+        );
+        let options = MysqlOptions {
+            url: mysql_url(),
+            database: format!("{tag}_{run}"),
+            ..Default::default()
+        };
+        let redis_prefix = format!("{tag}:{run}:");
+        let amqp_prefix = format!("{tag}.{run}.");
+        let out = binary()
+            .args(["migrate", "--sample-data"])
+            .env("BIG_MARKET_MYSQL_URL", &options.url)
+            .env("BIG_MARKET_MYSQL_DATABASE", &options.database)
+            .env("BIG_MARKET_LOG_FILTER", "warn")
+            .output()
+            .expect("big-market migrate runs");
+        assert!(
+            out.status.success(),
+            "big-market migrate failed (the tests need MariaDB/MySQL at {}): {}",
+            options.server(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("sample data loaded"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let pool = sqlx::mysql::MySqlPoolOptions::new()
+            .max_connections(4)
+            .connect(&options.url)
+            .await
+            .expect("test pool");
+        let (_, redis) = big_market_adapters::redis_store::connect(&redis_url())
+            .await
+            .unwrap_or_else(|e| panic!("{e}: the tests need Redis"));
+        let stock = RedisStock::new(redis.clone(), redis_prefix.clone())
+            .await
+            .expect("redis stock");
+        Self {
+            options,
+            pool,
+            redis_prefix,
+            amqp_prefix,
+            stock,
+            redis,
+        }
+    }
+
+    /// The child's configuration; `amqp` is the broker URL it is given (a relay's, or the
+    /// broker's own).
+    pub fn env(&self, amqp: &str) -> Vec<(String, String)> {
+        [
+            ("BIG_MARKET_MYSQL_URL", self.options.url.clone()),
+            ("BIG_MARKET_MYSQL_DATABASE", self.options.database.clone()),
+            ("BIG_MARKET_REDIS_URL", redis_url()),
+            ("BIG_MARKET_REDIS_PREFIX", self.redis_prefix.clone()),
+            ("BIG_MARKET_AMQP_URL", amqp.to_owned()),
+            ("BIG_MARKET_AMQP_PREFIX", self.amqp_prefix.clone()),
+            // The sweeper settles a crash's reservations after 5 s, not a minute.
+            ("BIG_MARKET_STOCK_RESERVATION_SECS", "5".into()),
+            ("BIG_MARKET_STOCK_WRITEBACK_MS", "200".into()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .to_vec()
+    }
+
+    /// Runs `sql` (several statements) in the config database.
+    pub async fn config_sql(&self, sql: &str) {
+        sqlx::raw_sql(&format!("USE `{}`; {sql}", self.options.database))
+            .execute(&self.pool)
+            .await
+            .expect("configure");
+    }
+
+    /// Every `(database, suffix)` of the sharded tables.
+    fn shards(&self) -> Vec<(String, String)> {
+        let mut shards = Vec::new();
+        for db in self.options.user_databases() {
+            for t in self.options.table_suffixes() {
+                shards.push((db.clone(), t));
+            }
+        }
+        shards
+    }
+
+    async fn rows<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow> + Send + Unpin,
+    {
+        sqlx::query_as::<_, T>(sql)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Everything of `activity_id` (its strategy and SKU), over every shard.
+    pub async fn snapshot(&self, activity_id: i64, strategy_id: i64, sku: i64) -> Snapshot {
+        let mut s = Snapshot::default();
+        for (db, t) in self.shards() {
+            s.orders.extend(
+                self.rows(&format!(
+                    "SELECT user_id, order_id, order_state FROM `{db}`.user_raffle_order{t}
+                     WHERE activity_id = {activity_id}"
+                ))
+                .await
+                .into_iter()
+                .map(|(user, order_id, state)| RaffleOrder {
+                    user,
+                    order_id,
+                    state,
+                }),
+            );
+            s.records.extend(
+                self.rows(&format!(
+                    "SELECT user_id, order_id, CAST(award_id AS SIGNED), award_state, delivery_note
+                     FROM `{db}`.user_award_record{t} WHERE activity_id = {activity_id}"
+                ))
+                .await
+                .into_iter()
+                .map(|(user, order_id, award_id, state, note)| AwardRecord {
+                    user,
+                    order_id,
+                    award_id,
+                    state,
+                    note,
+                }),
+            );
+            s.credit_orders.extend(
+                self.rows::<(String, String, i64)>(&format!(
+                    "SELECT user_id, out_business_no, CAST(ROUND(trade_amount * 100) AS SIGNED)
+                     FROM `{db}`.user_credit_order{t}"
+                ))
+                .await,
+            );
+            let (n,): (i64,) = sqlx::query_as(&format!(
+                "SELECT COUNT(*) FROM `{db}`.raffle_activity_order{t} WHERE sku = {sku}"
+            ))
+            .fetch_one(&self.pool)
+            .await
+            .expect("activity orders");
+            s.sku_orders += n;
+        }
+        for db in self.options.user_databases() {
+            s.accounts.extend(
+                self.rows(&format!(
+                    "SELECT user_id, CAST(total_count AS SIGNED), CAST(total_count_surplus AS SIGNED)
+                     FROM `{db}`.raffle_activity_account WHERE activity_id = {activity_id}"
+                ))
+                .await
+                .into_iter()
+                .map(|(user, total, surplus)| Account {
+                    user,
+                    total,
+                    surplus,
+                }),
+            );
+            s.tasks.extend(
+                self.rows::<(String, String, String, String, i64)>(&format!(
+                    "SELECT user_id, topic, message, state, CAST(attempts AS SIGNED) FROM `{db}`.task"
+                ))
+                .await
+                .into_iter()
+                .map(|(user, topic, message, state, attempts)| Task::new(user, topic, &message, state, attempts)),
+            );
+            s.credit_accounts.extend(
+                self.rows::<(String, i64, i64)>(&format!(
+                    "SELECT user_id, CAST(ROUND(total_amount * 100) AS SIGNED),
+                            CAST(ROUND(available_amount * 100) AS SIGNED)
+                     FROM `{db}`.user_credit_account"
+                ))
+                .await,
+            );
+        }
+        let db = &self.options.database;
+        s.award_surplus = self
+            .rows::<(i64, i64)>(&format!(
+                "SELECT CAST(award_id AS SIGNED), CAST(award_count_surplus AS SIGNED)
+                 FROM `{db}`.strategy_award WHERE strategy_id = {strategy_id}"
+            ))
+            .await
+            .into_iter()
+            .collect();
+        let (surplus,): (i64,) = sqlx::query_as(&format!(
+            "SELECT CAST(stock_count_surplus AS SIGNED) FROM `{db}`.raffle_activity_sku WHERE sku = {sku}"
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .expect("sku surplus");
+        s.sku_surplus = surplus;
+        s
+    }
+
+    /// Whether the Redis counter of `key` has no open reservation and equals `sql`, the
+    /// SQL surplus: the sweeper and the write-back have both run since the last draw.
+    pub async fn redis_settled(&self, key: StockKey, sql: i64) -> Result<(), String> {
+        let pending = self.stock.pending(key).await.expect("pending");
+        let counter = self.stock.surplus(key).await.expect("counter");
+        if pending == 0 && counter == Some(sql) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{key}: redis {counter:?} with {pending} reservation(s), SQL {sql}"
+            ))
+        }
+    }
+
+    /// Drops the databases, deletes the Redis keys and the queues of this run.
+    pub async fn cleanup(&self) {
+        big_market_adapters::mysql::migrate::drop_databases(&self.options)
+            .await
+            .expect("drop databases");
+        let mut conn = self.redis.clone();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.redis_prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("redis keys");
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .expect("redis del");
+        }
+        let options = AmqpOptions {
+            prefix: self.amqp_prefix.clone(),
+            ..AmqpOptions::default()
+        };
+        let topics = options.topics.clone();
+        let bus = AmqpBus::connect(&amqp_url(), options)
+            .await
+            .expect("broker for the cleanup");
+        let config = big_market::config::Config {
+            outbox_retry_base_secs: RETRY_BASE_SECS,
+            ..Default::default()
+        };
+        let policy = ConsumerPolicy::from(&config.retry_policy());
+        for topic in topics {
+            bus.delete_topic(&topic, &policy)
+                .await
+                .expect("delete queues");
+        }
+    }
+}
+
+/// Runs `body`, then `prod.cleanup()` whatever became of it, then fails the test if the
+/// body failed (its panic is caught while it is polled, so nothing needs to be `Send`).
+pub async fn with_cleanup(prod: &Production, body: impl std::future::Future<Output = ()>) {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::task::Poll;
+    let mut body = Box::pin(body);
+    let result = std::future::poll_fn(|cx| {
+        match catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    })
+    .await;
+    // Servers and relays the body still held go first.
+    drop(body);
+    prod.cleanup().await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RaffleOrder {
+    pub user: String,
+    pub order_id: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AwardRecord {
+    pub user: String,
+    pub order_id: String,
+    pub award_id: i64,
+    pub state: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user: String,
+    pub total: i64,
+    pub surplus: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub user: String,
+    pub topic: String,
+    /// `data.orderId` of the message, if it has one.
+    pub order_id: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+}
+
+impl Task {
+    pub fn new(user: String, topic: String, message: &str, state: String, attempts: i64) -> Self {
+        let message: Value = serde_json::from_str(message).expect("task message is JSON");
+        Self {
+            user,
+            topic,
+            order_id: message["data"]["orderId"].as_str().map(str::to_owned),
+            state,
+            attempts,
+        }
+    }
+}
+
+/// The rows the invariants are checked on, from every shard.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub orders: Vec<RaffleOrder>,
+    pub accounts: Vec<Account>,
+    pub records: Vec<AwardRecord>,
+    pub tasks: Vec<Task>,
+    /// `(user, out_business_no, cents)`.
+    pub credit_orders: Vec<(String, String, i64)>,
+    /// `(user, total cents, available cents)`.
+    pub credit_accounts: Vec<(String, i64, i64)>,
+    pub award_surplus: BTreeMap<i64, i64>,
+    pub sku_orders: i64,
+    pub sku_surplus: i64,
+}
+
+impl Snapshot {
+    /// The `send_award` tasks of each order id.
+    pub fn award_tasks(&self) -> BTreeMap<&str, Vec<&Task>> {
+        let mut by_order = BTreeMap::<&str, Vec<&Task>>::new();
+        for t in self.tasks.iter().filter(|t| t.topic == "send_award") {
+            let order = t.order_id.as_deref().expect("send_award names its order");
+            by_order.entry(order).or_default().push(t);
+        }
+        by_order
+    }
+
+    /// The award records of each order id.
+    pub fn records_by_order(&self) -> BTreeMap<&str, Vec<&AwardRecord>> {
+        let mut by_order = BTreeMap::<&str, Vec<&AwardRecord>>::new();
+        for r in &self.records {
+            by_order.entry(r.order_id.as_str()).or_default().push(r);
+        }
+        by_order
+    }
+}
+
+/// A TCP relay to the broker that the test can take down (listener closed, every relayed
+/// connection dropped) and bring back on the same port: the broker itself is shared by
+/// everything running on this machine and stays up.
+pub struct Relay {
+    pub port: u16,
+    upstream: String,
+    listener: Option<AbortHandle>,
+    links: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Relay {
+    pub async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let port = listener.local_addr().expect("addr").port();
+        let mut relay = Self {
+            port,
+            upstream,
+            listener: None,
+            links: Arc::default(),
+        };
+        relay.serve(listener);
+        relay
+    }
+
+    /// The relay to the broker of `TEST_AMQP_URL`, and the URL that goes through it.
+    pub async fn to_broker() -> (Self, String) {
+        let url = amqp_url();
+        let parsed: lapin_free_uri::Uri = lapin_free_uri::Uri::parse(&url);
+        let relay = Self::start(format!("{}:{}", parsed.host, parsed.port)).await;
+        let relayed = format!(
+            "amqp://{}@127.0.0.1:{}{}",
+            parsed.userinfo, relay.port, parsed.path
+        );
+        (relay, relayed)
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let upstream = self.upstream.clone();
+        let links = self.links.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                links.lock().expect("lock").push(link.abort_handle());
+            }
+        });
+        self.listener = Some(task.abort_handle());
+    }
+
+    /// Refuses new connections and drops every relayed one (both ends closed).
+    pub fn down(&mut self) {
+        if let Some(l) = self.listener.take() {
+            l.abort();
+        }
+        for link in self.links.lock().expect("lock").drain(..) {
+            link.abort();
+        }
+    }
+
+    /// Listens on the same port again.
+    pub async fn up(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "rebind relay: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        self.serve(listener);
+    }
+
+    /// Connections relayed so far (dropped ones included, until `down`).
+    pub fn relayed(&self) -> usize {
+        self.links.lock().expect("lock").len()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Just enough of an `amqp://user:pass@host:port/vhost` URL to relay it (the app crate
+/// does not depend on lapin).
+mod lapin_free_uri {
+    pub struct Uri {
+        pub userinfo: String,
+        pub host: String,
+        pub port: u16,
+        /// `/vhost` as written (percent-encoded), or empty.
+        pub path: String,
+    }
+
+    impl Uri {
+        pub fn parse(url: &str) -> Self {
+            let rest = url
+                .strip_prefix("amqp://")
+                .expect("TEST_AMQP_URL is amqp://user:password@host:port/vhost");
+            let (authority, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], rest[i..].to_owned()),
+                None => (rest, String::new()),
+            };
+            let (userinfo, hostport) = authority
+                .rsplit_once('@')
+                .map(|(u, h)| (u.to_owned(), h))
+                .unwrap_or(("guest:guest".to_owned(), authority));
+            let (host, port) = match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), p.parse().expect("AMQP port")),
+                None => (hostport.to_owned(), 5672),
+            };
+            Self {
+                userinfo,
+                host,
+                port,
+                path,
+            }
+        }
+    }
+}
