@@ -183,12 +183,23 @@ pub async fn stock_upkeep(
     let mut sweep = tokio::time::interval(Duration::from_secs(5));
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let bound_ms = i64::try_from(reservation_bound.as_millis()).unwrap_or(i64::MAX);
+    let lease = interval.max(Duration::from_millis(500)) * 10;
+    // Every counter is copied on the first round and every 30th after it: changes whose
+    // dirty mark was lost (a leader killed between taking the marks and its commit, or
+    // two overlapping rounds) reach SQL within 30 rounds.
+    let mut round: u64 = 0;
     loop {
         tokio::select! {
             _ = write_back.tick() => {
-                let lease = interval.max(Duration::from_millis(500)) * 10;
+                let full = round == 0;
+                round = (round + 1) % 30;
                 leadership.run("stock_writeback", lease, || async {
-                    if let Err(e) = store.write_back_stock().await {
+                    let written = if full {
+                        store.write_back_all_stock().await
+                    } else {
+                        store.write_back_stock().await
+                    };
+                    if let Err(e) = written {
                         tracing::warn!(error = %e, "stock write-back failed; retried next round");
                     }
                 }).await;
@@ -203,8 +214,11 @@ pub async fn stock_upkeep(
             _ = shutdown.changed() => break,
         }
     }
-    if let Err(e) = store.write_back_stock().await {
-        tracing::warn!(error = %e, "last stock write-back failed; the next start catches up");
+    let last = leadership
+        .run("stock_writeback", lease, || store.write_back_stock())
+        .await;
+    if let Some(Err(e)) = last {
+        tracing::warn!(error = %e, "last stock write-back failed; the next full round catches up");
     }
     tracing::debug!("stock upkeep stopped");
 }

@@ -28,9 +28,12 @@ pub(crate) struct StockHold {
 }
 
 impl StockHold {
-    /// The order the next reservations belong to.
+    /// The order the next reservations belong to. A nonce per call keeps the ids of two
+    /// transactions apart even when both hold the same order (a reused `create` raffle
+    /// order, a transaction run again), so one never settles the other's unit.
     pub(crate) fn hold_for(&mut self, kind: char, order_id: &str) {
-        self.holder = Some(format!("{kind}:{order_id}:{}", self.user_id));
+        let nonce = big_market_domain::activity::random_digits(&mut rand::rng(), 8);
+        self.holder = Some(format!("{kind}:{order_id}.{nonce}:{}", self.user_id));
     }
 
     /// Reserves one unit of `key` for this transaction's order.
@@ -43,8 +46,8 @@ impl StockHold {
                 self.user_id
             ),
         };
-        let now_ms = jiff::Timestamp::now().as_millisecond();
-        let taken = self.store.reserve(key, &id, now_ms).await?;
+        // Stamped with Redis's clock, which the sweeper reads too: nodes' clocks may differ.
+        let taken = self.store.reserve(key, &id, SERVER_TIME).await?;
         if taken {
             self.reserved.push(Reservation { key, id });
         }
@@ -69,11 +72,16 @@ pub(crate) async fn settle(hold: Option<StockHold>, committed: bool) {
     }
 }
 
-/// The parts of a reservation id.
+/// `reserve`'s `now_ms` that asks the script to stamp with Redis's own clock.
+const SERVER_TIME: i64 = -1;
+
+/// The kind, order id (without the nonce) and user id of a reservation id.
 fn parse_id(id: &str) -> Option<(char, &str, &str)> {
     let mut parts = id.splitn(3, ':');
     let kind = parts.next()?.chars().next()?;
-    Some((kind, parts.next()?, parts.next()?))
+    let order = parts.next()?;
+    let order = order.split_once('.').map_or(order, |(o, _)| o);
+    Some((kind, order, parts.next()?))
 }
 
 impl MysqlStore {
@@ -169,9 +177,9 @@ impl MysqlStore {
         let Some(stock) = &self.stock else {
             return Ok(SweepReport::default());
         };
-        let before = jiff::Timestamp::now().as_millisecond() - older_than_ms;
+        let before = stock.server_time_ms().await? - older_than_ms;
         let report = stock
-            .sweep(before, 256, |_, ids| self.committed_orders(ids))
+            .sweep(before, 256, |key, ids| self.committed_orders(key, ids))
             .await?;
         if report.returned + report.confirmed > 0 {
             tracing::info!(
@@ -183,8 +191,9 @@ impl MysqlStore {
         Ok(report)
     }
 
-    /// Which reservation ids belong to orders that are in SQL.
-    async fn committed_orders(&self, ids: Vec<String>) -> Result<HashSet<String>> {
+    /// Which reservation ids of `key` belong to orders that are in SQL with that award
+    /// or SKU.
+    async fn committed_orders(&self, key: StockKey, ids: Vec<String>) -> Result<HashSet<String>> {
         // (table, shard) → order ids to look up there.
         let mut asks: BTreeMap<(char, usize), Vec<(String, String)>> = BTreeMap::new();
         let mut shards: Vec<std::sync::Arc<Shard>> = Vec::new();
@@ -215,18 +224,24 @@ impl MysqlStore {
         let mut found = HashSet::new();
         for ((kind, at), orders) in asks {
             let shard = &shards[at];
-            let table = match kind {
-                'r' => "user_award_record",
-                'a' => "raffle_activity_order",
-                other => return Err(Error::internal(format!("unknown reservation kind {other}"))),
+            let (table, column, value) = match (kind, key) {
+                ('r', StockKey::Award { award_id, .. }) => {
+                    ("user_award_record", "award_id", i64::from(award_id))
+                }
+                ('a', StockKey::Sku { sku }) => ("raffle_activity_order", "sku", sku),
+                (kind, key) => {
+                    return Err(Error::internal(format!(
+                        "reservation kind {kind} does not hold {key}"
+                    )));
+                }
             };
             let marks = vec!["?"; orders.len()].join(",");
             let sql = format!(
-                "SELECT order_id FROM {db}.{table}{sfx} WHERE order_id IN ({marks})",
+                "SELECT order_id FROM {db}.{table}{sfx} WHERE {column} = ? AND order_id IN ({marks})",
                 db = shard.db,
                 sfx = shard.sfx
             );
-            let mut q = sqlx::query_as::<_, (String,)>(&sql);
+            let mut q = sqlx::query_as::<_, (String,)>(&sql).bind(value);
             for (order_id, _) in &orders {
                 q = q.bind(order_id);
             }
@@ -251,6 +266,10 @@ mod tests {
         assert_eq!(
             parse_id("r:123456789012:a:b"),
             Some(('r', "123456789012", "a:b"))
+        );
+        assert_eq!(
+            parse_id("a:123456789012.00012345:u.1"),
+            Some(('a', "123456789012", "u.1"))
         );
         assert_eq!(parse_id("x"), None);
     }

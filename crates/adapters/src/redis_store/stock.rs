@@ -210,8 +210,8 @@ impl RedisStock {
 
     // ---- the hot path ----
 
-    /// Takes one unit for `reservation_id` and records it, atomically. `false` when sold
-    /// out; [`RedisError::NotAssembled`] when the counter is missing. Repeating a
+    /// Takes one unit for `reservation_id` and records it, atomically, stamped `now_ms`
+    /// (negative: Redis's own clock). `false` when sold out; [`RedisError::NotAssembled`] when the counter is missing. Repeating a
     /// reservation id takes nothing more and answers `true`.
     pub async fn reserve(&self, key: StockKey, reservation_id: &str, now_ms: i64) -> Result<bool> {
         let outcome = self
@@ -313,6 +313,14 @@ impl RedisStock {
     }
 
     // ---- readers ----
+
+    /// Redis's clock in milliseconds: reservations are stamped with it, so the sweeper's
+    /// age check does not depend on the nodes' clocks agreeing.
+    pub async fn server_time_ms(&self) -> Result<i64> {
+        let mut conn = self.conn.clone();
+        let (secs, micros): (i64, i64) = ::redis::cmd("TIME").query_async(&mut conn).await?;
+        Ok(secs * 1000 + micros / 1000)
+    }
 
     /// Units left, `None` when not assembled.
     pub async fn surplus(&self, key: StockKey) -> Result<Option<i64>> {
