@@ -120,7 +120,8 @@ pub struct Config {
     pub mysql_db_count: u32,
     /// Copies of each sharded table per user database (upstream's `tbCount`).
     pub mysql_tb_count: u32,
-    /// Most connections to MariaDB/MySQL (one transaction holds one).
+    /// Most connections to MariaDB/MySQL (one transaction holds one). Beyond what the
+    /// server's cores run at once, more connections only queue inside the server.
     pub mysql_pool_size: u32,
     /// Redis, `redis://host:6379` (optionally `/db`): award and SKU stock, job leadership
     /// and cache invalidation, so several nodes can share one MariaDB/MySQL store.
@@ -169,7 +170,7 @@ impl Default for Config {
             mysql_database: "big_market".into(),
             mysql_db_count: 2,
             mysql_tb_count: 4,
-            mysql_pool_size: 64,
+            mysql_pool_size: 16,
             redis_url: None,
             redis_prefix: "big_market:".into(),
             stock_writeback_ms: 1000,

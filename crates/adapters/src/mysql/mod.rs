@@ -52,7 +52,7 @@ impl Default for MysqlOptions {
             db_count: 2,
             tb_count: 4,
             connect_timeout: Duration::from_secs(5),
-            pool_size: 64,
+            pool_size: 16,
         }
     }
 }

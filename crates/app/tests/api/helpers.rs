@@ -91,9 +91,6 @@ impl World {
         if let Some(s) = self.servers.as_ref().map(|s| &s.names) {
             config.mysql_url = Some(Secret(s.mysql_url.clone()));
             config.mysql_database = s.database.clone();
-            // Tests run side by side on one server (MariaDB allows 151 connections by
-            // default); 16 each is plenty for their 64-request bursts.
-            config.mysql_pool_size = 16;
             config.redis_url = Some(Secret(s.redis_url.clone()));
             config.redis_prefix = s.redis_prefix.clone();
             config.amqp_url = Some(Secret(s.amqp_url.clone()));
