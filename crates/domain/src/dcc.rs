@@ -2,9 +2,9 @@
 //! time without a restart.
 //!
 //! Values live in process (read on every draw, so they are atomics) and are written
-//! through a [`DccRepository`] so they survive a restart. The embedded backend stores
-//! them in SQLite; a production backend adds a Redis hash and pub/sub (issue 4) behind
-//! the same port.
+//! through a [`DccRepository`] so they survive a restart (SQLite or MariaDB/MySQL). On
+//! the production backend an update is announced to the other nodes
+//! ([`crate::cluster`]), which [`DynamicConfig::reload`] the stored values.
 
 use crate::cluster::{Broadcaster, Changed, ConfigBroadcast};
 use crate::error::{Error, Result};

@@ -56,8 +56,8 @@ fn plus(now: Timestamp, d: Duration) -> Timestamp {
         .unwrap_or(Timestamp::MAX)
 }
 
-/// Users refused by the rate limiter, counted per window. In process here; a production
-/// backend shares it between nodes (Redis, issue 4).
+/// Users refused by the rate limiter, counted per window. In process on the embedded
+/// backend; shared by every node through Redis on the production backend.
 #[async_trait]
 pub trait BlockList: Send + Sync {
     /// Rejections of `user_id` still inside their window.
