@@ -12,7 +12,9 @@ use big_market_adapters::amqp::{AmqpBus, AmqpOptions, ConsumerPolicy, run_consum
 use big_market_adapters::gateway::{AccountServiceConfig, HttpAccountService};
 use big_market_adapters::inprocess::InProcessBus;
 use big_market_adapters::mysql::MysqlStore;
-use big_market_adapters::redis_store::{Invalidation, RedisBlockList, RedisLock, RedisStock};
+use big_market_adapters::redis_store::{
+    Invalidation, RedisBlockList, RedisLock, RedisStock, Subscription,
+};
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
 use big_market_domain::activity::{ActivityRepository, ActivityService};
 use big_market_domain::award::{AwardGateway, AwardRepository, AwardService};
@@ -132,6 +134,8 @@ pub struct Services {
     pub amqp: Option<(AmqpBus, Vec<TopicConsumer>)>,
     /// With `redis_url`: stock, job leases and cache invalidation.
     pub redis: Option<RedisParts>,
+    /// Other nodes' configuration changes (taken by the follower job when it starts).
+    changes: Mutex<Option<Subscription>>,
 }
 
 /// The Redis side of the production backend.
@@ -185,6 +189,7 @@ impl Services {
         seams: &Seams,
     ) -> anyhow::Result<Self> {
         let mut redis = None;
+        let mut changes = None;
         let store = match config.mysql() {
             Some(options) => {
                 let mut store = MysqlStore::connect(&options)
@@ -193,6 +198,15 @@ impl Services {
                 match &config.redis_url {
                     Some(url) => {
                         let parts = RedisParts::connect(&url.0, &config.redis_prefix).await?;
+                        // Subscribed before anything is loaded, so no change announced
+                        // while this node starts is missed.
+                        changes = Some(
+                            parts
+                                .invalidation
+                                .subscribe()
+                                .await
+                                .context("subscribing to configuration changes in Redis")?,
+                        );
                         tracing::info!(prefix = %config.redis_prefix, "award and SKU stock, job leases and cache invalidation go through Redis");
                         store = store.with_redis_stock(parts.stock.clone());
                         redis = Some(parts);
@@ -354,6 +368,7 @@ impl Services {
             notices: Mutex::new(Some(notices)),
             amqp,
             redis,
+            changes: Mutex::new(changes),
         })
     }
 }
@@ -439,13 +454,12 @@ impl Application {
                 stopped.clone(),
             ));
         }
-        if let Some(redis) = &services.redis {
-            // Subscribed before serving, so no announcement after start-up is missed.
-            let subscription = redis
-                .invalidation
-                .subscribe()
-                .await
-                .context("subscribing to configuration changes in Redis")?;
+        let subscription = services
+            .changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let (Some(redis), Some(subscription)) = (&services.redis, subscription) {
             let broadcast: Arc<dyn ConfigBroadcast> = Arc::new(redis.invalidation.clone());
             services.strategy.set_broadcast(broadcast.clone());
             services.activity.set_broadcast(broadcast.clone());

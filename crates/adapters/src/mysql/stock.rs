@@ -38,7 +38,7 @@ impl StockHold {
 
     /// Reserves one unit of `key` for this transaction's order.
     pub(crate) async fn reserve(&mut self, key: StockKey) -> Result<bool> {
-        let id = match &self.holder {
+        let mut id = match &self.holder {
             Some(id) => id.clone(),
             None => format!(
                 "x:{}:{}",
@@ -46,6 +46,18 @@ impl StockHold {
                 self.user_id
             ),
         };
+        // A second unit of the same stock for the same order (a rule tree with two stock
+        // nodes) is a second reservation, as the SQL path takes a second unit.
+        let again = self.reserved.iter().filter(|r| r.key == key).count();
+        if again > 0 {
+            id = match id.split_once(':') {
+                Some((kind, rest)) => match rest.split_once(':') {
+                    Some((order, user)) => format!("{kind}:{order}-{again}:{user}"),
+                    None => id,
+                },
+                None => id,
+            };
+        }
         // Stamped with Redis's clock, which the sweeper reads too: nodes' clocks may differ.
         let taken = self.store.reserve(key, &id, SERVER_TIME).await?;
         if taken {
@@ -259,7 +271,61 @@ impl MysqlStore {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_id;
+    use super::{StockHold, parse_id};
+    use crate::redis_store::{RedisStock, StockKey};
+
+    /// Against this machine's Redis (or `TEST_REDIS_URL`), under a fresh prefix.
+    #[tokio::test]
+    async fn one_order_taking_a_stock_twice_takes_two_units() {
+        let url = std::env::var("TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+        let (_, mut conn) = crate::redis_store::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("this test needs Redis at {url}: {e}"));
+        let prefix = format!("bm-unit-{:016x}:", rand::random::<u64>());
+        let store = RedisStock::new(conn.clone(), prefix.clone()).await.unwrap();
+        let key = StockKey::Award {
+            strategy_id: 1,
+            award_id: 2,
+        };
+        store.init(key, 5).await.unwrap();
+        let mut hold = StockHold {
+            store: store.clone(),
+            user_id: "u:1".into(),
+            holder: None,
+            reserved: Vec::new(),
+        };
+        hold.hold_for('r', "123456789012");
+        assert!(hold.reserve(key).await.unwrap());
+        assert!(hold.reserve(key).await.unwrap());
+        assert_eq!(store.surplus(key).await.unwrap(), Some(3));
+        assert_eq!(store.pending(key).await.unwrap(), 2);
+        for r in &hold.reserved {
+            let (kind, order, user) = parse_id(&r.id).unwrap();
+            assert_eq!(
+                (kind, order, user),
+                ('r', "123456789012", "u:1"),
+                "{}",
+                r.id
+            );
+        }
+        super::settle(Some(hold), false).await;
+        assert_eq!(
+            store.surplus(key).await.unwrap(),
+            Some(5),
+            "both given back"
+        );
+        let keys: Vec<String> = ::redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let _: i64 = ::redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
 
     #[test]
     fn reservation_ids_keep_user_ids_with_colons() {
