@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, HashSet};
 pub(crate) struct StockHold {
     pub(crate) store: RedisStock,
     pub(crate) user_id: String,
-    /// The reservation id of the order this transaction writes, once known.
-    pub(crate) holder: Option<String>,
+    /// Kind and `{orderId}.{nonce}` of the order this transaction writes, once known.
+    pub(crate) holder: Option<(char, String)>,
     pub(crate) reserved: Vec<Reservation>,
 }
 
@@ -33,31 +33,25 @@ impl StockHold {
     /// order, a transaction run again), so one never settles the other's unit.
     pub(crate) fn hold_for(&mut self, kind: char, order_id: &str) {
         let nonce = big_market_domain::activity::random_digits(&mut rand::rng(), 8);
-        self.holder = Some(format!("{kind}:{order_id}.{nonce}:{}", self.user_id));
+        self.holder = Some((kind, format!("{order_id}.{nonce}")));
     }
 
     /// Reserves one unit of `key` for this transaction's order.
     pub(crate) async fn reserve(&mut self, key: StockKey) -> Result<bool> {
-        let mut id = match &self.holder {
-            Some(id) => id.clone(),
-            None => format!(
-                "x:{}:{}",
+        let (kind, order) = match &self.holder {
+            Some((kind, order)) => (*kind, order.clone()),
+            None => (
+                'x',
                 big_market_domain::activity::random_digits(&mut rand::rng(), 12),
-                self.user_id
             ),
         };
         // A second unit of the same stock for the same order (a rule tree with two stock
         // nodes) is a second reservation, as the SQL path takes a second unit.
-        let again = self.reserved.iter().filter(|r| r.key == key).count();
-        if again > 0 {
-            id = match id.split_once(':') {
-                Some((kind, rest)) => match rest.split_once(':') {
-                    Some((order, user)) => format!("{kind}:{order}-{again}:{user}"),
-                    None => id,
-                },
-                None => id,
-            };
-        }
+        let again = match self.reserved.iter().filter(|r| r.key == key).count() {
+            0 => String::new(),
+            n => format!("-{n}"),
+        };
+        let id = format!("{kind}:{order}{again}:{}", self.user_id);
         // Stamped with Redis's clock, which the sweeper reads too: nodes' clocks may differ.
         let taken = self.store.reserve(key, &id, SERVER_TIME).await?;
         if taken {

@@ -80,6 +80,44 @@ impl MysqlTx {
         Ok(row.map(period))
     }
 
+    /// `{unit}_count_surplus − 1` of one period row, guarded by `> 0`; whether it changed.
+    async fn deduct_period(
+        &mut self,
+        unit: &str,
+        user_id: &str,
+        activity_id: i64,
+        key: &str,
+    ) -> Result<bool> {
+        let sql = format!(
+            "UPDATE {db}.raffle_activity_account_{unit}
+             SET {unit}_count_surplus = {unit}_count_surplus - 1
+             WHERE user_id = ? AND activity_id = ? AND {unit} = ? AND {unit}_count_surplus > 0",
+            db = self.shard.db
+        );
+        let q = sqlx::query(&sql).bind(user_id).bind(activity_id).bind(key);
+        Ok(self.exec(q).await? == 1)
+    }
+
+    /// Inserts a `raffle_activity_account_{unit}` row.
+    async fn insert_period(&mut self, unit: &str, row: &PeriodAccount) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {db}.raffle_activity_account_{unit}
+                 (user_id, activity_id, {unit}, {unit}_count, {unit}_count_surplus)
+             VALUES (?, ?, ?, ?, ?)",
+            db = self.shard.db
+        );
+        self.exec(
+            sqlx::query(&sql)
+                .bind(&row.user_id)
+                .bind(row.activity_id)
+                .bind(&row.period)
+                .bind(row.count)
+                .bind(row.count_surplus),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub(super) async fn optional<O>(
         &mut self,
         q: QueryAs<'_, MySql, O, MySqlArguments>,
@@ -392,70 +430,20 @@ impl ActivityTx for MysqlTx {
     }
 
     async fn deduct_month(&mut self, user_id: &str, activity_id: i64, month: &str) -> Result<bool> {
-        let sql = format!(
-            "UPDATE {db}.raffle_activity_account_month SET month_count_surplus = month_count_surplus - 1
-             WHERE user_id = ? AND activity_id = ? AND month = ? AND month_count_surplus > 0",
-            db = self.shard.db
-        );
-        Ok(self
-            .exec(
-                sqlx::query(&sql)
-                    .bind(user_id)
-                    .bind(activity_id)
-                    .bind(month),
-            )
-            .await?
-            == 1)
+        self.deduct_period("month", user_id, activity_id, month)
+            .await
     }
 
     async fn deduct_day(&mut self, user_id: &str, activity_id: i64, day: &str) -> Result<bool> {
-        let sql = format!(
-            "UPDATE {db}.raffle_activity_account_day SET day_count_surplus = day_count_surplus - 1
-             WHERE user_id = ? AND activity_id = ? AND day = ? AND day_count_surplus > 0",
-            db = self.shard.db
-        );
-        Ok(self
-            .exec(sqlx::query(&sql).bind(user_id).bind(activity_id).bind(day))
-            .await?
-            == 1)
+        self.deduct_period("day", user_id, activity_id, day).await
     }
 
     async fn insert_month(&mut self, row: &PeriodAccount) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {db}.raffle_activity_account_month
-                 (user_id, activity_id, month, month_count, month_count_surplus)
-             VALUES (?, ?, ?, ?, ?)",
-            db = self.shard.db
-        );
-        self.exec(
-            sqlx::query(&sql)
-                .bind(&row.user_id)
-                .bind(row.activity_id)
-                .bind(&row.period)
-                .bind(row.count)
-                .bind(row.count_surplus),
-        )
-        .await?;
-        Ok(())
+        self.insert_period("month", row).await
     }
 
     async fn insert_day(&mut self, row: &PeriodAccount) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {db}.raffle_activity_account_day
-                 (user_id, activity_id, day, day_count, day_count_surplus)
-             VALUES (?, ?, ?, ?, ?)",
-            db = self.shard.db
-        );
-        self.exec(
-            sqlx::query(&sql)
-                .bind(&row.user_id)
-                .bind(row.activity_id)
-                .bind(&row.period)
-                .bind(row.count)
-                .bind(row.count_surplus),
-        )
-        .await?;
-        Ok(())
+        self.insert_period("day", row).await
     }
 
     async fn set_mirrors(

@@ -522,25 +522,24 @@ impl TestApp {
 
     /// One integer from the configuration tables.
     pub async fn config_i64(&self, sql: &str) -> i64 {
-        let sql = sql.to_owned();
-        match &self.sql {
-            Some(pool) => sqlx::query_scalar::<_, i64>(&sql)
-                .fetch_one(pool)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}")),
-            None => self
-                .embedded()
-                .read(move |conn| Ok(conn.query_row(&sql, [], |r| r.get(0))?))
-                .await
-                .expect("query"),
-        }
+        self.config_scalar(sql.to_owned()).await
     }
 
     /// One value of the configuration tables as text (`CAST(… AS CHAR)`).
     pub async fn config_text(&self, column: &str, from: &str) -> String {
-        let sql = format!("SELECT CAST({column} AS CHAR) FROM {from}");
+        self.config_scalar(format!("SELECT CAST({column} AS CHAR) FROM {from}"))
+            .await
+    }
+
+    async fn config_scalar<T>(&self, sql: String) -> T
+    where
+        T: rusqlite::types::FromSql
+            + for<'r> sqlx::Decode<'r, sqlx::MySql>
+            + sqlx::Type<sqlx::MySql>,
+        T: Send + Unpin + 'static,
+    {
         match &self.sql {
-            Some(pool) => sqlx::query_scalar::<_, String>(&sql)
+            Some(pool) => sqlx::query_scalar::<_, T>(&sql)
                 .fetch_one(pool)
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}")),
