@@ -123,6 +123,9 @@ pub struct Config {
     /// Most connections to MariaDB/MySQL (one transaction holds one). Beyond what the
     /// server's cores run at once, more connections only queue inside the server.
     pub mysql_pool_size: u32,
+    /// With Redis: transactions that run grouped draws at once per user database
+    /// (each commits up to 64 users' draws together); `0` runs every draw alone.
+    pub mysql_draw_workers: u32,
     /// Redis, `redis://host:6379` (optionally `/db`): award and SKU stock, job leadership
     /// and cache invalidation, so several nodes can share one MariaDB/MySQL store.
     pub redis_url: Option<Secret>,
@@ -171,6 +174,7 @@ impl Default for Config {
             mysql_db_count: 2,
             mysql_tb_count: 4,
             mysql_pool_size: 16,
+            mysql_draw_workers: 1,
             redis_url: None,
             redis_prefix: "big_market:".into(),
             stock_writeback_ms: 1000,

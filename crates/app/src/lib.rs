@@ -209,6 +209,12 @@ impl Services {
                         );
                         tracing::info!(prefix = %config.redis_prefix, "award and SKU stock, job leases and cache invalidation go through Redis");
                         store = store.with_redis_stock(parts.stock.clone());
+                        if config.mysql_draw_workers > 0 {
+                            store = store.with_grouped_writes(
+                                config.mysql_draw_workers as usize,
+                                big_market_adapters::mysql::MAX_GROUP,
+                            );
+                        }
                         redis = Some(parts);
                     }
                     None => tracing::warn!(

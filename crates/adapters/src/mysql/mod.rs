@@ -4,6 +4,7 @@
 //! upstream's router puts them ([`crate::router`]), so Java and Rust nodes share data.
 
 mod config;
+mod group;
 pub mod migrate;
 mod seed;
 mod stock;
@@ -14,6 +15,7 @@ mod user;
 use crate::router::{Route, Router};
 use std::time::Duration;
 
+pub use group::MAX_GROUP;
 pub use migrate::{MigrateReport, migrate};
 pub use store::{MysqlStore, MysqlTx};
 

@@ -18,12 +18,13 @@
 //! inside the user's transaction: a cross-database update that is atomic only while all
 //! databases are on one server, and a hot row every draw waits for.
 
+use super::group::Groups;
 use super::stock::{StockHold, settle};
 use super::{MysqlError, MysqlOptions};
 use crate::redis_store::RedisStock;
 use crate::router::{Route, Router};
 use big_market_domain::{Error, ResponseCode, Result};
-use sqlx::mysql::{MySqlDatabaseError, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions};
 use sqlx::{Executor, MySql, MySqlPool, Transaction};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +48,9 @@ pub struct MysqlStore {
     pub(super) inner: Arc<Inner>,
     /// Award and SKU stock in Redis; `None`: guarded SQL updates.
     pub(super) stock: Option<RedisStock>,
+    /// Draws, points prizes and task completions run in groups
+    /// ([`MysqlStore::with_grouped_writes`]); `None`: one by one.
+    pub(super) groups: Option<Arc<Groups>>,
 }
 
 pub(super) struct Inner {
@@ -75,17 +79,23 @@ impl MysqlStore {
             server: options.server(),
             source,
         };
+        let connect: MySqlConnectOptions = options.url.parse().map_err(unreachable)?;
+        // Grouped draws vary their statements with the group's size: room for all of them
+        // (16 connections × 512 stays under the server's default 16,382 statements).
+        let connect = connect.statement_cache_capacity(512);
         let pool = MySqlPoolOptions::new()
             .max_connections(options.pool_size.max(1))
             .acquire_timeout(options.connect_timeout)
+            // A broken connection fails its statement and is dropped; a ping before every
+            // use would cost a round trip per transaction.
+            .test_before_acquire(false)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(READ_COMMITTED).await?;
                     Ok(())
                 })
             })
-            .connect_lazy(&options.url)
-            .map_err(unreachable)?;
+            .connect_lazy_with(connect);
         // One round trip now, so a wrong address is an error at start-up, not a hang later.
         tokio::time::timeout(
             options.connect_timeout,
@@ -117,6 +127,7 @@ impl MysqlStore {
                 deadlocks: AtomicU64::new(0),
             }),
             stock: None,
+            groups: None,
         })
     }
 
@@ -166,12 +177,19 @@ impl MysqlStore {
             tx,
             shard: self.shard(user_id),
             retry: false,
-            stock: self.stock.clone().map(|store| StockHold {
-                store,
-                user_id: user_id.to_owned(),
-                holder: None,
-                reserved: Vec::new(),
-            }),
+            stock: self.hold(user_id),
+        })
+    }
+}
+
+impl MysqlStore {
+    /// The stock side of a transaction of `user_id` (Redis stock only).
+    pub(super) fn hold(&self, user_id: &str) -> Option<StockHold> {
+        self.stock.clone().map(|store| StockHold {
+            store,
+            user_id: user_id.to_owned(),
+            holder: None,
+            reserved: Vec::new(),
         })
     }
 }

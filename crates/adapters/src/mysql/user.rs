@@ -6,6 +6,7 @@
 //! (`due_tasks`, `claim`, `record`, …) name a task by message id only, so they visit
 //! the user databases in turn (few: `db_count`).
 
+use super::group::{CreditJob, RecordJob};
 use super::store::{MysqlStore, Shard, check_deadline, in_user_tx};
 use super::tx::{RAFFLE_ORDER_COLUMNS, datetime, raffle_order};
 use crate::redis_store::StockKey;
@@ -38,7 +39,7 @@ use std::sync::Arc;
 
 /// A generator for one transaction: seeded from the thread's CSPRNG, and `Send`, so it
 /// may live across the transaction's awaits.
-fn rng() -> StdRng {
+pub(super) fn rng() -> StdRng {
     StdRng::from_rng(&mut rand::rng())
 }
 
@@ -142,6 +143,36 @@ impl StrategyRepository for MysqlStore {
     }
 }
 
+impl MysqlStore {
+    /// A points prize credited in its own transaction on the user's shard.
+    pub(super) async fn deliver_credit_now(
+        &self,
+        message: &SendAwardMessage,
+        default_config: &str,
+    ) -> Result<Option<Decimal>> {
+        let mut rng = rng();
+        in_user_tx!(self, &message.user_id, |tx| {
+            award::deliver_credit(tx, message, default_config, &mut rng).await
+        })
+    }
+
+    /// One draw in its own transaction on the user's shard (the deadline already checked).
+    pub(super) async fn draw_now(&self, job: &DrawJob) -> Result<DrawOutcome> {
+        let mut rng = rng();
+        in_user_tx!(self, &job.user_id, |tx| {
+            let input = DrawInput {
+                activity: &job.config.activity,
+                strategy: &job.strategy,
+                user_id: &job.user_id,
+                now: job.now,
+                timestamp_ms: job.timestamp_ms,
+                keys: &job.keys,
+            };
+            quota::draw(tx, input, &mut rng).await
+        })
+    }
+}
+
 #[async_trait]
 impl ActivityRepository for MysqlStore {
     async fn activity_ids(&self) -> Result<Vec<i64>> {
@@ -195,19 +226,11 @@ impl ActivityRepository for MysqlStore {
     }
 
     async fn draw(&self, job: DrawJob) -> Result<DrawOutcome> {
+        if let Some(groups) = &self.groups {
+            return groups.draws.submit(self, job).await;
+        }
         check_deadline(job.deadline, &job.gate)?;
-        let mut rng = rng();
-        in_user_tx!(self, &job.user_id, |tx| {
-            let input = DrawInput {
-                activity: &job.config.activity,
-                strategy: &job.strategy,
-                user_id: &job.user_id,
-                now: job.now,
-                timestamp_ms: job.timestamp_ms,
-                keys: &job.keys,
-            };
-            quota::draw(tx, input, &mut rng).await
-        })
+        self.draw_now(&job).await
     }
 
     async fn account_rows(
@@ -325,10 +348,14 @@ impl AwardRepository for MysqlStore {
         message: SendAwardMessage,
         default_config: String,
     ) -> Result<Option<Decimal>> {
-        let mut rng = rng();
-        in_user_tx!(self, &message.user_id, |tx| {
-            award::deliver_credit(tx, &message, &default_config, &mut rng).await
-        })
+        if let Some(groups) = &self.groups {
+            let job = CreditJob {
+                message,
+                default_config,
+            };
+            return groups.credits.submit(self, job).await;
+        }
+        self.deliver_credit_now(&message, &default_config).await
     }
 
     async fn complete_award(&self, user_id: &str, order_id: &str) -> Result<bool> {
@@ -528,7 +555,7 @@ impl MysqlStore {
     }
 
     /// [`TaskRepository::record`] in one user database; rows changed.
-    async fn record_in(
+    pub(super) async fn record_in(
         &self,
         db: &str,
         message_id: &str,
@@ -673,6 +700,15 @@ impl TaskRepository for MysqlStore {
     }
 
     async fn record_of(&self, task: &TaskRow, outcome: &TaskOutcome) -> Result<()> {
+        if let (Some(groups), None, TaskOutcome::Completed(note)) =
+            (&self.groups, &task.lease, outcome)
+        {
+            let job = RecordJob {
+                task: task.clone(),
+                note: note.clone(),
+            };
+            return groups.records.submit(self, job).await;
+        }
         let db = &self.shard(&task.user_id).db;
         self.record_in(db, &task.message_id, task.lease.as_deref(), outcome)
             .await?;

@@ -1,0 +1,299 @@
+//! The work after a draw, in groups (see the parent module): a points prize credited
+//! (record `completed`, account, credit order) and a sent task marked `completed`.
+
+use super::{GroupError, Grouped, commit_unknown, expect_rows, push_case, push_list};
+use crate::mysql::store::MysqlStore;
+use big_market_domain::award::{self, AwardTx, SendAwardMessage};
+use big_market_domain::credit::{CreditOrder, CreditTx, to_cents};
+use big_market_domain::task::{TaskOutcome, TaskRow};
+use big_market_domain::{Error, Result};
+use rust_decimal::Decimal;
+use sqlx::{Connection, MySql, MySqlConnection, QueryBuilder};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Deliveries wait this long for company: nobody waits on them, and a prize delivered
+/// a few milliseconds later is worth fewer statements per prize.
+const BACKGROUND_LINGER: Duration = Duration::from_millis(5);
+
+/// A `user_credit_random` prize to credit ([`award::deliver_credit`]).
+pub(in crate::mysql) struct CreditJob {
+    pub message: SendAwardMessage,
+    pub default_config: String,
+}
+
+impl Grouped for CreditJob {
+    type Output = Option<Decimal>;
+    const LINGER: Duration = BACKGROUND_LINGER;
+
+    fn user_id(&self) -> &str {
+        &self.message.user_id
+    }
+
+    async fn alone(store: &MysqlStore, job: &Self) -> Result<Option<Decimal>> {
+        store
+            .deliver_credit_now(&job.message, &job.default_config)
+            .await
+    }
+
+    async fn together(
+        store: &MysqlStore,
+        conn: &mut MySqlConnection,
+        jobs: &[&Self],
+    ) -> Result<Vec<Result<Option<Decimal>>>> {
+        store.credit_group(conn, jobs).await
+    }
+}
+
+/// A task its sender delivered, to mark `completed`. Only the dispatcher's sends (no
+/// claim, so no lease to check) come here.
+pub(in crate::mysql) struct RecordJob {
+    pub task: TaskRow,
+    pub note: Option<String>,
+}
+
+impl Grouped for RecordJob {
+    type Output = ();
+    const LINGER: Duration = BACKGROUND_LINGER;
+
+    fn user_id(&self) -> &str {
+        &self.task.user_id
+    }
+
+    async fn alone(store: &MysqlStore, job: &Self) -> Result<()> {
+        let db = &store.shard(&job.task.user_id).db;
+        let outcome = TaskOutcome::Completed(job.note.clone());
+        store
+            .record_in(db, &job.task.message_id, None, &outcome)
+            .await
+            .map(|_| ())
+    }
+
+    /// One `UPDATE` with the single path's guard: a task a claimant took meanwhile is not
+    /// this sender's to record, and stays as the claimant leaves it.
+    async fn together(
+        store: &MysqlStore,
+        conn: &mut MySqlConnection,
+        jobs: &[&Self],
+    ) -> Result<Vec<Result<()>>> {
+        let db = &store.shard(&jobs[0].task.user_id).db;
+        let mut q = QueryBuilder::<MySql>::new(format!(
+            "UPDATE {db}.task SET state = 'completed', update_time = NOW(3), last_error = "
+        ));
+        push_case(
+            &mut q,
+            "message_id",
+            jobs.iter()
+                .map(|j| (j.task.message_id.clone(), j.note.clone())),
+        );
+        q.push(
+            " WHERE next_attempt_time IS NULL AND state IN ('create', 'fail') AND message_id IN (",
+        );
+        let ids: Vec<&str> = jobs.iter().map(|j| j.task.message_id.as_str()).collect();
+        push_list(&mut q, &ids);
+        q.push(")");
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(super::super::store::sql)?;
+        Ok(jobs.iter().map(|_| Ok(())).collect())
+    }
+}
+
+impl MysqlStore {
+    async fn credit_group(
+        &self,
+        conn: &mut MySqlConnection,
+        jobs: &[&CreditJob],
+    ) -> Result<Vec<Result<Option<Decimal>>>> {
+        let mut views: Vec<GroupedCredit> = jobs
+            .iter()
+            .map(|j| GroupedCredit {
+                user_id: j.message.user_id.clone(),
+                completed: None,
+                added: None,
+                order: None,
+                unsupported: None,
+            })
+            .collect();
+        let mut results = Vec::with_capacity(jobs.len());
+        for (view, job) in views.iter_mut().zip(jobs) {
+            let mut rng = crate::mysql::user::rng();
+            results.push(
+                award::deliver_credit(view, &job.message, &job.default_config, &mut rng).await,
+            );
+        }
+        if let Some(what) = views.iter().find_map(|v| v.unsupported) {
+            return Err(Error::internal(format!(
+                "{what} is not part of a grouped delivery"
+            )));
+        }
+        let kept: Vec<&GroupedCredit> = views
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(v, _)| v)
+            .collect();
+        if kept.is_empty() {
+            return Ok(results);
+        }
+        let mut tx = conn.begin().await.map_err(super::super::store::sql)?;
+        if let Err(e) = self.write_credits(&mut tx, &kept).await {
+            return Err(self.give_up(tx, e).await);
+        }
+        match tx.commit().await {
+            Ok(()) => Ok(results),
+            Err(e) => {
+                if super::super::store::error_number(&e)
+                    == Some(super::super::store::ER_LOCK_DEADLOCK)
+                {
+                    self.note_deadlock();
+                    return Err(super::super::store::sql(e));
+                }
+                tracing::warn!(error = %e, prizes = kept.len(), "group commit failed; the prizes' tasks are sent again");
+                Ok(results
+                    .into_iter()
+                    .map(|r| r.and_then(|_| Err(commit_unknown(&e))))
+                    .collect())
+            }
+        }
+    }
+
+    /// Records `completed`, accounts credited, one credit order each.
+    async fn write_credits(
+        &self,
+        tx: &mut MySqlConnection,
+        views: &[&GroupedCredit],
+    ) -> Result<(), GroupError> {
+        let db = &self.shard(&views[0].user_id).db;
+        let mut records: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        let mut orders: BTreeMap<String, Vec<&CreditOrder>> = BTreeMap::new();
+        for v in views {
+            let sfx = self.shard(&v.user_id).sfx.clone();
+            if let Some(order_id) = &v.completed {
+                records.entry(sfx.clone()).or_default().push(order_id);
+            }
+            if let Some(o) = &v.order {
+                orders.entry(sfx).or_default().push(o);
+            }
+        }
+        for (sfx, ids) in records {
+            let mut q = QueryBuilder::<MySql>::new(format!(
+                "UPDATE {db}.user_award_record{sfx} SET award_state = 'completed', delivery_note = NULL
+                 WHERE award_state = 'create' AND order_id IN ("
+            ));
+            push_list(&mut q, &ids);
+            q.push(")");
+            let changed = q.build().execute(&mut *tx).await?.rows_affected();
+            expect_rows("award records completed", ids.len(), changed)?;
+        }
+        // Accounts in user order, as every group takes their locks.
+        let mut added: Vec<(&str, Decimal)> = views
+            .iter()
+            .filter_map(|v| v.added.map(|a| (v.user_id.as_str(), a)))
+            .collect();
+        added.sort_by(|a, b| a.0.cmp(b.0));
+        if !added.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new(format!(
+                "INSERT INTO {db}.user_credit_account
+                     (user_id, total_amount, available_amount, account_status) "
+            ));
+            q.push_values(added, |mut b, (user, amount)| {
+                b.push_bind(user.to_owned())
+                    .push_bind(amount)
+                    .push_bind(amount)
+                    .push_bind("open");
+            });
+            q.push(
+                " ON DUPLICATE KEY UPDATE total_amount = total_amount + VALUES(total_amount),
+                     available_amount = available_amount + VALUES(available_amount)",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        for (sfx, rows) in orders {
+            let mut q = QueryBuilder::<MySql>::new(format!(
+                "INSERT INTO {db}.user_credit_order{sfx} (user_id, order_id, trade_name, trade_type,
+                     trade_amount, out_business_no) "
+            ));
+            q.push_values(rows, |mut b, o| {
+                b.push_bind(o.user_id.clone())
+                    .push_bind(o.order_id.clone())
+                    .push_bind(o.trade_name.clone())
+                    .push_bind(o.trade_type.clone())
+                    .push_bind(to_cents(o.trade_amount))
+                    .push_bind(o.out_business_no.clone());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One prize inside a group: the unit of work `award::deliver_credit` runs in. Its
+/// writes are collected; the guarded transition of the record is checked by the group's
+/// `UPDATE`, which must change every record named (a prize delivered before makes the
+/// group run alone, where the single path answers it).
+struct GroupedCredit {
+    user_id: String,
+    completed: Option<String>,
+    added: Option<Decimal>,
+    order: Option<CreditOrder>,
+    unsupported: Option<&'static str>,
+}
+
+impl GroupedCredit {
+    fn refuse<T>(&mut self, what: &'static str) -> Result<T> {
+        self.unsupported = Some(what);
+        Err(Error::internal(format!(
+            "{what} is not part of a grouped delivery"
+        )))
+    }
+
+    fn own(&self, user_id: &str) -> bool {
+        user_id == self.user_id
+    }
+}
+
+impl AwardTx for GroupedCredit {
+    async fn insert_award_record(&mut self, _: &award::UserAwardRecord) -> Result<()> {
+        self.refuse("insert_award_record")
+    }
+
+    async fn award_state(&mut self, _: &str, _: &str) -> Result<Option<String>> {
+        self.refuse("award_state")
+    }
+
+    async fn complete_award(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
+        if !self.own(user_id) || self.completed.is_some() {
+            return self.refuse("a second award record");
+        }
+        self.completed = Some(order_id.to_owned());
+        Ok(true)
+    }
+}
+
+impl CreditTx for GroupedCredit {
+    async fn credit_available(&mut self, _: &str) -> Result<Decimal> {
+        self.refuse("credit_available")
+    }
+
+    async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()> {
+        if !self.own(user_id) || self.added.is_some() {
+            return self.refuse("a second credit");
+        }
+        self.added = Some(to_cents(amount));
+        Ok(())
+    }
+
+    async fn credit_take(&mut self, _: &str, _: Decimal) -> Result<bool> {
+        self.refuse("credit_take")
+    }
+
+    async fn insert_credit_order(&mut self, order: &mut CreditOrder) -> Result<()> {
+        if !self.own(&order.user_id) || self.order.is_some() {
+            return self.refuse("a second credit order");
+        }
+        self.order = Some(order.clone());
+        Ok(())
+    }
+}
