@@ -59,7 +59,7 @@ async fn fresh_databases_get_upstream_layout_and_the_sample_once() {
 
     let first = migrate(&options, Some(&sample)).await.unwrap();
     assert!(first.sample_loaded);
-    assert_eq!(first.applied.len(), 2 + 2 * 4, "{:?}", first.applied);
+    assert_eq!(first.applied.len(), 2 + 2 * 5, "{:?}", first.applied);
 
     let config = tables(&mut conn, &options.database).await;
     for t in [

@@ -64,6 +64,12 @@ const USER: &[Migration] = &[
              AND table_name = 'user_credit_account' AND index_name = 'uq_user_id'",
         ),
     },
+    Migration {
+        version: 5,
+        name: "raffle_order_state_index",
+        sql: include_str!("../../migrations/mysql/user/0005_raffle_order_state_index.sql"),
+        skip_if: None,
+    },
 ];
 
 /// What a run did.
