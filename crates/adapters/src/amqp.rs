@@ -130,7 +130,7 @@ impl From<&RetryPolicy> for ConsumerPolicy {
     /// The outbox's policy, so a message is retried on the same schedule as a task.
     fn from(p: &RetryPolicy) -> Self {
         Self {
-            prefetch: 64,
+            prefetch: 256,
             max_attempts: u32::try_from(p.max_attempts.max(1)).unwrap_or(u32::MAX),
             base_delay: Duration::from_secs(p.base_delay_secs),
             max_delay: Duration::from_secs(p.max_delay_secs),

@@ -35,7 +35,7 @@ pub async fn dispatcher(
     tasks: Arc<TaskService>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let in_flight = Arc::new(Semaphore::new(64));
+    let in_flight = Arc::new(Semaphore::new(256));
     loop {
         let task = tokio::select! {
             task = committed.recv() => match task { Some(t) => t, None => break },

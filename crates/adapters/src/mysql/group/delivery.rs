@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// Deliveries wait this long for company: nobody waits on them, and a prize delivered
 /// a few milliseconds later is worth fewer statements per prize.
-const BACKGROUND_LINGER: Duration = Duration::from_millis(5);
+const BACKGROUND_LINGER: Duration = Duration::from_millis(20);
 
 /// A `user_credit_random` prize to credit ([`award::deliver_credit`]).
 pub(in crate::mysql) struct CreditJob {

@@ -95,9 +95,7 @@ impl MysqlStore {
         // A draw that needed what a group cannot answer runs alone, with the others.
         if let Some(what) = draws.iter().find_map(|d| d.unsupported) {
             let e = Error::internal(format!("{what} is not part of a grouped draw"));
-            for d in &mut draws {
-                settle(d.hold.take(), false).await;
-            }
+            settle_all(&mut draws, false).await;
             let _ = tx.rollback().await;
             return Err(e);
         }
@@ -117,23 +115,17 @@ impl MysqlStore {
             }
         }
         if let Err(e) = write_group(&mut tx, &shard, &kept, |u| self.shard(u)).await {
-            for d in &mut draws {
-                settle(d.hold.take(), false).await;
-            }
+            settle_all(&mut draws, false).await;
             return Err(self.give_up(tx, e).await);
         }
         match tx.commit().await {
             Ok(()) => {
-                for d in &mut draws {
-                    settle(d.hold.take(), true).await;
-                }
+                settle_all(&mut draws, true).await;
                 Ok(results)
             }
             Err(e) if error_number(&e) == Some(ER_LOCK_DEADLOCK) => {
                 self.note_deadlock();
-                for d in &mut draws {
-                    settle(d.hold.take(), false).await;
-                }
+                settle_all(&mut draws, false).await;
                 Err(sql(e))
             }
             Err(e) => {
@@ -148,6 +140,13 @@ impl MysqlStore {
             }
         }
     }
+}
+
+/// Settles every draw's reservations, all in flight at once (one round trip's wait for
+/// the group, not one per draw).
+async fn settle_all(draws: &mut [GroupedDraw], committed: bool) {
+    let holds = draws.iter_mut().map(|d| settle(d.hold.take(), committed));
+    futures_util::future::join_all(holds).await;
 }
 
 type GroupRows = (HashMap<String, QuotaRows>, HashMap<String, UserRaffleOrder>);
