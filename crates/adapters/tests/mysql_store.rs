@@ -7,10 +7,11 @@
 
 mod redis_common;
 
-use big_market_adapters::mysql::{MysqlOptions, MysqlStore, migrate, migrate::connect};
+use big_market_adapters::mysql::{MAX_GROUP, MysqlOptions, MysqlStore, migrate, migrate::connect};
 use big_market_adapters::redis_store::StockKey;
 use big_market_domain::activity::ActivityService;
 use big_market_domain::activity::quota::{OrderTradeType, SkuRecharge};
+use big_market_domain::award::{AwardRepository, SendAwardMessage};
 use big_market_domain::credit::{CreditService, TradeName, TradeType};
 use big_market_domain::rebate::RebateService;
 use big_market_domain::sample::SampleData;
@@ -64,6 +65,8 @@ struct Fixture {
 enum Stock {
     Sql,
     Redis,
+    /// Redis stock, and draws, points prizes and task completions in groups.
+    Grouped,
 }
 
 impl Fixture {
@@ -94,9 +97,12 @@ impl Fixture {
         let mut store = MysqlStore::connect(&options).await.unwrap();
         let redis = match stock {
             Stock::Sql => None,
-            Stock::Redis => {
+            Stock::Redis | Stock::Grouped => {
                 let redis = TestRedis::start().await;
                 store = store.with_redis_stock(redis.stock().await);
+                if matches!(stock, Stock::Grouped) {
+                    store = store.with_grouped_writes(1, MAX_GROUP);
+                }
                 Some(redis)
             }
         };
@@ -412,6 +418,11 @@ async fn award_stock_is_exact_under_concurrent_draws() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn redis_award_stock_is_exact_under_concurrent_draws() {
     award_stock_is_exact(Stock::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn grouped_award_stock_is_exact_under_concurrent_draws() {
+    award_stock_is_exact(Stock::Grouped).await;
 }
 
 async fn award_stock_is_exact(stock: Stock) {
@@ -741,5 +752,174 @@ async fn the_sweeper_keeps_committed_units_and_returns_the_rest() {
     let mut fx = fx;
     assert_eq!(fx.count_all("raffle_activity_order", "sku = 9014").await, 4);
     assert_eq!(fx.store.sku_stock(9014).await.unwrap(), (10, 6));
+    fx.drop_databases().await;
+}
+
+/// Grouped draws of many users at once, some refused by the domain inside their group:
+/// every count matches as if each draw had run alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn grouped_draws_of_many_users_keep_every_count() {
+    let fx = Fixture::with_stock(&[], Stock::Grouped).await;
+    // 30 users with SKU 9013 (5 draws in total, a day and a month), 10 without any.
+    let paid: Vec<String> = (0..30).map(|i| format!("grp_user_{i:02}")).collect();
+    let unpaid: Vec<String> = (0..10).map(|i| format!("grp_none_{i:02}")).collect();
+    for u in &paid {
+        fx.recharge(u, 9013, &format!("grp_key_{u}")).await.unwrap();
+    }
+    let fx = Arc::new(fx);
+    // Seven draws per user, all in flight together: each user's first draw also creates
+    // their month and day rows inside a group.
+    let handles = (0..7)
+        .flat_map(|_| paid.iter().chain(&unpaid))
+        .map(|u| {
+            let (fx, u) = (fx.clone(), u.clone());
+            tokio::spawn(async move { (u.clone(), fx.activity.draw(u, ACTIVITY).await) })
+        })
+        .collect();
+    let mut per_user: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    for (user, r) in join_all(handles).await {
+        let code = r.as_ref().map_or_else(|e| e.code().code(), |_| "0000");
+        *per_user.entry(user).or_default().entry(code).or_default() += 1;
+    }
+    for u in &paid {
+        assert_eq!(
+            per_user[u],
+            BTreeMap::from([("0000", 5), ("ERR_BIZ_006", 2)]),
+            "{u}"
+        );
+        let view = fx.activity.account(u, ACTIVITY).await.unwrap();
+        assert_eq!(
+            (
+                view.total_count_surplus,
+                view.day_count_surplus,
+                view.month_count_surplus
+            ),
+            (0, 0, 0),
+            "{u}"
+        );
+    }
+    for u in &unpaid {
+        assert_eq!(per_user[u], BTreeMap::from([("ERR_BIZ_006", 7)]), "{u}");
+    }
+    let mut fx = Arc::into_inner(fx).unwrap();
+    let (grouped, regrouped) = fx.store.group_stats();
+    assert!(
+        grouped > 0,
+        "some draws ran in groups ({grouped}, {regrouped})"
+    );
+    for table in ["user_raffle_order", "user_award_record"] {
+        assert_eq!(fx.count_all(table, "user_id LIKE 'grp_user_%'").await, 150);
+        assert_eq!(fx.count_all(table, "user_id LIKE 'grp_none_%'").await, 0);
+    }
+    let mut tasks = 0;
+    for db in 1..=fx.options.db_count {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {}.task WHERE topic = 'send_award' AND user_id LIKE 'grp_%'",
+            fx.db(db)
+        );
+        tasks += fx.count(&sql).await;
+    }
+    assert_eq!(tasks, 150, "one task per award record");
+    // Every raffle order is used and has its award record.
+    assert_eq!(
+        fx.count_all("user_raffle_order", "order_state <> 'used'")
+            .await,
+        0
+    );
+    assert_eq!(fx.store.deadlocks(), 0);
+    fx.drop_databases().await;
+}
+
+/// Points prizes credited in groups, each message delivered twice at once: a group
+/// meeting a prize delivered before is rolled back and its prizes run alone, so every
+/// prize is credited exactly once and every balance is the sum of its orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn grouped_prizes_are_credited_once_under_redelivery() {
+    let fx = Fixture::with_stock(&[], Stock::Grouped).await;
+    let users: Vec<String> = (0..24).map(|i| format!("prize_user_{i:02}")).collect();
+    for u in &users {
+        fx.recharge(u, 9011, &format!("prize_key_{u}"))
+            .await
+            .unwrap();
+        fx.activity.draw(u.clone(), ACTIVITY).await.unwrap();
+    }
+    let mut fx = fx;
+    let mut messages = Vec::new();
+    for db in 1..=fx.options.db_count {
+        for sfx in fx.options.table_suffixes() {
+            let sql = format!(
+                "SELECT user_id, order_id, award_id, award_title FROM {}.user_award_record{sfx}
+                 WHERE user_id LIKE 'prize_user_%'",
+                fx.db(db)
+            );
+            let rows: Vec<(String, String, i32, String)> =
+                sqlx::query_as(&sql).fetch_all(&mut fx.conn).await.unwrap();
+            messages.extend(rows.into_iter().map(|r| SendAwardMessage {
+                award_config: None,
+                award_id: r.2,
+                award_title: r.3,
+                order_id: r.1,
+                user_id: r.0,
+            }));
+        }
+    }
+    assert_eq!(messages.len(), users.len());
+    let fx = Arc::new(fx);
+    let handles = messages
+        .iter()
+        .chain(&messages)
+        .map(|m| {
+            let (fx, m) = (fx.clone(), m.clone());
+            tokio::spawn(async move {
+                let user = m.user_id.clone();
+                (user, fx.store.deliver_credit(m, "1,100".into()).await)
+            })
+        })
+        .collect();
+    let mut credited: BTreeMap<String, Vec<Option<Decimal>>> = BTreeMap::new();
+    for (user, r) in join_all(handles).await {
+        credited.entry(user).or_default().push(r.unwrap());
+    }
+    let mut fx = Arc::into_inner(fx).unwrap();
+    for u in &users {
+        let outcomes = &credited[u];
+        assert_eq!(outcomes.len(), 2, "{u}");
+        let amounts: Vec<Decimal> = outcomes.iter().flatten().copied().collect();
+        assert_eq!(
+            amounts.len(),
+            1,
+            "{u}: credited once, then 'delivered before'"
+        );
+        let shard = fx.store.shard(u);
+        let balance: Decimal = sqlx::query_scalar(&format!(
+            "SELECT available_amount FROM {}.user_credit_account WHERE user_id = ?",
+            shard.db
+        ))
+        .bind(u)
+        .fetch_one(&mut fx.conn)
+        .await
+        .unwrap();
+        assert_eq!(balance, amounts[0], "{u}: the balance is the one order");
+    }
+    assert_eq!(
+        fx.count_all("user_credit_order", "user_id LIKE 'prize_user_%'")
+            .await,
+        users.len() as i64
+    );
+    assert_eq!(
+        fx.count_all(
+            "user_award_record",
+            "user_id LIKE 'prize_user_%' AND award_state <> 'completed'"
+        )
+        .await,
+        0
+    );
+    let (grouped, regrouped) = fx.store.group_stats();
+    // The first deliveries of a database's users are queued together and grouped; the
+    // second ones find their records delivered, so their group falls back.
+    assert!(
+        grouped > 0 && regrouped > 0,
+        "both paths ran ({grouped} grouped, {regrouped} alone after a rollback)"
+    );
     fx.drop_databases().await;
 }

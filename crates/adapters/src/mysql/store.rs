@@ -64,6 +64,9 @@ pub(super) struct Inner {
     pub(super) user_dbs: Vec<String>,
     /// Transactions run again after losing a deadlock (a metric; tests expect none).
     pub(super) deadlocks: AtomicU64,
+    /// Units committed in groups, and units run alone after their group failed.
+    pub(super) grouped: AtomicU64,
+    pub(super) regrouped: AtomicU64,
 }
 
 pub(super) fn quote(name: &str) -> String {
@@ -125,6 +128,8 @@ impl MysqlStore {
                 shards,
                 user_dbs,
                 deadlocks: AtomicU64::new(0),
+                grouped: AtomicU64::new(0),
+                regrouped: AtomicU64::new(0),
             }),
             stock: None,
             groups: None,
@@ -164,6 +169,15 @@ impl MysqlStore {
     /// Transactions that lost a deadlock since the store was opened.
     pub fn deadlocks(&self) -> u64 {
         self.inner.deadlocks.load(Ordering::Relaxed)
+    }
+
+    /// Units of work that ran in a group of several, and units that ran alone because
+    /// their group was rolled back (a metric; tests check both paths run).
+    pub fn group_stats(&self) -> (u64, u64) {
+        (
+            self.inner.grouped.load(Ordering::Relaxed),
+            self.inner.regrouped.load(Ordering::Relaxed),
+        )
     }
 
     pub(crate) fn note_deadlock(&self) {

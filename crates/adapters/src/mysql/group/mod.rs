@@ -31,6 +31,7 @@ use sqlx::{MySql, MySqlConnection, QueryBuilder};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Most units in one group: enough to share a commit among all the connections a node
@@ -201,9 +202,14 @@ async fn run<J: Grouped>(
             Err(e) => Err(sql(e)),
         },
     };
+    let units = group.len() as u64;
     let results = match together {
-        Ok(results) => results,
+        Ok(results) => {
+            store.inner.grouped.fetch_add(units, Ordering::Relaxed);
+            results
+        }
         Err(e) => {
+            store.inner.regrouped.fetch_add(units, Ordering::Relaxed);
             // The connection may be what failed: the next group takes a fresh one.
             *conn = None;
             tracing::debug!(error = %e, units = group.len(), "group rolled back: its units run one by one");
