@@ -26,7 +26,8 @@ use jiff::civil::DateTime;
 use rust_decimal::Decimal;
 use sqlx::mysql::{MySqlArguments, MySqlRow};
 use sqlx::query::{Query, QueryAs};
-use sqlx::{FromRow, MySql};
+use sqlx::{FromRow, MySql, MySqlConnection};
+use std::collections::HashMap;
 
 /// Reads a `DATE_FORMAT(col, '%Y-%m-%d %H:%i:%s')` value.
 pub(super) fn datetime(s: &str) -> Result<DateTime> {
@@ -260,6 +261,82 @@ fn activity_order(r: ActivityOrderRow) -> Result<RaffleActivityOrder> {
     })
 }
 
+/// The accounts of `users` in an activity with their `month` and `day` rows, all locked
+/// (in user order, as every reader takes them), by user. One statement for any number of
+/// users: a draw reads one, a group of draws all of theirs.
+pub(super) async fn read_quota_rows(
+    conn: &mut MySqlConnection,
+    db: &str,
+    activity_id: i64,
+    month: &str,
+    day: &str,
+    users: &[&str],
+) -> Result<HashMap<String, QuotaRows>, sqlx::Error> {
+    let list = vec!["?"; users.len()].join(", ");
+    let sql = format!(
+        "SELECT a.user_id, a.total_count, a.total_count_surplus, a.day_count,
+                a.day_count_surplus, a.month_count, a.month_count_surplus,
+                m.month_count, m.month_count_surplus, d.day_count, d.day_count_surplus
+         FROM {db}.raffle_activity_account a
+         LEFT JOIN {db}.raffle_activity_account_month m
+           ON m.user_id = a.user_id AND m.activity_id = a.activity_id AND m.month = ?
+         LEFT JOIN {db}.raffle_activity_account_day d
+           ON d.user_id = a.user_id AND d.activity_id = a.activity_id AND d.day = ?
+         WHERE a.activity_id = ? AND a.user_id IN ({list})
+         ORDER BY a.user_id FOR UPDATE"
+    );
+    type Row = (
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let mut q = sqlx::query_as::<_, Row>(&sql)
+        .bind(month)
+        .bind(day)
+        .bind(activity_id);
+    for u in users {
+        q = q.bind(*u);
+    }
+    let mut rows = HashMap::new();
+    for r in q.fetch_all(conn).await? {
+        let period = |key: &str, count: Option<i64>, surplus: Option<i64>| {
+            count
+                .zip(surplus)
+                .map(|(count, count_surplus)| PeriodAccount {
+                    user_id: r.0.clone(),
+                    activity_id,
+                    period: key.to_owned(),
+                    count,
+                    count_surplus,
+                })
+        };
+        let quota = (
+            Some(ActivityAccount {
+                user_id: r.0.clone(),
+                activity_id,
+                total_count: r.1,
+                total_count_surplus: r.2,
+                day_count: r.3,
+                day_count_surplus: r.4,
+                month_count: r.5,
+                month_count_surplus: r.6,
+            }),
+            period(month, r.7, r.8),
+            period(day, r.9, r.10),
+        );
+        rows.insert(r.0.clone(), quota);
+    }
+    Ok(rows)
+}
+
 impl ActivityTx for MysqlTx {
     /// One statement: the account with this month's and today's rows, all locked.
     async fn quota_rows(
@@ -268,67 +345,17 @@ impl ActivityTx for MysqlTx {
         activity_id: i64,
         keys: &CalendarKeys,
     ) -> Result<QuotaRows> {
-        let sql = format!(
-            "SELECT a.total_count, a.total_count_surplus, a.day_count, a.day_count_surplus,
-                    a.month_count, a.month_count_surplus,
-                    m.month_count, m.month_count_surplus, d.day_count, d.day_count_surplus
-             FROM {db}.raffle_activity_account a
-             LEFT JOIN {db}.raffle_activity_account_month m
-               ON m.user_id = a.user_id AND m.activity_id = a.activity_id AND m.month = ?
-             LEFT JOIN {db}.raffle_activity_account_day d
-               ON d.user_id = a.user_id AND d.activity_id = a.activity_id AND d.day = ?
-             WHERE a.user_id = ? AND a.activity_id = ? FOR UPDATE",
-            db = self.shard.db
-        );
-        type Row = (
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let row: Option<Row> = self
-            .optional(
-                sqlx::query_as(&sql)
-                    .bind(&keys.month)
-                    .bind(&keys.day)
-                    .bind(user_id)
-                    .bind(activity_id),
-            )
-            .await?;
-        let Some(r) = row else {
-            return Ok((None, None, None));
-        };
-        let period = |key: &str, count: Option<i64>, surplus: Option<i64>| {
-            count
-                .zip(surplus)
-                .map(|(count, count_surplus)| PeriodAccount {
-                    user_id: user_id.to_owned(),
-                    activity_id,
-                    period: key.to_owned(),
-                    count,
-                    count_surplus,
-                })
-        };
-        Ok((
-            Some(ActivityAccount {
-                user_id: user_id.to_owned(),
-                activity_id,
-                total_count: r.0,
-                total_count_surplus: r.1,
-                day_count: r.2,
-                day_count_surplus: r.3,
-                month_count: r.4,
-                month_count_surplus: r.5,
-            }),
-            period(&keys.month, r.6, r.7),
-            period(&keys.day, r.8, r.9),
-        ))
+        let db = self.shard.db.clone();
+        let r = read_quota_rows(
+            &mut self.tx,
+            &db,
+            activity_id,
+            &keys.month,
+            &keys.day,
+            &[user_id],
+        )
+        .await;
+        Ok(self.check(r)?.remove(user_id).unwrap_or((None, None, None)))
     }
 
     /// One multi-table `UPDATE` of the total row and the month and day rows named.

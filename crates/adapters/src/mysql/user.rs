@@ -12,7 +12,7 @@ use super::tx::{RAFFLE_ORDER_COLUMNS, datetime, raffle_order};
 use crate::redis_store::StockKey;
 use async_trait::async_trait;
 use big_market_domain::Result;
-use big_market_domain::activity::quota::{self, DrawInput, DrawOutcome};
+use big_market_domain::activity::quota::{self, DrawOutcome};
 use big_market_domain::activity::service::{AccountRows, DrawJob, RechargeJob};
 use big_market_domain::activity::{
     ActivityAccount, ActivityConfig, ActivityRepository, ActivityTx, PeriodAccount,
@@ -160,14 +160,7 @@ impl MysqlStore {
     pub(super) async fn draw_now(&self, job: &DrawJob) -> Result<DrawOutcome> {
         let mut rng = rng();
         in_user_tx!(self, &job.user_id, |tx| {
-            let input = DrawInput {
-                activity: &job.config.activity,
-                strategy: &job.strategy,
-                user_id: &job.user_id,
-                now: job.now,
-                timestamp_ms: job.timestamp_ms,
-                keys: &job.keys,
-            };
+            let input = job.input();
             quota::draw(tx, input, &mut rng).await
         })
     }

@@ -4,7 +4,7 @@
 use super::error::is_unique_violation;
 use super::{SqliteStore, StoreError, datetime, decimal};
 use async_trait::async_trait;
-use big_market_domain::activity::quota::{self, DrawInput, DrawOutcome};
+use big_market_domain::activity::quota::{self, DrawOutcome};
 use big_market_domain::activity::service::{AccountRows, DrawJob, RechargeJob};
 use big_market_domain::activity::{
     ActivityAccount, ActivityConfig, ActivityRepository, ActivityTx, PeriodAccount, RaffleActivity,
@@ -718,14 +718,7 @@ impl ActivityRepository for SqliteStore {
                     return Err(StoreError::Expired);
                 }
                 let mut tx = SqliteTx { conn };
-                let input = DrawInput {
-                    activity: &job.config.activity,
-                    strategy: &job.strategy,
-                    user_id: &job.user_id,
-                    now: job.now,
-                    timestamp_ms: job.timestamp_ms,
-                    keys: &job.keys,
-                };
+                let input = job.input();
                 Ok(pollster::block_on(quota::draw(
                     &mut tx,
                     input,

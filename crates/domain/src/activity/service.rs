@@ -66,6 +66,20 @@ pub struct DrawJob {
     pub gate: Arc<StartGate>,
 }
 
+impl DrawJob {
+    /// What `quota::draw` needs besides the unit of work.
+    pub fn input(&self) -> super::quota::DrawInput<'_> {
+        super::quota::DrawInput {
+            activity: &self.config.activity,
+            strategy: &self.strategy,
+            user_id: &self.user_id,
+            now: self.now,
+            timestamp_ms: self.timestamp_ms,
+            keys: &self.keys,
+        }
+    }
+}
+
 /// A race with exactly one winner: the store starting a transaction, or its caller
 /// giving up on it.
 #[derive(Debug, Default)]

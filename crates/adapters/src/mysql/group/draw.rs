@@ -6,9 +6,9 @@
 use super::{GroupError, Grouped, commit_unknown, expect_rows, push_case, push_list};
 use crate::mysql::stock::{StockHold, settle};
 use crate::mysql::store::{ER_LOCK_DEADLOCK, MysqlStore, Shard, check_deadline, error_number, sql};
-use crate::mysql::tx::{RAFFLE_ORDER_COLUMNS, raffle_order};
+use crate::mysql::tx::{RAFFLE_ORDER_COLUMNS, raffle_order, read_quota_rows};
 use crate::redis_store::StockKey;
-use big_market_domain::activity::quota::{self, DrawDeduction, DrawInput, DrawOutcome, QuotaRows};
+use big_market_domain::activity::quota::{self, DrawDeduction, DrawOutcome, QuotaRows};
 use big_market_domain::activity::service::DrawJob;
 use big_market_domain::activity::{
     ActivityAccount, ActivityTx, PeriodAccount, RaffleActivityCount, RaffleActivityOrder,
@@ -80,15 +80,7 @@ impl MysqlStore {
         let outcomes = futures_util::future::join_all(draws.iter_mut().zip(jobs).map(
             |(draw, job)| async move {
                 let mut rng = crate::mysql::user::rng();
-                let input = DrawInput {
-                    activity: &job.config.activity,
-                    strategy: &job.strategy,
-                    user_id: &job.user_id,
-                    now: job.now,
-                    timestamp_ms: job.timestamp_ms,
-                    keys: &job.keys,
-                };
-                quota::draw(draw, input, &mut rng).await
+                quota::draw(draw, job.input(), &mut rng).await
             },
         ))
         .await;
@@ -173,66 +165,7 @@ async fn read_group(
     }
     let mut rows = HashMap::new();
     for ((aid, month, day), users) in by_period {
-        let mut q = QueryBuilder::<MySql>::new(format!(
-            "SELECT a.user_id, a.total_count, a.total_count_surplus, a.day_count,
-                    a.day_count_surplus, a.month_count, a.month_count_surplus,
-                    m.month_count, m.month_count_surplus, d.day_count, d.day_count_surplus
-             FROM {db}.raffle_activity_account a
-             LEFT JOIN {db}.raffle_activity_account_month m
-               ON m.user_id = a.user_id AND m.activity_id = a.activity_id AND m.month = "
-        ));
-        q.push_bind(month);
-        q.push(format!(
-            " LEFT JOIN {db}.raffle_activity_account_day d
-               ON d.user_id = a.user_id AND d.activity_id = a.activity_id AND d.day = "
-        ));
-        q.push_bind(day);
-        q.push(" WHERE a.activity_id = ").push_bind(aid);
-        q.push(" AND a.user_id IN (");
-        push_list(&mut q, &users);
-        q.push(") ORDER BY a.user_id FOR UPDATE");
-        type Row = (
-            String,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let found: Vec<Row> = q.build_query_as().fetch_all(&mut *tx).await?;
-        for r in found {
-            let period = |key: &str, count: Option<i64>, surplus: Option<i64>| {
-                count
-                    .zip(surplus)
-                    .map(|(count, count_surplus)| PeriodAccount {
-                        user_id: r.0.clone(),
-                        activity_id: aid,
-                        period: key.to_owned(),
-                        count,
-                        count_surplus,
-                    })
-            };
-            let quota = (
-                Some(ActivityAccount {
-                    user_id: r.0.clone(),
-                    activity_id: aid,
-                    total_count: r.1,
-                    total_count_surplus: r.2,
-                    day_count: r.3,
-                    day_count_surplus: r.4,
-                    month_count: r.5,
-                    month_count_surplus: r.6,
-                }),
-                period(month, r.7, r.8),
-                period(day, r.9, r.10),
-            );
-            rows.insert(r.0.clone(), quota);
-        }
+        rows.extend(read_quota_rows(&mut *tx, db, aid, month, day, &users).await?);
     }
     // The newest `create` order of each user, every table in one statement (a user's
     // orders are all in one table, so ordering by id across tables is newest first).
