@@ -4,7 +4,7 @@
 //! Why: on a small server each statement's round trip and thread wake-up costs more than
 //! its work, and every transaction adds a begin, a commit (a log flush) and the pool's
 //! check of the connection. A draw alone is about eight statements; a group of `n` draws
-//! is about ten statements in all. The same holds for the busiest work after a draw:
+//! is at most fourteen in all (one insert per table suffix). The same holds for the busiest work after a draw:
 //! crediting a points prize, and marking its task `completed`. It is what the embedded
 //! store's writer does for SQLite.
 //!
