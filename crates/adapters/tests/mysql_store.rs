@@ -923,3 +923,104 @@ async fn grouped_prizes_are_credited_once_under_redelivery() {
     );
     fx.drop_databases().await;
 }
+
+/// A group reuses a user's unused (`create`) raffle order as a single draw does, and a
+/// user id spelled otherwise than its account row (ids compare case-insensitively) draws
+/// from that account, grouped or alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn grouped_draws_reuse_unused_orders_and_accept_other_spellings() {
+    let mut fx = Fixture::with_stock(&[], Stock::Grouped).await;
+    let users: Vec<String> = (0..10).map(|i| format!("reuse_user_{i:02}")).collect();
+    // Two spellings the router (Java's case-sensitive hashCode) puts in one user
+    // database, where they are one account row (their orders may be in different tables).
+    let place = |u: &str| fx.store.shard(u).db.clone();
+    let (mixed, lower) = (0..1000)
+        .map(|i| (format!("CaseUser{i}"), format!("caseuser{i}")))
+        .find(|(a, b)| place(a) == place(b))
+        .expect("two spellings in one user database");
+    for u in users.iter().map(String::as_str).chain([mixed.as_str()]) {
+        fx.recharge(u, 9013, &format!("reuse_key_{u}"))
+            .await
+            .unwrap();
+    }
+    // Unused orders, as a Java node's partake leaves them when its draw fails.
+    let mut unused = BTreeMap::new();
+    for (i, u) in users.iter().take(2).enumerate() {
+        let shard = fx.store.shard(u);
+        let order_id = format!("90000000000{i}");
+        sqlx::query(&format!(
+            "INSERT INTO {}.user_raffle_order{} (user_id, activity_id, activity_name,
+                 strategy_id, order_id, order_time, order_state)
+             VALUES (?, ?, 'reuse', 100006, ?, NOW(), 'create')",
+            shard.db, shard.sfx
+        ))
+        .bind(u)
+        .bind(ACTIVITY)
+        .bind(&order_id)
+        .execute(&mut fx.conn)
+        .await
+        .unwrap();
+        unused.insert(u.clone(), order_id);
+    }
+    let fx = Arc::new(fx);
+    let draw_all = |names: Vec<String>| {
+        let handles = names
+            .into_iter()
+            .map(|u| {
+                let fx = fx.clone();
+                tokio::spawn(async move { (u.clone(), fx.activity.draw(u, ACTIVITY).await) })
+            })
+            .collect();
+        join_all(handles)
+    };
+    // First the ten users together: the two with unused orders reuse them in the group.
+    for (user, r) in draw_all(users.clone()).await {
+        let r = r.unwrap_or_else(|e| panic!("{user}: {e}"));
+        if let Some(order_id) = unused.get(&user) {
+            assert_eq!(&r.order_id, order_id, "{user} reuses the unused order");
+        }
+    }
+    let (grouped, regrouped) = fx.store.group_stats();
+    assert!(
+        grouped > 0 && regrouped == 0,
+        "the reuse ran in groups ({grouped} grouped, {regrouped} alone after a rollback)"
+    );
+    // Then with the other spelling among them: the group reads an account row under a
+    // spelling no draw used, so it steps back and every draw runs alone.
+    let mut names = users.clone();
+    names.push(lower.clone());
+    for (user, r) in draw_all(names).await {
+        r.unwrap_or_else(|e| panic!("{user}: {e}"));
+    }
+    // Alone (nothing else queued), under the other spelling again.
+    fx.activity.draw(lower.clone(), ACTIVITY).await.unwrap();
+    let mut fx = Arc::into_inner(fx).unwrap();
+    for u in &users {
+        let left = fx
+            .activity
+            .account(u, ACTIVITY)
+            .await
+            .unwrap()
+            .total_count_surplus;
+        let expected = if unused.contains_key(u) { 4 } else { 3 };
+        assert_eq!(left, expected, "{u}: a reused order takes no quota");
+    }
+    let view = fx.activity.account(&mixed, ACTIVITY).await.unwrap();
+    assert_eq!(
+        view.total_count_surplus, 3,
+        "two draws under the other spelling"
+    );
+    assert_eq!(
+        fx.count_all("user_raffle_order", "order_state = 'create'")
+            .await,
+        0
+    );
+    assert_eq!(
+        fx.count_all("user_award_record", "user_id LIKE 'reuse_user_%'")
+            .await,
+        20
+    );
+    let (_, regrouped) = fx.store.group_stats();
+    assert!(regrouped > 0, "the group with two spellings stepped back");
+    fx.drop_databases().await;
+}

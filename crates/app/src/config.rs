@@ -248,6 +248,20 @@ impl Config {
             self.mysql_pool_size > 0,
             "mysql_pool_size must be at least 1"
         );
+        // Busy group workers (three kinds per user database) keep a connection each; the
+        // rest of the node needs at least as many again.
+        let held = 3 * self.mysql_db_count * self.mysql_draw_workers;
+        anyhow::ensure!(
+            self.redis_url.is_none()
+                || self.mysql_url.is_none()
+                || self.mysql_pool_size >= 2 * held,
+            "mysql_pool_size {} is too small for mysql_draw_workers {}: {held} connections are \
+             held by group workers (3 kinds x {} user databases x workers); use at least {}",
+            self.mysql_pool_size,
+            self.mysql_draw_workers,
+            self.mysql_db_count,
+            2 * held
+        );
         anyhow::ensure!(
             !self.redis_prefix.contains(['{', '}']),
             "redis_prefix must not contain '{{' or '}}' (keys carry hash tags)"
@@ -380,5 +394,20 @@ mod tests {
         assert!(e.contains("at least 3"), "{e}");
         let e = config(6, 3000).validate().unwrap_err().to_string();
         assert!(e.contains("openai_timeout_ms"), "{e}");
+    }
+
+    #[test]
+    fn a_pool_too_small_for_the_group_workers_is_refused() {
+        let config = |pool, workers| Config {
+            mysql_url: Some(Secret("mysql://root@127.0.0.1:3306".into())),
+            redis_url: Some(Secret("redis://127.0.0.1:6379".into())),
+            mysql_pool_size: pool,
+            mysql_draw_workers: workers,
+            ..Config::default()
+        };
+        assert!(config(16, 1).validate().is_ok(), "the defaults fit");
+        let e = config(16, 3).validate().unwrap_err().to_string();
+        assert!(e.contains("use at least 36"), "{e}");
+        assert!(config(4, 0).validate().is_ok(), "no workers, nothing held");
     }
 }

@@ -355,7 +355,13 @@ impl ActivityTx for MysqlTx {
             &[user_id],
         )
         .await;
-        Ok(self.check(r)?.remove(user_id).unwrap_or((None, None, None)))
+        // At most one row: user ids compare as the column's collation does, so it may be
+        // spelled otherwise than asked (`Alice` for `alice`), and it is this user's.
+        Ok(self
+            .check(r)?
+            .into_values()
+            .next()
+            .unwrap_or((None, None, None)))
     }
 
     /// One multi-table `UPDATE` of the total row and the month and day rows named.

@@ -40,8 +40,13 @@ impl Grouped for CreditJob {
         store: &MysqlStore,
         conn: &mut MySqlConnection,
         jobs: &[&Self],
-    ) -> Result<Vec<Result<Option<Decimal>>>> {
-        store.credit_group(conn, jobs).await
+    ) -> Result<Vec<Option<Result<Option<Decimal>>>>> {
+        Ok(store
+            .credit_group(conn, jobs)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect())
     }
 }
 
@@ -75,7 +80,7 @@ impl Grouped for RecordJob {
         store: &MysqlStore,
         conn: &mut MySqlConnection,
         jobs: &[&Self],
-    ) -> Result<Vec<Result<()>>> {
+    ) -> Result<Vec<Option<Result<()>>>> {
         let db = &store.shard(&jobs[0].task.user_id).db;
         let mut q = QueryBuilder::<MySql>::new(format!(
             "UPDATE {db}.task SET state = 'completed', update_time = NOW(3), last_error = "
@@ -96,7 +101,7 @@ impl Grouped for RecordJob {
             .execute(&mut *conn)
             .await
             .map_err(super::super::store::sql)?;
-        Ok(jobs.iter().map(|_| Ok(())).collect())
+        Ok(jobs.iter().map(|_| Some(Ok(()))).collect())
     }
 }
 
@@ -166,22 +171,35 @@ impl MysqlStore {
         views: &[&GroupedCredit],
     ) -> Result<(), GroupError> {
         let db = &self.shard(&views[0].user_id).db;
-        let mut records: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        let mut records: BTreeMap<String, Vec<(&str, &str)>> = BTreeMap::new();
         let mut orders: BTreeMap<String, Vec<&CreditOrder>> = BTreeMap::new();
         for v in views {
             let sfx = self.shard(&v.user_id).sfx.clone();
             if let Some(order_id) = &v.completed {
-                records.entry(sfx.clone()).or_default().push(order_id);
+                records
+                    .entry(sfx.clone())
+                    .or_default()
+                    .push((&v.user_id, order_id));
             }
             if let Some(o) = &v.order {
                 orders.entry(sfx).or_default().push(o);
             }
         }
-        for (sfx, ids) in records {
+        for (sfx, pairs) in records {
+            // Each order with its own user, as the single path's `user_id = ? AND order_id = ?`.
             let mut q = QueryBuilder::<MySql>::new(format!(
                 "UPDATE {db}.user_award_record{sfx} SET award_state = 'completed', delivery_note = NULL
-                 WHERE award_state = 'create' AND order_id IN ("
+                 WHERE award_state = 'create' AND user_id = "
             ));
+            push_case(
+                &mut q,
+                "order_id",
+                pairs
+                    .iter()
+                    .map(|(user, order)| (order.to_string(), user.to_string())),
+            );
+            q.push(" AND order_id IN (");
+            let ids: Vec<&str> = pairs.iter().map(|(_, order)| *order).collect();
             push_list(&mut q, &ids);
             q.push(")");
             let changed = q.build().execute(&mut *tx).await?.rows_affected();

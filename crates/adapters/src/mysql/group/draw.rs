@@ -43,7 +43,7 @@ impl Grouped for DrawJob {
         store: &MysqlStore,
         conn: &mut MySqlConnection,
         jobs: &[&Self],
-    ) -> Result<Vec<Result<DrawOutcome>>> {
+    ) -> Result<Vec<Option<Result<DrawOutcome>>>> {
         store.draw_group(conn, jobs).await
     }
 }
@@ -51,11 +51,14 @@ impl Grouped for DrawJob {
 impl MysqlStore {
     /// One transaction for `jobs` (distinct users of one database). `Err`: nothing was
     /// written and every reservation was returned, so each draw may run again alone.
+    /// A user without an account row spelled as in the request is left alone (`None`):
+    /// no account at all, or one the database matches under another spelling (user ids
+    /// compare case-insensitively), which only the single path reads as it does.
     async fn draw_group(
         &self,
         conn: &mut MySqlConnection,
         jobs: &[&DrawJob],
-    ) -> Result<Vec<Result<DrawOutcome>>> {
+    ) -> Result<Vec<Option<Result<DrawOutcome>>>> {
         let shard = self.shard(&jobs[0].user_id);
         let db = shard.db.clone();
         let mut tx = conn.begin().await.map_err(sql)?;
@@ -64,23 +67,40 @@ impl MysqlStore {
             Ok(r) => r,
             Err(e) => return Err(self.give_up(tx, e).await),
         };
-        let mut draws: Vec<GroupedDraw> = jobs
-            .iter()
-            .map(|job| GroupedDraw {
+        // A row the group read under a spelling no job used belongs to a job spelled
+        // otherwise: the group cannot tell whose it is.
+        let spelled: std::collections::HashSet<&str> =
+            jobs.iter().map(|j| j.user_id.as_str()).collect();
+        if let Some(other) = rows
+            .keys()
+            .chain(unused.keys())
+            .find(|u| !spelled.contains(u.as_str()))
+        {
+            let e = Error::internal(format!("user {other} was requested under another spelling"));
+            return Err(self.give_up(tx, e.into()).await);
+        }
+        let mut members = Vec::with_capacity(jobs.len());
+        let mut draws: Vec<GroupedDraw> = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            let Some(quota) = rows.remove(&job.user_id) else {
+                continue;
+            };
+            members.push(i);
+            draws.push(GroupedDraw {
                 user_id: job.user_id.clone(),
                 activity_id: job.config.activity.activity_id,
                 keys: job.keys.clone(),
-                rows: rows.remove(&job.user_id).unwrap_or((None, None, None)),
+                rows: quota,
                 unused: unused.remove(&job.user_id),
                 hold: self.hold(&job.user_id),
                 writes: Writes::default(),
                 unsupported: None,
-            })
-            .collect();
-        let outcomes = futures_util::future::join_all(draws.iter_mut().zip(jobs).map(
-            |(draw, job)| async move {
+            });
+        }
+        let outcomes = futures_util::future::join_all(draws.iter_mut().zip(&members).map(
+            |(draw, &i)| async move {
                 let mut rng = crate::mysql::user::rng();
-                quota::draw(draw, job.input(), &mut rng).await
+                quota::draw(draw, jobs[i].input(), &mut rng).await
             },
         ))
         .await;
@@ -91,18 +111,18 @@ impl MysqlStore {
             let _ = tx.rollback().await;
             return Err(e);
         }
-        let mut results = Vec::with_capacity(jobs.len());
+        let mut results: Vec<Option<Result<DrawOutcome>>> = jobs.iter().map(|_| None).collect();
         let mut kept = Vec::new();
-        for (draw, outcome) in draws.iter_mut().zip(outcomes) {
+        for ((draw, outcome), &i) in draws.iter_mut().zip(outcomes).zip(&members) {
             match outcome {
                 Ok(o) => {
                     kept.push(&*draw);
-                    results.push(Ok(o));
+                    results[i] = Some(Ok(o));
                 }
                 Err(e) => {
                     // Refused by the domain: its writes are dropped, its units go back.
                     settle(draw.hold.take(), false).await;
-                    results.push(Err(e));
+                    results[i] = Some(Err(e));
                 }
             }
         }
@@ -126,7 +146,7 @@ impl MysqlStore {
                 tracing::warn!(error = %e, draws = kept.len(), "group commit failed; the stock sweeper settles its reservations");
                 let failed = results
                     .into_iter()
-                    .map(|r| r.and_then(|_| Err(commit_unknown(&e))))
+                    .map(|r| r.map(|r| r.and_then(|_| Err(commit_unknown(&e)))))
                     .collect();
                 Ok(failed)
             }
@@ -176,7 +196,7 @@ async fn read_group(
             q.push(" UNION ALL ");
         }
         q.push(format!(
-            "(SELECT id, {RAFFLE_ORDER_COLUMNS} FROM {db}.user_raffle_order{sfx}
+            "(SELECT CAST(id AS SIGNED), {RAFFLE_ORDER_COLUMNS} FROM {db}.user_raffle_order{sfx}
               WHERE order_state = 'create' AND activity_id = "
         ));
         q.push_bind(aid).push(" AND user_id IN (");

@@ -59,12 +59,14 @@ pub(super) trait Grouped: Send + Sync + Sized + 'static {
     fn alone(store: &MysqlStore, job: &Self) -> impl Future<Output = Result<Self::Output>> + Send;
 
     /// The units (distinct users of one database, at least two) in one transaction on
-    /// `conn` (the worker's own connection), an answer each. `Err`: nothing was written, so each may run again alone.
+    /// `conn` (the worker's own connection), an answer each, or `None` for a unit the
+    /// group left alone (it runs on its own after the group). `Err`: nothing was
+    /// written, so each may run again alone.
     fn together(
         store: &MysqlStore,
         conn: &mut MySqlConnection,
         jobs: &[&Self],
-    ) -> impl Future<Output = Result<Vec<Result<Self::Output>>>> + Send;
+    ) -> impl Future<Output = Result<Vec<Option<Result<Self::Output>>>>> + Send;
 }
 
 /// A unit waiting for its group, and where its answer goes.
@@ -137,6 +139,10 @@ impl MysqlStore {
     }
 }
 
+/// A worker with nothing queued for this long gives its connection back to the pool, so
+/// an idle node holds no connections and the pool can close.
+const IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Takes what is queued, one unit per user, and runs it as a group; a user's further
 /// units are carried to the next group.
 async fn worker<J: Grouped>(
@@ -145,15 +151,22 @@ async fn worker<J: Grouped>(
     max: usize,
 ) {
     let mut carried: Vec<Pending<J>> = Vec::new();
-    // Kept between groups: a connection back in the pool is checked (a round trip) each
-    // time it returns.
+    // Kept between groups while work keeps coming: a connection back in the pool is
+    // checked (a round trip) each time it returns.
     let mut conn: Option<PoolConnection<MySql>> = None;
     loop {
         let mut taken = std::mem::take(&mut carried);
         {
             let mut queue = queue.lock().await;
             if taken.is_empty() {
-                match queue.recv().await {
+                let first = match tokio::time::timeout(IDLE, queue.recv()).await {
+                    Ok(p) => p,
+                    Err(_) => {
+                        conn = None;
+                        queue.recv().await
+                    }
+                };
+                match first {
                     Some(p) => taken.push(p),
                     None => return,
                 }
@@ -168,18 +181,34 @@ async fn worker<J: Grouped>(
                 }
             }
         }
+        // One unit per user; only the units that enter the group are started (a carried
+        // draw's caller may still give up at its deadline).
         let mut users = HashSet::new();
         let mut group = Vec::with_capacity(taken.len());
         for p in taken {
-            if let Err(e) = p.job.start() {
-                let _ = p.reply.send(Err(e));
-            } else if users.insert(p.job.user_id().to_owned()) {
-                group.push(p);
-            } else {
+            if !users.insert(p.job.user_id().to_owned()) {
                 carried.push(p);
+            } else if let Err(e) = p.job.start() {
+                let _ = p.reply.send(Err(e));
+            } else {
+                group.push(p);
             }
         }
-        run(&store, &mut conn, group).await;
+        // In a task of its own, so a panic costs only this group's answers (their callers
+        // get an error), never the queue.
+        let store2 = store.clone();
+        let mut held = conn.take();
+        let ran = tokio::spawn(async move {
+            run(&store2, &mut held, group).await;
+            held
+        })
+        .await;
+        match ran {
+            Ok(held) => conn = held,
+            Err(e) => {
+                tracing::error!(error = %e, "a group's work panicked; its units were answered with an error")
+            }
+        }
     }
 }
 
@@ -205,14 +234,27 @@ async fn run<J: Grouped>(
     let units = group.len() as u64;
     let results = match together {
         Ok(results) => {
-            store.inner.grouped.fetch_add(units, Ordering::Relaxed);
-            results
+            let alone = results.iter().filter(|r| r.is_none()).count() as u64;
+            store
+                .inner
+                .grouped
+                .fetch_add(units - alone, Ordering::Relaxed);
+            store.inner.regrouped.fetch_add(alone, Ordering::Relaxed);
+            // Units the group could not answer run alone after its commit.
+            let mut answers = Vec::with_capacity(results.len());
+            for (r, p) in results.into_iter().zip(&group) {
+                answers.push(match r {
+                    Some(r) => r,
+                    None => J::alone(store, &p.job).await,
+                });
+            }
+            answers
         }
         Err(e) => {
             store.inner.regrouped.fetch_add(units, Ordering::Relaxed);
             // The connection may be what failed: the next group takes a fresh one.
             *conn = None;
-            tracing::debug!(error = %e, units = group.len(), "group rolled back: its units run one by one");
+            tracing::debug!(error = %e, units, "group rolled back: its units run one by one");
             let alone = group.iter().map(|p| J::alone(store, &p.job));
             futures_util::future::join_all(alone).await
         }
