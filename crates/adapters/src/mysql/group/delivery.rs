@@ -2,7 +2,7 @@
 //! (record `completed`, account, credit order) and a sent task marked `completed`.
 
 use super::{GroupError, Grouped, commit_unknown, expect_rows, push_case, push_list};
-use crate::mysql::store::MysqlStore;
+use crate::mysql::store::{ER_LOCK_DEADLOCK, MysqlStore, error_number, sql};
 use big_market_domain::award::{self, AwardTx, SendAwardMessage};
 use big_market_domain::credit::{CreditOrder, CreditTx, to_cents};
 use big_market_domain::task::{TaskOutcome, TaskRow};
@@ -97,10 +97,7 @@ impl Grouped for RecordJob {
         let ids: Vec<&str> = jobs.iter().map(|j| j.task.message_id.as_str()).collect();
         push_list(&mut q, &ids);
         q.push(")");
-        q.build()
-            .execute(&mut *conn)
-            .await
-            .map_err(super::super::store::sql)?;
+        q.build().execute(&mut *conn).await.map_err(sql)?;
         Ok(jobs.iter().map(|_| Some(Ok(()))).collect())
     }
 }
@@ -142,18 +139,16 @@ impl MysqlStore {
         if kept.is_empty() {
             return Ok(results);
         }
-        let mut tx = conn.begin().await.map_err(super::super::store::sql)?;
+        let mut tx = conn.begin().await.map_err(sql)?;
         if let Err(e) = self.write_credits(&mut tx, &kept).await {
             return Err(self.give_up(tx, e).await);
         }
         match tx.commit().await {
             Ok(()) => Ok(results),
             Err(e) => {
-                if super::super::store::error_number(&e)
-                    == Some(super::super::store::ER_LOCK_DEADLOCK)
-                {
+                if error_number(&e) == Some(ER_LOCK_DEADLOCK) {
                     self.note_deadlock();
-                    return Err(super::super::store::sql(e));
+                    return Err(sql(e));
                 }
                 tracing::warn!(error = %e, prizes = kept.len(), "group commit failed; the prizes' tasks are sent again");
                 Ok(results

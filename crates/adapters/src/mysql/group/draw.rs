@@ -21,7 +21,7 @@ use big_market_domain::time::{CalendarKeys, format_datetime};
 use big_market_domain::{Error, Result};
 use jiff::civil::DateTime;
 use sqlx::{Connection, MySql, MySqlConnection, QueryBuilder};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 impl Grouped for DrawJob {
@@ -69,8 +69,7 @@ impl MysqlStore {
         };
         // A row the group read under a spelling no job used belongs to a job spelled
         // otherwise: the group cannot tell whose it is.
-        let spelled: std::collections::HashSet<&str> =
-            jobs.iter().map(|j| j.user_id.as_str()).collect();
+        let spelled: HashSet<&str> = jobs.iter().map(|j| j.user_id.as_str()).collect();
         if let Some(other) = rows
             .keys()
             .chain(unused.keys())
