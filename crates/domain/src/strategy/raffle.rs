@@ -90,17 +90,25 @@ fn finish(
     award_config: Option<String>,
     rule_model: &'static str,
 ) -> Result<RaffleAward> {
-    let award = strategy.award(award_id).ok_or_else(|| {
-        Error::config(format!(
-            "strategy {} has no award {award_id} (named by a rule)",
-            strategy.strategy_id()
-        ))
-    })?;
+    // An award of the strategy, or one a rule names from the award table: it is on no
+    // cell of the strategy's grid, so its `awardIndex` is 0.
+    let (award_title, sort) = match strategy.award(award_id) {
+        Some(award) => (award.award_title.clone(), award.sort),
+        None => match strategy.rule_awards.get(&award_id) {
+            Some(award) => (award.award_desc.clone(), 0),
+            None => {
+                return Err(Error::config(format!(
+                    "strategy {} has no award {award_id} (named by a rule)",
+                    strategy.strategy_id()
+                )));
+            }
+        },
+    };
     Ok(RaffleAward {
         award_id,
-        award_title: award.award_title.clone(),
+        award_title,
         award_config,
-        sort: award.sort,
+        sort,
         rule_model,
     })
 }
