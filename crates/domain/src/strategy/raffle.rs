@@ -152,6 +152,41 @@ mod tests {
         pollster::block_on(perform_raffle(s, f, stock, rng)).unwrap()
     }
 
+    /// Upstream's 100004 gives luck award 101 once 109's one unit is gone, but 101 is not
+    /// among its awards: it is served as the award table describes it, off the grid.
+    #[test]
+    fn a_luck_award_outside_the_strategy_comes_from_the_award_table() {
+        let s = sample::assembled(100004);
+        let mut stock = MemStock(HashMap::from([(109, 1)]));
+        let mut rng = StdRng::seed_from_u64(7);
+        let first = draw(&s, &factor("system", 0, 0), &mut stock, &mut rng);
+        assert_eq!((first.award_id, first.sort), (109, 9));
+        let second = draw(&s, &factor("system", 0, 0), &mut stock, &mut rng);
+        assert_eq!(
+            (
+                second.award_id,
+                second.award_title.as_str(),
+                second.award_config.as_deref(),
+                second.sort
+            ),
+            (101, "用户积分【优先透彻规则范围，如果没有则走配置】", Some("1,100"), 0)
+        );
+    }
+
+    /// A rule naming an award that neither the strategy nor the award table has stops
+    /// the strategy at armory, not at a user's draw.
+    #[test]
+    fn a_luck_award_nobody_has_is_refused_at_armory() {
+        let mut config = sample::SampleData::upstream().strategy_config(100004);
+        config.award_table.retain(|a| a.award_id != 101);
+        let err = AssembledStrategy::assemble(config).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("strategy 100004 has no award 101 (named by a rule)"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn blacklist_takes_over_without_stock() {
         let s = sample::assembled(100006);
