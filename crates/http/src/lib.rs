@@ -8,6 +8,7 @@ mod activity;
 pub mod auth;
 mod dcc;
 mod erp;
+mod fairness;
 mod health;
 pub mod metrics;
 mod rebate;
@@ -135,7 +136,8 @@ fn api() -> OpenApiRouter<AppState> {
                 .merge(rebate::routes())
                 .merge(task::routes())
                 .merge(dcc::routes())
-                .merge(erp::routes()),
+                .merge(erp::routes())
+                .merge(fairness::routes()),
         )
         .routes(routes!(health::health))
         .routes(routes!(health::ready))

@@ -33,6 +33,7 @@ use big_market_domain::time::CalendarKeys;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rust_decimal::Decimal;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A generator for one transaction: seeded from the thread's CSPRNG, and `Send`, so it
@@ -62,6 +63,31 @@ impl StrategyRepository for MysqlStore {
             .collect();
         self.assemble_stock(&stock).await?;
         Ok(config)
+    }
+
+    async fn award_stock_left(&self, strategy_id: i64) -> Result<HashMap<i32, i64>> {
+        let cfg = self.cfg();
+        let sql = format!(
+            "SELECT award_id, award_count_surplus FROM {cfg}.strategy_award WHERE strategy_id = ?"
+        );
+        let rows: Vec<(i32, i64)> = self.all(sqlx::query_as(&sql).bind(strategy_id)).await?;
+        let mut left = HashMap::new();
+        for (award_id, surplus) in rows {
+            // With Redis the counter is where draws take stock; SQL follows by write-back.
+            let counted = match self.redis_stock() {
+                Some(redis) => {
+                    redis
+                        .surplus(StockKey::Award {
+                            strategy_id,
+                            award_id,
+                        })
+                        .await?
+                }
+                None => None,
+            };
+            left.insert(award_id, counted.unwrap_or(surplus));
+        }
+        Ok(left)
     }
 
     async fn draw_counts(

@@ -14,6 +14,7 @@ use big_market_domain::strategy::{
 };
 use big_market_domain::time::CalendarKeys;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, StoreError> {
@@ -172,6 +173,19 @@ impl StrategyRepository for SqliteStore {
             })
             .await?;
         Ok(rows.used())
+    }
+
+    async fn award_stock_left(&self, strategy_id: i64) -> Result<HashMap<i32, i64>> {
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare(
+                        "SELECT award_id, award_count_surplus FROM strategy_award WHERE strategy_id = ?1",
+                    )?
+                    .query_map(params![strategy_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<HashMap<i32, i64>, _>>()?)
+            })
+            .await?)
     }
 
     async fn raffle(

@@ -2,6 +2,7 @@
 
 mod activity;
 mod delivery;
+mod fairness;
 mod helpers;
 mod lifecycle;
 mod openapi;

@@ -73,6 +73,7 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
         "/api/v1/raffle/activity/credit_pay_exchange_sku",
         "/api/v1/raffle/activity/credit_pay_exchange_sku_by_token",
         "/api/v1/raffle/activity/query_stage_activity_id",
+        "/api/v1/raffle/activity/query_award_odds",
         "/api/v1/raffle/activity/sku_recharge",
         "/api/v1/raffle/activity/behavior_rebate",
         "/api/v1/raffle/erp/query_user_raffle_order",

@@ -37,6 +37,9 @@ pub struct WeightGroup {
     pub token: String,
     pub award_ids: Vec<i32>,
     pub table: AliasTable<i32>,
+    /// The exact integer weights of the group's awards, ordered by `sort` then `awardId`
+    /// (zero weights included): what the published odds and fair draws use.
+    pub weights: Vec<(i32, u64)>,
 }
 
 /// One link of the pre-draw chain, in configured order; `rule_default` always ends it.
@@ -54,6 +57,9 @@ pub struct AssembledStrategy {
     /// Ordered by `sort`, as upstream lists them.
     pub awards: Vec<StrategyAward>,
     pub default_table: AliasTable<i32>,
+    /// The exact integer weights of every award, ordered by `sort` then `awardId` (zero
+    /// weights included): the alias table's input, published as the odds.
+    pub default_weights: Vec<(i32, u64)>,
     pub chain: Vec<ChainRule>,
     pub trees: HashMap<String, Arc<RuleTree>>,
     /// Awards a rule gives that are not among `awards` (upstream's 100004 names luck
@@ -88,15 +94,21 @@ fn weights(strategy_id: i64, awards: &[&StrategyAward]) -> Result<Vec<(i32, u64)
         .collect()
 }
 
-fn table(strategy_id: i64, what: &str, awards: &[&StrategyAward]) -> Result<AliasTable<i32>> {
-    AliasTable::new(weights(strategy_id, awards)?).map_err(|e| match e {
+fn table(
+    strategy_id: i64,
+    what: &str,
+    awards: &[&StrategyAward],
+) -> Result<(AliasTable<i32>, Vec<(i32, u64)>)> {
+    let weights = weights(strategy_id, awards)?;
+    let table = AliasTable::new(weights.iter().copied()).map_err(|e| match e {
         AliasError::Empty => Error::config(format!(
             "strategy {strategy_id} {what}: no award with a positive rate"
         )),
         AliasError::Overflow => Error::config(format!(
             "strategy {strategy_id} {what}: rates too large or too many awards"
         )),
-    })
+    })?;
+    Ok((table, weights))
 }
 
 impl AssembledStrategy {
@@ -111,7 +123,7 @@ impl AssembledStrategy {
         let mut awards = config.awards;
         awards.sort_by_key(|a| (a.sort, a.award_id));
         let all: Vec<&StrategyAward> = awards.iter().collect();
-        let default_table = table(id, "default table", &all)?;
+        let (default_table, default_weights) = table(id, "default table", &all)?;
 
         let rule = |name: &str| config.rules.iter().find(|r| r.rule_model == name);
         let mut chain = Vec::new();
@@ -146,13 +158,16 @@ impl AssembledStrategy {
                                 })
                             })
                             .collect::<Result<Vec<_>>>()?;
-                        let table =
+                        let mut members = members;
+                        members.sort_by_key(|a| (a.sort, a.award_id));
+                        let (table, weights) =
                             table(id, &format!("rule_weight group {}", spec.token), &members)?;
                         groups.push(WeightGroup {
                             threshold: spec.threshold,
                             token: spec.token,
                             award_ids: spec.award_ids,
                             table,
+                            weights,
                         });
                     }
                     if groups.is_empty() {
@@ -224,6 +239,7 @@ impl AssembledStrategy {
             activity_id: config.activity_id,
             awards,
             default_table,
+            default_weights,
             chain,
             trees,
             rule_awards,

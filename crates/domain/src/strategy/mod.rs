@@ -8,6 +8,7 @@
 pub mod alias;
 pub mod armory;
 pub mod audit;
+pub mod odds;
 pub mod raffle;
 pub mod rules;
 pub mod service;

@@ -3,11 +3,13 @@
 //! [`StrategyRepository`].
 
 use super::armory::{AssembledStrategy, Catalog};
+use super::odds::{StrategyOdds, strategy_odds};
 use super::{RaffleAward, StrategyConfig};
 use crate::cluster::{Broadcaster, Changed, ConfigBroadcast};
 use crate::error::{Error, ResponseCode, Result};
 use crate::time::{CalendarKeys, Clock};
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A user's use of an activity: draws used in total and today.
@@ -32,6 +34,9 @@ pub trait StrategyRepository: Send + Sync {
         activity_id: i64,
         keys: &CalendarKeys,
     ) -> Result<DrawCounts>;
+    /// Units of award stock left now, by award id, for the strategy's awards (where
+    /// draws take them: the SQL row embedded, the Redis counter in production).
+    async fn award_stock_left(&self, strategy_id: i64) -> Result<HashMap<i32, i64>>;
     /// `activity::quota::strategy_raffle` for `user_id` in one unit of work: counts read
     /// and award stock taken in the same transaction.
     async fn raffle(
@@ -201,5 +206,13 @@ impl StrategyService {
                     .collect(),
             })
             .collect())
+    }
+
+    /// `query_award_odds`: the published odds of an activity's strategy, with which
+    /// awards are sold out now.
+    pub async fn award_odds(&self, activity_id: i64) -> Result<StrategyOdds> {
+        let strategy = self.strategy_of_activity(activity_id)?;
+        let stock = self.repo.award_stock_left(strategy.strategy_id()).await?;
+        Ok(strategy_odds(&strategy, &stock))
     }
 }

@@ -120,6 +120,35 @@ impl RuleTree {
     }
 }
 
+/// See [`RuleTree::outcomes`]: the award a draw of one award ends with, by situation
+/// (`None` where the situation cannot arise or the tree reaches no leaf).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeOutcomes {
+    /// The `rule_lock` threshold (today's draws), if the tree has one.
+    pub lock_count: Option<i64>,
+    /// Whether a draw of the award takes award stock (`rule_stock` reached).
+    pub stock_checked: bool,
+    /// Unlocked and in stock.
+    pub unlocked_in_stock: Option<i32>,
+    /// Still locked (only with a `rule_lock`).
+    pub locked: Option<i32>,
+    /// Unlocked but sold out (only when stock is checked).
+    pub sold_out: Option<i32>,
+}
+
+/// A stock answer fixed in advance, for [`RuleTree::outcomes`].
+struct FixedStock {
+    in_stock: bool,
+    asked: bool,
+}
+
+impl StockStore for FixedStock {
+    async fn take_award_stock(&mut self, _: i64, _: i32) -> Result<bool> {
+        self.asked = true;
+        Ok(self.in_stock)
+    }
+}
+
 /// What the tree decided: the award (drawn or replaced) and its config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeAward {
@@ -222,6 +251,49 @@ impl RuleTree {
             NodeLogic::Lock { n } => Some(n),
             _ => None,
         })
+    }
+
+    /// What the tree does to a drawn award in each situation a player can be in, found by
+    /// walking the tree itself (so the published rules are the ones draws follow):
+    /// locked or not (`rule_lock`), in stock or sold out (`rule_stock`).
+    pub fn outcomes(&self, strategy_id: i64, award_id: i32) -> TreeOutcomes {
+        let lock = self.lock_count();
+        let walk = |unlocked: bool, in_stock: bool| {
+            let today_used = match (lock, unlocked) {
+                (Some(n), true) => n,
+                (Some(n), false) => n.saturating_sub(1),
+                (None, _) => 0,
+            };
+            let mut stock = FixedStock {
+                in_stock,
+                asked: false,
+            };
+            let award = {
+                let future = self.process(strategy_id, award_id, today_used, &mut stock);
+                let mut future = std::pin::pin!(future);
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                match future.as_mut().poll(&mut cx) {
+                    std::task::Poll::Ready(Ok(award)) => Some(award.award_id),
+                    _ => None,
+                }
+            };
+            (award, stock.asked)
+        };
+        let (open, asks_stock) = walk(true, true);
+        let (locked, _) = walk(false, true);
+        let (sold_out, _) = walk(true, false);
+        TreeOutcomes {
+            lock_count: lock,
+            stock_checked: asks_stock,
+            unlocked_in_stock: open,
+            // Today's draws include the current one, so a lock of 1 or less never holds.
+            locked: if lock.is_some_and(|n| n > 1) {
+                locked
+            } else {
+                None
+            },
+            sold_out: if asks_stock { sold_out } else { None },
+        }
     }
 
     /// Walks the tree for a drawn award. `today_used` feeds `rule_lock`; stock is taken at
