@@ -62,7 +62,7 @@ async fn fresh_databases_get_upstream_layout_and_the_sample_once() {
 
     let first = migrate(&options, Some(&sample)).await.unwrap();
     assert!(first.sample_loaded);
-    assert_eq!(first.applied.len(), 2 + 2 * 5, "{:?}", first.applied);
+    assert_eq!(first.applied.len(), 3 + 2 * 6, "{:?}", first.applied);
 
     let config = tables(&mut conn, &options.database).await;
     for t in [
@@ -70,6 +70,8 @@ async fn fresh_databases_get_upstream_layout_and_the_sample_once() {
         "daily_behavior_rebate",
         "raffle_activity",
         "raffle_activity_count",
+        "raffle_activity_fairness",
+        "raffle_fairness_seed",
         "raffle_activity_sku",
         "raffle_activity_stage",
         "rule_tree",

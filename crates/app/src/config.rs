@@ -139,6 +139,9 @@ pub struct Config {
     /// After SIGINT/SIGTERM: how long the requests in flight and the background jobs
     /// (sends in flight, the last stock write-back) may take to finish.
     pub shutdown_timeout_ms: u64,
+    /// Length of a provably fair activity's epoch (one seed each), in seconds counted
+    /// from local midnight; an epoch never crosses midnight. Default: a calendar day.
+    pub fairness_epoch_secs: u64,
 }
 
 impl Default for Config {
@@ -183,6 +186,7 @@ impl Default for Config {
             stock_writeback_ms: 1000,
             stock_reservation_secs: 60,
             shutdown_timeout_ms: 10_000,
+            fairness_epoch_secs: 86_400,
         }
     }
 }
@@ -285,6 +289,10 @@ impl Config {
         anyhow::ensure!(
             self.outbox_interval_secs > 0 && self.outbox_max_attempts > 0,
             "outbox_interval_secs and outbox_max_attempts must be at least 1"
+        );
+        anyhow::ensure!(
+            (60..=86_400).contains(&self.fairness_epoch_secs),
+            "fairness_epoch_secs must be between 60 and 86400"
         );
         anyhow::ensure!(
             self.draw_timeout_ms > 0 && self.rate_limit_per_second > 0,

@@ -26,6 +26,7 @@ use big_market_domain::guard::{BlockList, DrawGuard, GuardOptions, MemoryBlockLi
 use big_market_domain::health::StoreProbe;
 use big_market_domain::rebate::{RebateRepository, RebateService};
 use big_market_domain::sample::SampleData;
+use big_market_domain::strategy::fairness::{FairnessRepository, FairnessService};
 use big_market_domain::strategy::{StrategyRepository, StrategyService};
 use big_market_domain::task::{Consumer, EventBus, TaskRepository, TaskService, topic};
 use big_market_domain::time::{Clock, SystemClock};
@@ -83,6 +84,7 @@ struct Ports {
     dcc: Arc<dyn DccRepository>,
     erp: Arc<dyn ErpRepository>,
     probe: Arc<dyn StoreProbe>,
+    fairness: Arc<dyn FairnessRepository>,
 }
 
 impl Ports {
@@ -97,6 +99,7 @@ impl Ports {
             + DccRepository
             + ErpRepository
             + StoreProbe
+            + FairnessRepository
             + Clone
             + 'static,
     {
@@ -110,6 +113,7 @@ impl Ports {
             dcc: Arc::new(store.clone()),
             erp: Arc::new(store.clone()),
             probe: Arc::new(store.clone()),
+            fairness: Arc::new(store.clone()),
         }
     }
 }
@@ -268,6 +272,11 @@ impl Services {
             clock.clone(),
             notifier.clone(),
         ));
+        activity.set_fairness(Arc::new(FairnessService::new(
+            ports.fairness,
+            clock.clone(),
+            config.fairness_epoch_secs,
+        )));
         activity.armory_all().await?;
         let credit = Arc::new(CreditService::new(
             ports.credit,

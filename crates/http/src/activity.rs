@@ -60,12 +60,27 @@ pub(crate) struct UserActivityRequest {
     pub(crate) activity_id: Option<i64>,
 }
 
+/// `{userId, activityId, clientSeed}`: `clientSeed` (optional, at most 64 characters)
+/// enters the random number of a provably fair activity's draw.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DrawRequest {
+    pub(crate) user_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    #[schema(value_type = Option<i64>)]
+    pub(crate) activity_id: Option<i64>,
+    pub(crate) client_seed: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct DrawResponse {
     award_id: i32,
     award_title: String,
     award_index: i32,
+    /// Only for an activity with provably fair draws (see `verify_draw`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proof: Option<crate::fairness::ProofDto>,
 }
 
 /// `POST activity/draw {userId, activityId}`: guards first (degrade `0004`, rate limit
@@ -74,15 +89,15 @@ struct DrawResponse {
     post,
     path = "/activity/draw",
     tag = "activity",
-    request_body = UserActivityRequest,
+    request_body = DrawRequest,
     responses((status = 200, body = Envelope<DrawResponse>))
 )]
 async fn draw(
     State(app): State<AppState>,
-    JsonBody(req): JsonBody<UserActivityRequest>,
+    JsonBody(req): JsonBody<DrawRequest>,
 ) -> ApiResult<DrawResponse> {
     let user_id = require_text(req.user_id, "userId")?;
-    guarded_draw(&app, user_id, req.activity_id).await
+    guarded_draw(&app, user_id, req.activity_id, req.client_seed).await
 }
 
 /// `POST activity/draw_by_token {activityId}`: the same draw, guards included (upstream
@@ -91,16 +106,16 @@ async fn draw(
     post,
     path = "/activity/draw_by_token",
     tag = "activity",
-    request_body = UserActivityRequest,
+    request_body = DrawRequest,
     params(("Authorization" = String, Header, description = USER_TOKEN)),
     responses((status = 200, body = Envelope<DrawResponse>))
 )]
 async fn draw_by_token(
     TokenUser(user_id): TokenUser,
     State(app): State<AppState>,
-    JsonBody(req): JsonBody<UserActivityRequest>,
+    JsonBody(req): JsonBody<DrawRequest>,
 ) -> ApiResult<DrawResponse> {
-    guarded_draw(&app, user_id, req.activity_id).await
+    guarded_draw(&app, user_id, req.activity_id, req.client_seed).await
 }
 
 /// The draw behind both endpoints: the guards, then the draw by its deadline
@@ -109,8 +124,12 @@ async fn guarded_draw(
     app: &AppState,
     user_id: String,
     activity_id: Option<i64>,
+    client_seed: Option<String>,
 ) -> ApiResult<DrawResponse> {
     let activity_id = require_id(activity_id, "activityId")?;
+    if let Some(seed) = &client_seed {
+        big_market_domain::strategy::fair::validate_client_seed(seed)?;
+    }
     let admission = app.guard.admit(&user_id).await?;
     let deadline = std::time::Instant::now() + app.guard.draw_timeout();
     let outcome = app
@@ -118,6 +137,7 @@ async fn guarded_draw(
         .draw_by(
             user_id,
             activity_id,
+            client_seed,
             deadline,
             tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)),
         )
@@ -129,6 +149,7 @@ async fn guarded_draw(
         award_id: r.award_id,
         award_title: r.award_title,
         award_index: r.award_index,
+        proof: r.proof.map(crate::fairness::ProofDto::from),
     }))
 }
 

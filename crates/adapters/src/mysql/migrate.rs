@@ -34,6 +34,12 @@ const CONFIG: &[Migration] = &[
         sql: include_str!("../../migrations/mysql/config/0002_dcc_config.sql"),
         skip_if: None,
     },
+    Migration {
+        version: 3,
+        name: "fairness",
+        sql: include_str!("../../migrations/mysql/config/0003_fairness.sql"),
+        skip_if: None,
+    },
 ];
 
 const USER: &[Migration] = &[
@@ -68,6 +74,12 @@ const USER: &[Migration] = &[
         version: 5,
         name: "raffle_order_state_index",
         sql: include_str!("../../migrations/mysql/user/0005_raffle_order_state_index.sql"),
+        skip_if: None,
+    },
+    Migration {
+        version: 6,
+        name: "award_proof",
+        sql: include_str!("../../migrations/mysql/user/0006_award_proof.sql"),
         skip_if: None,
     },
 ];

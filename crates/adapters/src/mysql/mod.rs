@@ -4,6 +4,7 @@
 //! upstream's router puts them ([`crate::router`]), so Java and Rust nodes share data.
 
 mod config;
+mod fairness;
 mod group;
 pub mod migrate;
 mod seed;

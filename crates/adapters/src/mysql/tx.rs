@@ -635,8 +635,8 @@ impl AwardRecordTx for MysqlTx {
     async fn insert_award_record(&mut self, r: &UserAwardRecord) -> Result<()> {
         let sql = format!(
             "INSERT INTO {db}.user_award_record{sfx} (user_id, activity_id, strategy_id, order_id,
-                 award_id, award_title, award_time, award_state)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 award_id, award_title, award_time, award_state, fair_proof)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             db = self.shard.db,
             sfx = self.shard.sfx
         );
@@ -649,6 +649,7 @@ impl AwardRecordTx for MysqlTx {
             .bind(&r.award_title)
             .bind(format_datetime(&r.award_time))
             .bind(&r.award_state)
+            .bind(&r.fair_proof)
             .execute(&mut *self.tx)
             .await;
         match result {

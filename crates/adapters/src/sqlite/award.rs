@@ -58,8 +58,8 @@ impl AwardRecordTx for SqliteTx<'_> {
     async fn insert_award_record(&mut self, r: &UserAwardRecord) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO user_award_record (user_id, activity_id, strategy_id, order_id, award_id, award_title, award_time, award_state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO user_award_record (user_id, activity_id, strategy_id, order_id, award_id, award_title, award_time, award_state, fair_proof)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -70,7 +70,8 @@ impl AwardRecordTx for SqliteTx<'_> {
                     r.award_id,
                     r.award_title,
                     format_datetime(&r.award_time),
-                    r.award_state
+                    r.award_state,
+                    r.fair_proof
                 ])
             })
             .map_err(|e| {

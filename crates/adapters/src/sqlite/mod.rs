@@ -13,6 +13,7 @@ mod activity;
 mod award;
 mod erp;
 mod error;
+mod fairness;
 mod seed;
 mod strategy;
 mod writer;
@@ -37,6 +38,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_dcc_config",
         include_str!("../../migrations/sqlite/0003_dcc_config.sql"),
+    ),
+    (
+        "0004_fairness",
+        include_str!("../../migrations/sqlite/0004_fairness.sql"),
     ),
 ];
 

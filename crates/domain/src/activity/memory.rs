@@ -490,6 +490,7 @@ mod tests {
                         now,
                         timestamp_ms: 0,
                         keys: &keys,
+                        fair: None,
                     };
                     let result = pollster::block_on(
                         store.unit(async |tx| quota::draw(tx, input, &mut rng).await),

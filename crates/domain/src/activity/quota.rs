@@ -13,8 +13,10 @@ use super::{
 use crate::award::{AwardRecordTx, SendAwardMessage, UserAwardRecord};
 use crate::credit::{CreditTx, Trade, TradeName, TradeType};
 use crate::error::{Error, ResponseCode, Result};
+use crate::strategy::fair::{FairDraw, Proof};
 use crate::strategy::{
-    AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, StockStore, perform_raffle,
+    AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, Randomness, StockStore,
+    perform_raffle, raffle,
 };
 use crate::task::{EventMessage, Task, TaskTx, topic};
 use crate::time::CalendarKeys;
@@ -384,6 +386,8 @@ pub struct DrawOutcome {
     pub award: RaffleAward,
     pub order_id: String,
     pub task: Task,
+    /// The proof of a fair activity's draw (also kept with the award record).
+    pub proof: Option<Proof>,
 }
 
 /// Everything a draw needs besides the transaction.
@@ -394,6 +398,8 @@ pub struct DrawInput<'a> {
     pub now: DateTime,
     pub timestamp_ms: i64,
     pub keys: &'a CalendarKeys,
+    /// The committed seed of a fair activity's current epoch; `None`: the generator.
+    pub fair: Option<&'a FairDraw>,
 }
 
 /// The draw in one unit of work: partake, the strategy's chain and tree (award stock
@@ -410,6 +416,7 @@ pub async fn draw<T: DrawTx + AwardRecordTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         now,
         timestamp_ms,
         keys,
+        fair,
     } = input;
     if user_id.trim().is_empty() {
         return Err(Error::illegal("userId is blank"));
@@ -439,7 +446,26 @@ pub async fn draw<T: DrawTx + AwardRecordTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         total_used,
         today_used,
     };
-    let award = perform_raffle(strategy, &factor, tx, rng).await?;
+    let (award, trace) = match fair {
+        Some(fair) => raffle(strategy, &factor, tx, Randomness::<R>::Fair(fair)).await?,
+        None => raffle(strategy, &factor, tx, Randomness::Generator(&mut *rng)).await?,
+    };
+    let proof = match (fair, trace) {
+        (Some(fair), Some(trace)) => Some(Proof {
+            order_id: order.order_id.clone(),
+            epoch: fair.epoch,
+            commitment: fair.commitment.clone(),
+            draw_no: trace.draw_no,
+            client_seed: fair.client_seed.clone(),
+            table: trace.table,
+            weights: trace.weights,
+            sampled_award_id: trace.sampled_award_id,
+            award_id: award.award_id,
+            reason: trace.reason.to_owned(),
+        }),
+        _ => None,
+    };
+    let fair_proof = proof.as_ref().map(Proof::to_json).transpose()?;
 
     tx.insert_award_record(&UserAwardRecord {
         user_id: user_id.to_owned(),
@@ -450,6 +476,7 @@ pub async fn draw<T: DrawTx + AwardRecordTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         award_title: award.award_title.clone(),
         award_time: now,
         award_state: crate::award::state::CREATE.to_owned(),
+        fair_proof,
     })
     .await?;
     let message = EventMessage {
@@ -469,6 +496,7 @@ pub async fn draw<T: DrawTx + AwardRecordTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         award,
         order_id: order.order_id,
         task,
+        proof,
     })
 }
 

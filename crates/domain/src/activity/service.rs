@@ -9,13 +9,15 @@ use super::{
 };
 use crate::cluster::{Broadcaster, Changed, ConfigBroadcast};
 use crate::error::{Error, ResponseCode, Result};
+use crate::strategy::fair::{FairDraw, Proof};
+use crate::strategy::fairness::{EpochView, FairnessService, RevealedEpoch};
 use crate::strategy::{AssembledStrategy, StrategyService};
 use crate::task::{Task, TaskNotifier};
 use crate::time::{CalendarKeys, Clock};
 use async_trait::async_trait;
 use jiff::civil::DateTime;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 /// A recharge to run in one unit of work.
@@ -64,6 +66,9 @@ pub struct DrawJob {
     /// up at the deadline, so the caller can answer `0006` on time while the job waits
     /// in the store's queue, knowing it will never run.
     pub gate: Arc<StartGate>,
+    /// The committed seed of a fair activity's current epoch (its `Debug` hides the
+    /// seed); `None`: the process's generator.
+    pub fair: Option<FairDraw>,
 }
 
 impl DrawJob {
@@ -76,6 +81,7 @@ impl DrawJob {
             now: self.now,
             timestamp_ms: self.timestamp_ms,
             keys: &self.keys,
+            fair: self.fair.as_ref(),
         }
     }
 }
@@ -171,6 +177,8 @@ pub struct DrawResult {
     /// `strategy_award.sort`.
     pub award_index: i32,
     pub order_id: String,
+    /// The proof of a fair activity's draw.
+    pub proof: Option<Proof>,
 }
 
 /// `query_user_activity_account`'s six numbers.
@@ -219,6 +227,7 @@ pub struct ActivityService {
     notifier: Arc<dyn TaskNotifier>,
     activities: RwLock<HashMap<i64, Arc<ActivityConfig>>>,
     broadcast: Broadcaster,
+    fairness: OnceLock<Arc<FairnessService>>,
 }
 
 impl ActivityService {
@@ -235,7 +244,37 @@ impl ActivityService {
             notifier,
             activities: RwLock::new(HashMap::new()),
             broadcast: Broadcaster::default(),
+            fairness: OnceLock::new(),
         }
+    }
+
+    /// Turns on provably fair draws for the activities the service lists (without it,
+    /// every draw uses the process's generator).
+    pub fn set_fairness(&self, fairness: Arc<FairnessService>) {
+        if self.fairness.set(fairness).is_err() {
+            tracing::warn!("fairness service set twice; the first is kept");
+        }
+    }
+
+    pub fn fairness(&self) -> Result<&Arc<FairnessService>> {
+        self.fairness
+            .get()
+            .ok_or_else(|| Error::config("fair draws are not configured on this node"))
+    }
+
+    /// `admin/fairness/enable`: the activity's draws become provably fair from the next
+    /// one; the other nodes are told.
+    pub async fn enable_fairness(&self, activity_id: i64) -> Result<EpochView> {
+        self.config(activity_id).await?;
+        let view = self.fairness()?.enable(activity_id).await?;
+        self.broadcast.changed(Changed::Activity(activity_id));
+        Ok(view)
+    }
+
+    /// `admin/fairness/rotate`.
+    pub async fn rotate_fairness(&self, activity_id: i64) -> Result<(RevealedEpoch, EpochView)> {
+        self.config(activity_id).await?;
+        self.fairness()?.rotate(activity_id).await
     }
 
     /// Where armory runs are announced to the other nodes.
@@ -282,6 +321,9 @@ impl ActivityService {
 
     /// Reloads the activity and its SKUs, then assembles its strategy.
     pub async fn reload(&self, activity_id: i64) -> Result<()> {
+        if let Some(fairness) = self.fairness.get() {
+            fairness.refresh().await?;
+        }
         let config = self.load(activity_id).await?;
         self.strategy.reload(config.activity.strategy_id).await?;
         tracing::info!(activity_id, skus = config.skus.len(), "activity assembled");
@@ -299,6 +341,9 @@ impl ActivityService {
 
     /// Loads every activity at start-up (strategies are assembled by their own service).
     pub async fn armory_all(&self) -> Result<()> {
+        if let Some(fairness) = self.fairness.get() {
+            fairness.refresh().await?;
+        }
         for id in self.repo.activity_ids().await? {
             if let Err(e) = self.load(id).await {
                 tracing::error!(activity_id = id, error = %e, "activity could not be loaded");
@@ -408,7 +453,7 @@ impl ActivityService {
 
     /// `activity/draw`, without a deadline.
     pub async fn draw(&self, user_id: String, activity_id: i64) -> Result<DrawResult> {
-        let job = self.prepare_draw(user_id, activity_id, None).await?;
+        let job = self.prepare_draw(user_id, activity_id, None, None).await?;
         self.commit_draw(job).await
     }
 
@@ -422,12 +467,14 @@ impl ActivityService {
         &self,
         user_id: String,
         activity_id: i64,
+        client_seed: Option<String>,
         deadline: Instant,
         at_deadline: impl Future<Output = ()>,
     ) -> Result<DrawResult> {
         use futures_util::future::{Either, select};
         let mut at_deadline = std::pin::pin!(at_deadline);
-        let prepare = std::pin::pin!(self.prepare_draw(user_id, activity_id, Some(deadline)));
+        let prepare =
+            std::pin::pin!(self.prepare_draw(user_id, activity_id, client_seed, Some(deadline)));
         let job = match select(prepare, at_deadline.as_mut()).await {
             Either::Left((job, _)) => job?,
             Either::Right(((), _)) => {
@@ -460,6 +507,7 @@ impl ActivityService {
         &self,
         user_id: String,
         activity_id: i64,
+        client_seed: Option<String>,
         deadline: Option<Instant>,
     ) -> Result<DrawJob> {
         if user_id.trim().is_empty() {
@@ -467,6 +515,17 @@ impl ActivityService {
         }
         let config = self.config(activity_id).await?;
         let strategy = self.strategy.catalog().get(config.activity.strategy_id)?;
+        let fair = match self.fairness.get() {
+            Some(fairness) => {
+                fairness
+                    .draw_source(activity_id, client_seed.as_deref())
+                    .await?
+            }
+            None => {
+                crate::strategy::fair::validate_client_seed(client_seed.as_deref().unwrap_or(""))?;
+                None
+            }
+        };
         let (now, keys, timestamp_ms) = self.now();
         Ok(DrawJob {
             config,
@@ -477,6 +536,7 @@ impl ActivityService {
             keys,
             deadline,
             gate: Arc::new(StartGate::default()),
+            fair,
         })
     }
 
@@ -490,6 +550,7 @@ impl ActivityService {
             award_title: outcome.award.award_title,
             award_index: outcome.award.sort,
             order_id: outcome.order_id,
+            proof: outcome.proof,
         })
     }
 

@@ -30,6 +30,8 @@ pub struct UserAwardRecord {
     pub award_title: String,
     pub award_time: DateTime,
     pub award_state: String,
+    /// The proof of a fair draw, as JSON (`strategy::fair::Proof`); `None` otherwise.
+    pub fair_proof: Option<String>,
 }
 
 /// `send_award` payload (fields in fastjson's alphabetical order; `None` omitted).

@@ -8,6 +8,8 @@
 pub mod alias;
 pub mod armory;
 pub mod audit;
+pub mod fair;
+pub mod fairness;
 pub mod odds;
 pub mod raffle;
 pub mod rules;
@@ -16,7 +18,9 @@ pub mod tree;
 
 pub use alias::AliasTable;
 pub use armory::{AssembledStrategy, Catalog, StrategyConfig};
-pub use raffle::{RaffleAward, RaffleFactor, StockStore, perform_raffle};
+pub use raffle::{
+    FairTrace, RaffleAward, RaffleFactor, Randomness, StockStore, perform_raffle, raffle,
+};
 pub use service::{AwardListItem, DrawCounts, RuleWeightItem, StrategyRepository, StrategyService};
 
 use rust_decimal::Decimal;

@@ -6,6 +6,7 @@
 //! exceeded whichever rule picked the award (upstream skips the tree and can over-grant).
 
 use super::armory::{AssembledStrategy, ChainRule};
+use super::fair::{FairDraw, fair_number, pick};
 use super::model;
 use super::rules::BLACKLIST_AWARD_CONFIG;
 use crate::error::{Error, Result};
@@ -41,6 +42,25 @@ pub struct RaffleAward {
     pub rule_model: &'static str,
 }
 
+/// Where a draw's random number comes from: the process's generator (the OS-seeded
+/// CSPRNG), or the committed seed of a fair activity.
+pub enum Randomness<'a, R: ?Sized> {
+    Generator(&'a mut R),
+    Fair(&'a FairDraw),
+}
+
+/// How a fair draw reached its award: the proof's data, less the order and the seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FairTrace {
+    pub draw_no: i64,
+    /// `default`, `weight:N` or `blacklist`.
+    pub table: String,
+    pub weights: Vec<(i32, u64)>,
+    pub sampled_award_id: i32,
+    /// `drawn`, `locked`, `sold_out`, `luck_award` or `blacklist`.
+    pub reason: &'static str,
+}
+
 /// Runs the chain and the tree for one draw.
 pub async fn perform_raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
     strategy: &AssembledStrategy,
@@ -48,40 +68,128 @@ pub async fn perform_raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
     stock: &mut S,
     rng: &mut R,
 ) -> Result<RaffleAward> {
+    raffle(strategy, factor, stock, Randomness::Generator(rng))
+        .await
+        .map(|(award, _)| award)
+}
+
+/// Picks from a table: the alias table with the generator, or (fair) the documented
+/// HMAC number over the table's exact weights.
+fn sample<R: Rng + ?Sized>(
+    randomness: &mut Randomness<'_, R>,
+    table: &super::AliasTable<i32>,
+    weights: &[(i32, u64)],
+    name: String,
+    factor: &RaffleFactor,
+) -> Result<(i32, Option<FairTrace>)> {
+    match randomness {
+        Randomness::Generator(rng) => Ok((*table.sample(*rng), None)),
+        Randomness::Fair(fair) => {
+            let total = weights
+                .iter()
+                .try_fold(0u64, |acc, (_, w)| acc.checked_add(*w))
+                .ok_or_else(|| Error::config("table weights overflow"))?;
+            let draw_no = factor.total_used;
+            let x = fair_number(
+                &fair.seed,
+                fair.activity_id,
+                &factor.user_id,
+                draw_no,
+                &fair.client_seed,
+                total,
+            )?;
+            let award_id = pick(weights, x)
+                .ok_or_else(|| Error::config("a fair number fell outside its table"))?;
+            Ok((
+                award_id,
+                Some(FairTrace {
+                    draw_no,
+                    table: name,
+                    weights: weights.to_vec(),
+                    sampled_award_id: award_id,
+                    reason: "drawn",
+                }),
+            ))
+        }
+    }
+}
+
+/// [`perform_raffle`] with the randomness chosen by the caller; a fair draw also returns
+/// how it reached its award.
+pub async fn raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
+    strategy: &AssembledStrategy,
+    factor: &RaffleFactor,
+    stock: &mut S,
+    mut randomness: Randomness<'_, R>,
+) -> Result<(RaffleAward, Option<FairTrace>)> {
     if factor.user_id.trim().is_empty() {
         return Err(Error::illegal("userId is blank"));
     }
-    let mut picked: Option<(i32, &'static str)> = None;
+    let fair = matches!(randomness, Randomness::Fair(_));
+    let mut picked: Option<(i32, &'static str, Option<FairTrace>)> = None;
     for rule in &strategy.chain {
         match rule {
             ChainRule::Blacklist(b) => {
                 if b.users.contains(&factor.user_id) {
-                    return finish(
+                    let award = finish(
                         strategy,
                         b.award_id,
                         Some(BLACKLIST_AWARD_CONFIG.to_owned()),
                         model::BLACKLIST,
-                    );
+                    )?;
+                    let trace = fair.then(|| FairTrace {
+                        draw_no: factor.total_used,
+                        table: "blacklist".to_owned(),
+                        weights: Vec::new(),
+                        sampled_award_id: b.award_id,
+                        reason: "blacklist",
+                    });
+                    return Ok((award, trace));
                 }
             }
             ChainRule::Weight(groups) => {
                 if let Some(g) = groups.iter().find(|g| g.threshold == factor.total_used) {
-                    picked = Some((*g.table.sample(rng), model::WEIGHT));
+                    let (award_id, trace) = sample(
+                        &mut randomness,
+                        &g.table,
+                        &g.weights,
+                        format!("weight:{}", g.threshold),
+                        factor,
+                    )?;
+                    picked = Some((award_id, model::WEIGHT, trace));
                     break;
                 }
             }
         }
     }
-    let (award_id, rule_model) =
-        picked.unwrap_or_else(|| (*strategy.default_table.sample(rng), model::DEFAULT));
+    let (award_id, rule_model, trace) = match picked {
+        Some(p) => p,
+        None => {
+            let (award_id, trace) = sample(
+                &mut randomness,
+                &strategy.default_table,
+                &strategy.default_weights,
+                "default".to_owned(),
+                factor,
+            )?;
+            (award_id, model::DEFAULT, trace)
+        }
+    };
 
     let Some(tree) = strategy.tree_of(award_id) else {
-        return finish(strategy, award_id, None, rule_model);
+        return Ok((finish(strategy, award_id, None, rule_model)?, trace));
     };
     let decided = tree
         .process(strategy.strategy_id(), award_id, factor.today_used, stock)
         .await?;
-    finish(strategy, decided.award_id, decided.award_config, rule_model)
+    let trace = trace.map(|t| FairTrace {
+        reason: decided.reason,
+        ..t
+    });
+    Ok((
+        finish(strategy, decided.award_id, decided.award_config, rule_model)?,
+        trace,
+    ))
 }
 
 fn finish(

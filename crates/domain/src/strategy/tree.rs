@@ -154,6 +154,10 @@ impl StockStore for FixedStock {
 pub struct TreeAward {
     pub award_id: i32,
     pub award_config: Option<String>,
+    /// Why the award is what it is: `drawn` (the drawn award itself), `locked` or
+    /// `sold_out` (a `rule_luck_award` reached from a lock or a stock node), or
+    /// `luck_award` (one reached otherwise).
+    pub reason: &'static str,
 }
 
 impl RuleTree {
@@ -307,6 +311,7 @@ impl RuleTree {
     ) -> Result<TreeAward> {
         let mut current = self.root;
         let mut decided: Option<TreeAward> = None;
+        let mut came_from: Option<(&NodeLogic, Check)> = None;
         // A tree with a cycle is data, not a reason to spin: each node runs at most once.
         for _ in 0..=self.nodes.len() {
             // Lines were resolved to existing nodes at load, so this always finds one.
@@ -326,6 +331,7 @@ impl RuleTree {
                         decided = Some(TreeAward {
                             award_id,
                             award_config: value.clone(),
+                            reason: "drawn",
                         });
                         Check::TakeOver
                     } else {
@@ -336,16 +342,23 @@ impl RuleTree {
                     decided = Some(TreeAward {
                         award_id: *award_id,
                         award_config: Some(config.clone()),
+                        reason: match came_from {
+                            Some((NodeLogic::Lock { .. }, Check::TakeOver)) => "locked",
+                            Some((NodeLogic::Stock { .. }, Check::Allow)) => "sold_out",
+                            _ => "luck_award",
+                        },
                     });
                     Check::TakeOver
                 }
             };
+            came_from = Some((&node.logic, check));
             match node.lines.iter().find(|l| l.matcher.matches(check)) {
                 Some(line) => current = line.to,
                 None => {
                     return Ok(decided.unwrap_or(TreeAward {
                         award_id,
                         award_config: None,
+                        reason: "drawn",
                     }));
                 }
             }
@@ -458,7 +471,8 @@ pub(crate) mod tests {
             got,
             TreeAward {
                 award_id: 102,
-                award_config: None
+                award_config: None,
+                reason: "drawn"
             }
         );
         let got = run(&t, 102, 0, false).0.unwrap();
@@ -466,7 +480,8 @@ pub(crate) mod tests {
             got,
             TreeAward {
                 award_id: 101,
-                award_config: Some("1,100".into())
+                award_config: Some("1,100".into()),
+                reason: "sold_out"
             }
         );
     }
@@ -475,18 +490,28 @@ pub(crate) mod tests {
     fn lock_tree_needs_todays_draws() {
         let t = tree("tree_lock_2");
         let (got, calls) = run(&t, 106, 1, true);
-        assert_eq!(got.unwrap().award_id, 101, "locked: luck award");
+        let got = got.unwrap();
+        assert_eq!(
+            (got.award_id, got.reason),
+            (101, "locked"),
+            "locked: luck award"
+        );
         assert_eq!(calls, 0, "a locked award never touches stock");
         let got = run(&t, 106, 2, true).0.unwrap();
         assert_eq!(
             got,
             TreeAward {
                 award_id: 106,
-                award_config: None
+                award_config: None,
+                reason: "drawn"
             }
         );
         let got = run(&t, 106, 5, false).0.unwrap();
-        assert_eq!(got.award_id, 101, "no stock: luck award");
+        assert_eq!(
+            (got.award_id, got.reason),
+            (101, "sold_out"),
+            "no stock: luck award"
+        );
     }
 
     #[test]
@@ -498,7 +523,8 @@ pub(crate) mod tests {
                 got,
                 TreeAward {
                     award_id: 101,
-                    award_config: Some("1,100".into())
+                    award_config: Some("1,100".into()),
+                    reason: if today < 3 { "locked" } else { "luck_award" }
                 }
             );
         }

@@ -357,7 +357,7 @@ async fn write_group(
     for (sfx, rows) in awards {
         let mut q = QueryBuilder::<MySql>::new(format!(
             "INSERT INTO {db}.user_award_record{sfx} (user_id, activity_id, strategy_id, order_id,
-                 award_id, award_title, award_time, award_state) "
+                 award_id, award_title, award_time, award_state, fair_proof) "
         ));
         q.push_values(rows, |mut b, r| {
             b.push_bind(r.user_id.clone())
@@ -367,7 +367,8 @@ async fn write_group(
                 .push_bind(r.award_id)
                 .push_bind(r.award_title.clone())
                 .push_bind(format_datetime(&r.award_time))
-                .push_bind(r.award_state.clone());
+                .push_bind(r.award_state.clone())
+                .push_bind(r.fair_proof.clone());
         });
         q.build().execute(&mut *tx).await?;
     }
