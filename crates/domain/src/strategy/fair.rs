@@ -324,6 +324,77 @@ mod tests {
         assert!(fair_number(&seed(1), 1, "u", 1, "", 0).is_err());
     }
 
+    /// The test vectors of `docs/FAIRNESS.md` (computed there by the Python reference
+    /// verifier): seed bytes 0x00..0x1f, strategy 100006's default table.
+    #[test]
+    fn the_documented_test_vectors_pass() {
+        let seed = Seed::from_bytes(std::array::from_fn(|i| u8::try_from(i).unwrap()));
+        assert_eq!(
+            seed.commitment(),
+            "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd"
+        );
+        let table = [
+            (101, 7900),
+            (102, 300),
+            (103, 300),
+            (104, 300),
+            (105, 300),
+            (106, 300),
+            (107, 300),
+            (108, 3),
+        ];
+        let strategy = crate::sample::assembled(100006);
+        assert_eq!(
+            strategy.default_weights, table,
+            "the sample's exact weights"
+        );
+        let total = 9703;
+        for (user, draw_no, client_seed, x, award) in [
+            ("xiaofuge", 1, "", 1791, 101),
+            ("xiaofuge", 2, "", 8019, 102),
+            ("xiaofuge", 1, "lucky", 4976, 101),
+            ("用户", 7, "clé ✓", 2124, 101),
+        ] {
+            let got = fair_number(&seed, 100301, user, draw_no, client_seed, total).unwrap();
+            assert_eq!(got, x, "{user} {draw_no} {client_seed:?}");
+            assert_eq!(pick(&table, got), Some(award));
+        }
+        // A rejected first attempt: total 2^63 + 1, activity 1, user `u`, draw 2.
+        let half = 1u64 << 62;
+        let wide = [(1, half), (2, half + 1)];
+        let x = fair_number(&seed, 1, "u", 2, "", (1u64 << 63) + 1).unwrap();
+        assert_eq!(x, 220_047_933_657_541_813);
+        assert_eq!(pick(&wide, x), Some(1));
+    }
+
+    /// Fair numbers over many draws follow the table: a chi-square test of strategy
+    /// 100001's default table (nine awards down to 1 in 10 000) on 200 000 draws.
+    #[test]
+    fn hmac_draws_follow_the_configured_rates() {
+        use crate::strategy::audit::chi_square_survival;
+        let strategy = crate::sample::assembled(100001);
+        let weights = &strategy.default_weights;
+        let total: u64 = weights.iter().map(|(_, w)| w).sum();
+        let mut counts = vec![0u64; weights.len()];
+        let key = seed(9);
+        let n = 200_000u64;
+        for i in 0..n {
+            let user = format!("user{}", i % 1000);
+            let draw_no = i64::try_from(i / 1000).unwrap() + 1;
+            let x = fair_number(&key, 100301, &user, draw_no, "", total).unwrap();
+            let award = pick(weights, x).unwrap();
+            let index = weights.iter().position(|(a, _)| *a == award).unwrap();
+            counts[index] += 1;
+        }
+        let mut chi = 0.0;
+        for ((_, w), observed) in weights.iter().zip(&counts) {
+            let expected = n as f64 * *w as f64 / total as f64;
+            chi += (*observed as f64 - expected).powi(2) / expected;
+        }
+        let p = chi_square_survival(chi, (weights.len() - 1) as f64);
+        assert!(p > 1e-6, "chi2 {chi} p {p}: {counts:?}");
+    }
+
     #[test]
     fn client_seeds_are_limited_to_64_characters() {
         assert!(validate_client_seed(&"é".repeat(64)).is_ok());

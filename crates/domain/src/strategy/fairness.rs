@@ -342,3 +342,296 @@ fn revealed(seed: &FairSeed, now: DateTime) -> Option<RevealedEpoch> {
         end_time: seed.end_time,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::FixedClock;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    /// Seeds and flags in maps; one instance may serve several services (two nodes on
+    /// one store).
+    #[derive(Default)]
+    struct Memory {
+        fair: Mutex<HashSet<i64>>,
+        seeds: Mutex<BTreeMap<(i64, i64), FairSeed>>,
+        proofs: Mutex<Vec<(String, String, StoredProof)>>,
+    }
+
+    #[async_trait]
+    impl FairnessRepository for Memory {
+        async fn fair_activities(&self) -> Result<Vec<i64>> {
+            Ok(self.fair.lock().unwrap().iter().copied().collect())
+        }
+        async fn enable_fairness(&self, activity_id: i64) -> Result<()> {
+            self.fair.lock().unwrap().insert(activity_id);
+            Ok(())
+        }
+        async fn latest_epoch(&self, activity_id: i64) -> Result<Option<FairSeed>> {
+            Ok(self
+                .seeds
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|s| s.activity_id == activity_id)
+                .max_by_key(|s| s.epoch)
+                .cloned())
+        }
+        async fn epoch(&self, activity_id: i64, epoch: i64) -> Result<Option<FairSeed>> {
+            Ok(self
+                .seeds
+                .lock()
+                .unwrap()
+                .get(&(activity_id, epoch))
+                .cloned())
+        }
+        async fn ended_epochs(
+            &self,
+            activity_id: i64,
+            now: DateTime,
+            limit: usize,
+        ) -> Result<Vec<FairSeed>> {
+            let mut ended: Vec<FairSeed> = self
+                .seeds
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|s| s.activity_id == activity_id && s.end_time <= now)
+                .cloned()
+                .collect();
+            ended.sort_by_key(|s| -s.epoch);
+            ended.truncate(limit);
+            Ok(ended)
+        }
+        async fn insert_epoch(&self, seed: &FairSeed) -> Result<bool> {
+            let mut seeds = self.seeds.lock().unwrap();
+            let key = (seed.activity_id, seed.epoch);
+            if seeds.contains_key(&key) {
+                return Ok(false);
+            }
+            seeds.insert(key, seed.clone());
+            Ok(true)
+        }
+        async fn end_epoch(&self, activity_id: i64, epoch: i64, at: DateTime) -> Result<bool> {
+            let mut seeds = self.seeds.lock().unwrap();
+            match seeds.get_mut(&(activity_id, epoch)) {
+                Some(s) if s.end_time > at => {
+                    s.end_time = at;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        }
+        async fn stored_proof(&self, user_id: &str, order_id: &str) -> Result<Option<StoredProof>> {
+            Ok(self
+                .proofs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(u, o, _)| u == user_id && o == order_id)
+                .map(|(_, _, p)| p.clone()))
+        }
+    }
+
+    fn clock(at: &str) -> Arc<FixedClock> {
+        let zone = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+        let now = crate::time::parse_datetime(at)
+            .unwrap()
+            .to_zoned(zone)
+            .unwrap();
+        Arc::new(FixedClock::new(now))
+    }
+
+    fn set(clock: &FixedClock, at: &str) {
+        let zone = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+        clock.set(
+            crate::time::parse_datetime(at)
+                .unwrap()
+                .to_zoned(zone)
+                .unwrap(),
+        );
+    }
+
+    fn at(s: &str) -> DateTime {
+        crate::time::parse_datetime(s).unwrap()
+    }
+
+    /// A log sink for one thread.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Epochs follow calendar days; two nodes on one store share epoch and seed; a seed
+    /// is shown only after its epoch, never in a log line or a `Debug` output before.
+    #[test]
+    fn epochs_are_shared_revealed_only_when_ended_and_never_logged() {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let repo = Arc::new(Memory::default());
+        let clock = clock("2026-12-02 10:00:00");
+        let node_a = FairnessService::new(repo.clone(), clock.clone(), 86_400);
+        let node_b = FairnessService::new(repo.clone(), clock.clone(), 86_400);
+        let (first, shown) = tracing::subscriber::with_default(subscriber, || {
+            pollster::block_on(async {
+                let first = node_a.enable(100301).await.unwrap();
+                node_b.refresh().await.unwrap();
+                let draw_a = node_a
+                    .draw_source(100301, Some("c"))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let draw_b = node_b.draw_source(100301, None).await.unwrap().unwrap();
+                assert_eq!(draw_a.seed, draw_b.seed, "one seed for every node");
+                assert_eq!((draw_a.epoch, draw_b.epoch), (1, 1));
+                let query = node_b.query(100301).await.unwrap();
+                assert!(query.revealed.is_empty());
+                let shown = format!("{first:?}{draw_a:?}{query:?}");
+                // The next day: epoch 1 ended at midnight and is revealed; epoch 2 is
+                // written on first use.
+                set(&clock, "2026-12-03 08:00:00");
+                let query = node_b.query(100301).await.unwrap();
+                let current = query.current.clone().unwrap();
+                assert_eq!(current.epoch, 2);
+                assert_eq!(
+                    (current.begin_time, current.end_time),
+                    (at("2026-12-03 08:00:00"), at("2026-12-04 00:00:00"))
+                );
+                assert_eq!(query.revealed.len(), 1);
+                assert_eq!(query.revealed[0].seed, draw_a.seed.to_hex());
+                let (revealed, next) = node_a.rotate(100301).await.unwrap();
+                assert_eq!((revealed.epoch, next.epoch), (2, 3));
+                assert_eq!(node_b.query(100301).await.unwrap().revealed.len(), 2);
+                (first, shown)
+            })
+        });
+        assert_eq!(first.epoch, 1);
+        assert_eq!(first.end_time, at("2026-12-03 00:00:00"));
+        let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("fairness seed committed"), "{logs}");
+        for seed in repo.seeds.lock().unwrap().values() {
+            let hex = seed.seed.to_hex();
+            assert!(!logs.contains(&hex), "a seed in the logs: {logs}");
+            assert!(!shown.contains(&hex), "a seed in Debug output: {shown}");
+        }
+    }
+
+    /// Shorter epochs end at the next multiple of their length since midnight.
+    #[test]
+    fn hourly_epochs_end_on_the_hour() {
+        let repo = Arc::new(Memory::default());
+        let clock = clock("2026-12-02 10:20:00");
+        let fair = FairnessService::new(repo, clock, 3_600);
+        let current = pollster::block_on(fair.enable(7)).unwrap();
+        assert_eq!(current.end_time, at("2026-12-02 11:00:00"));
+    }
+
+    /// A fair draw through the one-transaction draw keeps its proof with the award
+    /// record, and `verify` recomputes it once the epoch is rotated.
+    #[test]
+    fn a_fair_draw_keeps_its_proof_and_verifies_after_rotation() {
+        use crate::activity::memory::MemoryStore;
+        use crate::activity::quota::{self, DrawInput};
+        use crate::time::CalendarKeys;
+        use rand::SeedableRng;
+
+        let repo = Arc::new(Memory::default());
+        let clock = clock("2026-12-02 10:00:00");
+        let fair = FairnessService::new(repo.clone(), clock.clone(), 86_400);
+        let data = crate::sample::SampleData::upstream();
+        let activity = data
+            .activities
+            .iter()
+            .find(|a| a.activity_id == 100301)
+            .unwrap()
+            .clone();
+        let strategy = crate::sample::assembled(activity.strategy_id);
+        let now = clock.now();
+        let keys = CalendarKeys::of(&now);
+        let mut store = MemoryStore::default();
+        store.accounts.insert(
+            ("fair_user".to_owned(), 100301),
+            crate::activity::ActivityAccount {
+                user_id: "fair_user".into(),
+                activity_id: 100301,
+                total_count: 10,
+                total_count_surplus: 10,
+                day_count: 10,
+                day_count_surplus: 10,
+                month_count: 10,
+                month_count_surplus: 10,
+            },
+        );
+        for award in &strategy.awards {
+            store
+                .award_stock
+                .insert((strategy.strategy_id(), award.award_id), 100);
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        pollster::block_on(async {
+            fair.enable(100301).await.unwrap();
+            let source = fair
+                .draw_source(100301, Some("abc"))
+                .await
+                .unwrap()
+                .unwrap();
+            let input = DrawInput {
+                activity: &activity,
+                strategy: &strategy,
+                user_id: "fair_user",
+                now: now.datetime(),
+                timestamp_ms: 0,
+                keys: &keys,
+                fair: Some(&source),
+            };
+            let outcome = store
+                .unit(async |tx| quota::draw(tx, input, &mut rng).await)
+                .await
+                .unwrap();
+            let proof = outcome.proof.clone().unwrap();
+            assert_eq!((proof.draw_no, proof.table.as_str()), (1, "default"));
+            assert_eq!(proof.award_id, outcome.award.award_id);
+            let record = store.award_records.last().unwrap();
+            let kept = Proof::from_json(record.fair_proof.as_deref().unwrap()).unwrap();
+            assert_eq!(kept, proof);
+            repo.proofs.lock().unwrap().push((
+                "fair_user".into(),
+                outcome.order_id.clone(),
+                StoredProof {
+                    activity_id: 100301,
+                    proof: record.fair_proof.clone(),
+                },
+            ));
+            let early = fair
+                .verify("fair_user", 100301, &outcome.order_id)
+                .await
+                .unwrap();
+            assert!(early.seed.is_none() && !early.verified);
+            fair.rotate(100301).await.unwrap();
+            let v = fair
+                .verify("fair_user", 100301, &outcome.order_id)
+                .await
+                .unwrap();
+            assert!(v.verified, "{v:?}");
+            assert_eq!(v.recomputed_award_id, Some(proof.sampled_award_id));
+            assert!(
+                fair.verify("fair_user", 100401, &outcome.order_id)
+                    .await
+                    .is_err()
+            );
+        });
+    }
+}
