@@ -217,6 +217,59 @@ async fn two_nodes_share_stock_and_see_each_others_configuration_changes() {
     })
     .await;
 
+    // Fair draws: enabled on one node, the other follows; both commit to one epoch and
+    // seed, and a draw on either verifies on the other after a rotation.
+    let epoch = a.services.activity.enable_fairness(100301).await.unwrap();
+    eventually("node b draws 100301 fairly", async || {
+        b.services
+            .activity
+            .fairness()
+            .is_ok_and(|f| f.is_fair(100301))
+    })
+    .await;
+    let fair_b = b.services.activity.fairness().unwrap().clone();
+    assert_eq!(
+        fair_b
+            .query(100301)
+            .await
+            .unwrap()
+            .current
+            .unwrap()
+            .commitment,
+        epoch.commitment
+    );
+    let mut orders = Vec::new();
+    for (i, node) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let user = format!("fair_node_user_{i}");
+        node.services
+            .activity
+            .recharge(SkuRecharge {
+                user_id: user.clone(),
+                sku: 9011,
+                out_business_no: format!("fair_node_key_{i}"),
+                trade_type: OrderTradeType::RebateNoPayTrade,
+            })
+            .await
+            .unwrap();
+        let drawn = node
+            .services
+            .activity
+            .draw(user.clone(), 100301)
+            .await
+            .unwrap();
+        let proof = drawn.proof.expect("a fair draw has a proof");
+        assert_eq!(
+            (proof.epoch, proof.commitment.as_str()),
+            (epoch.epoch, epoch.commitment.as_str())
+        );
+        orders.push((user, drawn.order_id));
+    }
+    a.services.activity.rotate_fairness(100301).await.unwrap();
+    for (user, order_id) in &orders {
+        let v = fair_b.verify(user, 100301, order_id).await.unwrap();
+        assert!(v.verified, "{v:?}");
+    }
+
     drop(a);
     drop(b);
     drop_databases(&options).await.unwrap();

@@ -1,6 +1,6 @@
 //! Published odds (and, below, provably fair draws).
 
-use crate::helpers::{TestApp, code};
+use crate::helpers::{TestApp, code, concurrently};
 use big_market_domain::sample::SampleData;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -444,4 +444,64 @@ async fn fairness_input_is_checked() {
         v["info"].as_str().unwrap().contains("not a fair draw"),
         "{v}"
     );
+}
+
+/// Fair draws of many users at once (on MariaDB/MySQL with Redis they commit in groups):
+/// every answer carries its proof, every record keeps it, and all verify after `rotate`.
+#[tokio::test]
+async fn concurrent_fair_draws_all_verify() {
+    let app = TestApp::spawn().await;
+    fair_activity(&app).await;
+    let v = app
+        .post("admin/fairness/enable", json!({"activityId": 900130}))
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    let users: Vec<String> = (0..24).map(|i| format!("crowd_{i}")).collect();
+    for user in &users {
+        let v = app
+            .post(
+                "activity/sku_recharge",
+                json!({"userId": user, "sku": 990130, "outBusinessNo": format!("crowd-{user}")}),
+            )
+            .await;
+        assert_eq!(code(&v), "0000", "{v}");
+    }
+    for round in 1..=2 {
+        let bodies = users
+            .iter()
+            .map(|u| json!({"userId": u, "activityId": 900130, "clientSeed": format!("{u}/{round}")}))
+            .collect();
+        let results = concurrently(&app, "activity/draw", bodies).await;
+        for v in &results {
+            assert_eq!(code(v), "0000", "{v}");
+            assert_eq!(v["data"]["proof"]["drawNo"], round, "{v}");
+        }
+    }
+    assert_eq!(
+        app.count_rows("user_award_record", "fair_proof IS NOT NULL")
+            .await,
+        48
+    );
+    let v = app
+        .post("admin/fairness/rotate", json!({"activityId": 900130}))
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    for user in &users {
+        for order_id in app
+            .texts(
+                "user_award_record",
+                "order_id",
+                &format!("WHERE user_id = '{user}'"),
+            )
+            .await
+        {
+            let v = app
+                .post(
+                    "activity/verify_draw",
+                    json!({"userId": user, "activityId": 900130, "orderId": order_id}),
+                )
+                .await;
+            assert_eq!(v["data"]["verified"], true, "{v}");
+        }
+    }
 }
