@@ -6,6 +6,7 @@ pub mod bench;
 pub mod config;
 pub mod consumers;
 pub mod jobs;
+pub mod verify;
 
 use anyhow::Context;
 use big_market_adapters::amqp::{AmqpBus, AmqpOptions, ConsumerPolicy, run_consumer};

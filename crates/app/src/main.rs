@@ -85,6 +85,19 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         seconds: u64,
     },
+    /// Check one provably fair draw: the proof from the service, the revealed seed
+    /// against its commitment, and the draw recomputed here (docs/FAIRNESS.md).
+    Verify {
+        /// Base URL of the service.
+        #[arg(long, default_value = "http://127.0.0.1:8091")]
+        url: String,
+        #[arg(long)]
+        activity_id: i64,
+        #[arg(long)]
+        user_id: String,
+        #[arg(long)]
+        order_id: String,
+    },
 }
 
 fn load(common: &Common) -> anyhow::Result<Config> {
@@ -200,6 +213,23 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
             println!("{report}");
+            Ok(())
+        }
+        Command::Verify {
+            url,
+            activity_id,
+            user_id,
+            order_id,
+        } => {
+            let report = big_market::verify::run(big_market::verify::VerifyOptions {
+                url,
+                activity_id,
+                user_id,
+                order_id,
+            })
+            .await?;
+            println!("{report}");
+            anyhow::ensure!(report.verified(), "the draw is not verified");
             Ok(())
         }
     }

@@ -217,59 +217,6 @@ async fn two_nodes_share_stock_and_see_each_others_configuration_changes() {
     })
     .await;
 
-    // Fair draws: enabled on one node, the other follows; both commit to one epoch and
-    // seed, and a draw on either verifies on the other after a rotation.
-    let epoch = a.services.activity.enable_fairness(100301).await.unwrap();
-    eventually("node b draws 100301 fairly", async || {
-        b.services
-            .activity
-            .fairness()
-            .is_ok_and(|f| f.is_fair(100301))
-    })
-    .await;
-    let fair_b = b.services.activity.fairness().unwrap().clone();
-    assert_eq!(
-        fair_b
-            .query(100301)
-            .await
-            .unwrap()
-            .current
-            .unwrap()
-            .commitment,
-        epoch.commitment
-    );
-    let mut orders = Vec::new();
-    for (i, node) in [&a, &b, &a, &b].into_iter().enumerate() {
-        let user = format!("fair_node_user_{i}");
-        node.services
-            .activity
-            .recharge(SkuRecharge {
-                user_id: user.clone(),
-                sku: 9011,
-                out_business_no: format!("fair_node_key_{i}"),
-                trade_type: OrderTradeType::RebateNoPayTrade,
-            })
-            .await
-            .unwrap();
-        let drawn = node
-            .services
-            .activity
-            .draw(user.clone(), 100301)
-            .await
-            .unwrap();
-        let proof = drawn.proof.expect("a fair draw has a proof");
-        assert_eq!(
-            (proof.epoch, proof.commitment.as_str()),
-            (epoch.epoch, epoch.commitment.as_str())
-        );
-        orders.push((user, drawn.order_id));
-    }
-    a.services.activity.rotate_fairness(100301).await.unwrap();
-    for (user, order_id) in &orders {
-        let v = fair_b.verify(user, 100301, order_id).await.unwrap();
-        assert!(v.verified, "{v:?}");
-    }
-
     drop(a);
     drop(b);
     drop_databases(&options).await.unwrap();
@@ -310,4 +257,117 @@ async fn an_unreachable_redis_server_stops_the_start_with_its_address() {
         text.contains("127.0.0.1:1") && text.contains("edis"),
         "{text}"
     );
+}
+
+/// Fair draws on two running nodes of one deployment: enabled on one, the other follows
+/// (the announcement over Redis); both commit to the same epoch and seed, and draws made
+/// on either verify on the other after a rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_the_fairness_epoch_and_seed() {
+    let url =
+        std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let redis_url =
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = mysql_config(dir.path(), &url);
+    config.redis_url = Some(Secret(redis_url));
+    config.redis_prefix = format!("bmf:{}:{}:", std::process::id(), rand::random::<u32>());
+    let options = config.mysql().unwrap();
+    let now: jiff::Zoned = "2026-11-26T10:00:00+08:00[Asia/Shanghai]".parse().unwrap();
+    let clock = Arc::new(FixedClock::new(now));
+    let sample = SampleData::upstream().with_open_activities(clock.now().datetime());
+    migrate(&options, Some(&sample))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: the tests need MariaDB/MySQL"));
+    let mut nodes = Vec::new();
+    let mut stops = Vec::new();
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let app = Application::build_with_clock(config.clone(), clock.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}: the tests need Redis"));
+        nodes.push(app.services.activity.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop);
+        runs.push(tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        })));
+    }
+    let (a, b) = (nodes[0].clone(), nodes[1].clone());
+
+    let epoch = a.enable_fairness(100301).await.unwrap();
+    eventually("node b draws 100301 fairly", async || {
+        b.fairness().is_ok_and(|f| f.is_fair(100301))
+    })
+    .await;
+    let fair_b = b.fairness().unwrap().clone();
+    assert_eq!(
+        fair_b
+            .query(100301)
+            .await
+            .unwrap()
+            .current
+            .unwrap()
+            .commitment,
+        epoch.commitment
+    );
+    let mut orders = Vec::new();
+    for (i, node) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let user = format!("fair_node_user_{i}");
+        node.recharge(SkuRecharge {
+            user_id: user.clone(),
+            sku: 9011,
+            out_business_no: format!("fair_node_key_{i}"),
+            trade_type: OrderTradeType::RebateNoPayTrade,
+        })
+        .await
+        .unwrap();
+        let drawn = node.draw(user.clone(), 100301).await.unwrap();
+        let proof = drawn.proof.expect("a fair draw has a proof");
+        assert_eq!(
+            (proof.epoch, proof.commitment.as_str()),
+            (epoch.epoch, epoch.commitment.as_str())
+        );
+        orders.push((user, drawn.order_id));
+    }
+    let (revealed, next) = a.rotate_fairness(100301).await.unwrap();
+    assert_eq!((revealed.epoch, next.epoch), (epoch.epoch, epoch.epoch + 1));
+    assert_eq!(
+        fair_b
+            .query(100301)
+            .await
+            .unwrap()
+            .current
+            .unwrap()
+            .commitment,
+        next.commitment
+    );
+    for (user, order_id) in &orders {
+        let v = fair_b.verify(user, 100301, order_id).await.unwrap();
+        assert!(v.verified, "{v:?}");
+    }
+
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
+    drop_databases(&options).await.unwrap();
+    let (_, mut conn) =
+        big_market_adapters::redis_store::connect(config.redis_url.as_ref().unwrap().0.as_str())
+            .await
+            .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", config.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
 }

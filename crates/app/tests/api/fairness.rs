@@ -290,6 +290,16 @@ async fn fair_draws_are_recomputed_from_the_revealed_seed() {
     assert_eq!(code(&pending), "0000", "{pending}");
     assert_eq!(pending["data"]["seed"], "not yet revealed");
     assert_eq!(pending["data"]["verified"], false);
+    let cli = |user: &str, order: &Value| big_market::verify::VerifyOptions {
+        url: app.base.clone(),
+        activity_id: 900130,
+        user_id: user.to_owned(),
+        order_id: order.as_str().unwrap().to_owned(),
+    };
+    let early = big_market::verify::run(cli(user, &proof["orderId"]))
+        .await
+        .unwrap();
+    assert!(early.seed.is_none() && !early.verified(), "{early}");
     seen.push_str(&pending.to_string());
     let metrics = app
         .client
@@ -352,6 +362,16 @@ async fn fair_draws_are_recomputed_from_the_revealed_seed() {
         assert_eq!(v["data"]["seed"], seed_hex.as_str());
         assert_eq!(v["data"]["recomputedAwardId"], proof["sampledAwardId"]);
     }
+    // `big-market verify` recomputes on its side too.
+    let (user, proof) = &draws[2];
+    let report = big_market::verify::run(cli(user, &proof["orderId"]))
+        .await
+        .unwrap();
+    assert!(report.verified() && report.service_verified, "{report}");
+    assert_eq!(
+        Some(i64::from(report.recomputed_award_id.unwrap())),
+        proof["sampledAwardId"].as_i64()
+    );
     let query = app.get("activity/query_fairness?activityId=900130").await;
     assert_eq!(query["data"]["revealed"][0]["seed"], seed_hex.as_str());
     assert_eq!(query["data"]["current"]["epoch"], 2);
