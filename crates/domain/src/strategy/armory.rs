@@ -94,11 +94,14 @@ fn weights(strategy_id: i64, awards: &[&StrategyAward]) -> Result<Vec<(i32, u64)
         .collect()
 }
 
+/// `(awardId, weight)` of a table, in its order.
+type Weights = Vec<(i32, u64)>;
+
 fn table(
     strategy_id: i64,
     what: &str,
     awards: &[&StrategyAward],
-) -> Result<(AliasTable<i32>, Vec<(i32, u64)>)> {
+) -> Result<(AliasTable<i32>, Weights)> {
     let weights = weights(strategy_id, awards)?;
     let table = AliasTable::new(weights.iter().copied()).map_err(|e| match e {
         AliasError::Empty => Error::config(format!(

@@ -87,12 +87,12 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .chars()
         .map(|c| c.to_digit(16).and_then(|d| u8::try_from(d).ok()))
         .collect::<Option<_>>()?;
-    if digits.len() % 2 != 0 {
+    let pairs = digits.chunks_exact(2);
+    if !pairs.remainder().is_empty() {
         return None;
     }
     Some(
-        digits
-            .chunks(2)
+        pairs
             .map(|pair| match pair {
                 [hi, lo] => (hi << 4) | lo,
                 _ => 0,
