@@ -385,8 +385,9 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: axum::Router,
     pub services: Services,
-    /// The background jobs, started with the server.
-    jobs: jobs::Supervisor,
+    /// The background jobs, running from `build` on (tests use a built application's
+    /// services without serving), stopped by `run_until_stopped`.
+    jobs: jobs::RunningJobs,
     /// How long the jobs may take to stop once the server stopped.
     shutdown_timeout: Duration,
 }
@@ -532,7 +533,7 @@ impl Application {
             listener,
             router,
             services,
-            jobs,
+            jobs: jobs.start(),
             shutdown_timeout: Duration::from_millis(config.shutdown_timeout_ms),
         })
     }
@@ -551,7 +552,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
-        let running = self.jobs.start();
+        let running = self.jobs;
         tracing::info!(%addr, "big-market listening");
         let (signalled, signal) = oneshot::channel::<()>();
         let shutdown = async move {
