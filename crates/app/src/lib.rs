@@ -201,9 +201,9 @@ impl Services {
                 let mut store = MysqlStore::connect(&options)
                     .await
                     .context("opening the MariaDB/MySQL store")?;
-                match &config.redis_url {
+                match &config.redis.url {
                     Some(url) => {
-                        let parts = RedisParts::connect(&url.0, &config.redis_prefix).await?;
+                        let parts = RedisParts::connect(&url.0, &config.redis.prefix).await?;
                         // Subscribed before anything is loaded, so no change announced
                         // while this node starts is missed.
                         changes = Some(
@@ -213,11 +213,11 @@ impl Services {
                                 .await
                                 .context("subscribing to configuration changes in Redis")?,
                         );
-                        tracing::info!(prefix = %config.redis_prefix, "award and SKU stock, job leases and cache invalidation go through Redis");
+                        tracing::info!(prefix = %config.redis.prefix, "award and SKU stock, job leases and cache invalidation go through Redis");
                         store = store.with_redis_stock(parts.stock.clone());
-                        if config.mysql_draw_workers > 0 {
+                        if config.mysql.draw_workers > 0 {
                             store = store.with_grouped_writes(
-                                config.mysql_draw_workers as usize,
+                                config.mysql.draw_workers as usize,
                                 big_market_adapters::mysql::MAX_GROUP,
                             );
                         }
@@ -232,16 +232,16 @@ impl Services {
                 Store::Mysql(store)
             }
             None => {
-                let path = config.data_dir.join(DB_FILE);
+                let path = config.embedded.data_dir.join(DB_FILE);
                 let store = SqliteStore::open(
                     &path,
                     SqliteOptions {
-                        max_batch: config.sqlite_max_batch,
-                        synchronous: config.sqlite_synchronous.clone(),
+                        max_batch: config.embedded.max_batch,
+                        synchronous: config.embedded.synchronous.pragma().to_owned(),
                     },
                 )
                 .with_context(|| format!("opening the embedded store {}", path.display()))?;
-                if config.sample_data {
+                if config.embedded.sample_data {
                     let sample =
                         SampleData::upstream().with_open_activities(clock.now().datetime());
                     if store.load_sample_if_fresh(sample).await? {
@@ -276,7 +276,7 @@ impl Services {
         activity.set_fairness(Arc::new(FairnessService::new(
             ports.fairness,
             clock.clone(),
-            config.fairness_epoch_secs,
+            config.fairness.epoch_secs,
         )));
         activity.armory_all().await?;
         let credit = Arc::new(CreditService::new(
@@ -291,13 +291,13 @@ impl Services {
             activity.clone(),
             credit.clone(),
         ));
-        let gateway: Option<Arc<dyn AwardGateway>> = match &config.openai_api_host {
+        let gateway: Option<Arc<dyn AwardGateway>> = match &config.openai.api_host {
             Some(host) if !host.trim().is_empty() => {
                 Some(Arc::new(HttpAccountService::new(AccountServiceConfig {
                     api_host: host.clone(),
-                    app_id: config.openai_app_id.clone(),
-                    app_token: config.openai_app_token.0.clone(),
-                    timeout: Duration::from_millis(config.openai_timeout_ms),
+                    app_id: config.openai.app_id.clone(),
+                    app_token: config.openai.app_token.0.clone(),
+                    timeout: Duration::from_millis(config.openai.timeout_ms),
                 })?))
             }
             _ => {
@@ -324,10 +324,10 @@ impl Services {
         ];
         // Tasks go to RabbitMQ when it is configured (consumers run against its queues,
         // started with the application), else straight to the consumers in process.
-        let (bus, amqp): (Arc<dyn EventBus>, _) = match &config.amqp_url {
+        let (bus, amqp): (Arc<dyn EventBus>, _) = match &config.amqp.url {
             Some(url) => {
                 let options = AmqpOptions {
-                    prefix: config.amqp_prefix.clone(),
+                    prefix: config.amqp.prefix.clone(),
                     ..AmqpOptions::default()
                 };
                 let amqp = AmqpBus::connect(&url.0, options)
@@ -349,7 +349,7 @@ impl Services {
             ports.task,
             bus,
             config.retry_policy(),
-            Duration::from_secs(config.outbox_stale_secs),
+            Duration::from_secs(config.outbox.stale_secs),
         ));
         let dcc = Arc::new(DynamicConfig::load(ports.dcc).await?);
         let guard = Arc::new(DrawGuard::new(
@@ -360,12 +360,12 @@ impl Services {
             },
             clock.clone(),
             GuardOptions {
-                permits_per_second: config.rate_limit_per_second,
-                blacklist_count: config.rate_limit_blacklist_count,
-                block_window: Duration::from_secs(config.rate_limit_block_secs),
-                draw_timeout: Duration::from_millis(config.draw_timeout_ms),
-                breaker_threshold: config.breaker_failure_threshold,
-                breaker_cooldown: Duration::from_millis(config.breaker_cooldown_ms),
+                permits_per_second: config.guards.rate_limit_per_second,
+                blacklist_count: config.guards.rate_limit_blacklist_count,
+                block_window: Duration::from_secs(config.guards.rate_limit_block_secs),
+                draw_timeout: Duration::from_millis(config.guards.draw_timeout_ms),
+                breaker_threshold: config.guards.breaker_failure_threshold,
+                breaker_cooldown: Duration::from_millis(config.guards.breaker_cooldown_ms),
             },
         ));
         let erp = Arc::new(ErpService::new(ports.erp, activity.clone()));
@@ -395,8 +395,9 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: axum::Router,
     pub services: Services,
-    /// The background jobs, started with the server.
-    jobs: jobs::Supervisor,
+    /// The background jobs, running from `build` on (tests use a built application's
+    /// services without serving), stopped by `run_until_stopped`.
+    jobs: jobs::RunningJobs,
     /// How long the jobs may take to stop once the server stopped.
     shutdown_timeout: Duration,
 }
@@ -417,17 +418,17 @@ impl Application {
         seams: Seams,
     ) -> anyhow::Result<Self> {
         let services = Services::build_with(&config, clock, &seams).await?;
-        if config.admin_token.is_none() {
+        if config.http.admin_token.is_none() {
             tracing::warn!(
                 "admin_token is not set: operator endpoints (armory, sku_recharge, dcc, erp) answer loopback clients only"
             );
         }
-        if config.jwt_secret.is_none() {
+        if config.http.jwt_secret.is_none() {
             tracing::warn!("jwt_secret is not set: the *_by_token endpoints are off");
         }
-        let listener = tokio::net::TcpListener::bind(&config.addr)
+        let listener = tokio::net::TcpListener::bind(&config.http.addr)
             .await
-            .with_context(|| format!("binding {}", config.addr))?;
+            .with_context(|| format!("binding {}", config.http.addr))?;
         let router = big_market_http::router(
             AppState {
                 strategy: services.strategy.clone(),
@@ -438,6 +439,7 @@ impl Application {
                 tasks: services.tasks.clone(),
                 app_tokens: Arc::new(
                     config
+                        .http
                         .app_tokens
                         .iter()
                         .map(|(k, v)| (k.clone(), v.0.clone()))
@@ -448,8 +450,8 @@ impl Application {
                 erp: services.erp.clone(),
                 probe: services.probe.clone(),
                 auth: Arc::new(big_market_http::auth::AuthConfig {
-                    admin_token: config.admin_token.as_ref().map(|s| s.0.clone()),
-                    jwt_secret: config.jwt_secret.as_ref().map(|s| s.0.clone()),
+                    admin_token: config.http.admin_token.as_ref().map(|s| s.0.clone()),
+                    jwt_secret: config.http.jwt_secret.as_ref().map(|s| s.0.clone()),
                 }),
                 metrics: Arc::new(
                     big_market_http::metrics::Metrics::new().context("registering metrics")?,
@@ -457,7 +459,7 @@ impl Application {
                 clock: services.clock.clone(),
             },
             &HttpOptions {
-                cors_origins: config.cors_origins.clone(),
+                cors_origins: config.http.cors_origins.clone(),
             },
         );
         let mut jobs = jobs::Supervisor::default();
@@ -504,15 +506,15 @@ impl Application {
         let leadership = jobs::Leadership(services.redis.as_ref().map(|r| r.lock.clone()));
         {
             let (tasks, leadership) = (services.tasks.clone(), leadership.clone());
-            let interval = Duration::from_secs(config.outbox_interval_secs);
+            let interval = Duration::from_secs(config.outbox.interval_secs);
             jobs.add("outbox compensation", Stage::Work, move |stop| {
                 jobs::compensation(tasks.clone(), interval, leadership.clone(), stop)
             });
         }
         if let (Some(store), Some(_)) = (services.store.mysql(), &services.redis) {
             let store = store.clone();
-            let interval = Duration::from_millis(config.stock_writeback_ms);
-            let bound = Duration::from_secs(config.stock_reservation_secs);
+            let interval = Duration::from_millis(config.redis.stock_writeback_ms);
+            let bound = Duration::from_secs(config.redis.stock_reservation_secs);
             jobs.add("stock upkeep", Stage::Settle, move |stop| {
                 jobs::stock_upkeep(store.clone(), interval, bound, leadership.clone(), stop)
             });
@@ -541,7 +543,7 @@ impl Application {
             listener,
             router,
             services,
-            jobs,
+            jobs: jobs.start(),
             shutdown_timeout: Duration::from_millis(config.shutdown_timeout_ms),
         })
     }
@@ -560,7 +562,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
-        let running = self.jobs.start();
+        let running = self.jobs;
         tracing::info!(%addr, "big-market listening");
         let (signalled, signal) = oneshot::channel::<()>();
         let shutdown = async move {

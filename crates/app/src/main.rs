@@ -1,6 +1,6 @@
 //! `big-market`: the raffle platform in one binary.
 
-use big_market::config::Config;
+use big_market::config::{Config, LogFormat};
 use big_market::{Application, Services, audit, shutdown_signal};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -103,7 +103,7 @@ enum Command {
 fn load(common: &Common) -> anyhow::Result<Config> {
     let mut config = Config::load(common.config.as_deref())?;
     if let Some(dir) = &common.data_dir {
-        config.data_dir = dir.clone();
+        config.embedded.data_dir = dir.clone();
     }
     Ok(config)
 }
@@ -111,11 +111,11 @@ fn load(common: &Common) -> anyhow::Result<Config> {
 fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if config.log_format == "json" {
+    if config.log.format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
@@ -129,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { common, addr } => {
             let mut config = load(&common)?;
             if let Some(addr) = addr {
-                config.addr = addr;
+                config.http.addr = addr;
             }
             init_tracing(&config);
             let app = Application::build(config).await?;

@@ -14,18 +14,17 @@ use big_market_domain::time::{Clock, FixedClock};
 use std::sync::Arc;
 
 fn mysql_config(dir: &std::path::Path, url: &str) -> Config {
-    Config {
-        addr: "127.0.0.1:0".into(),
-        data_dir: dir.to_owned(),
-        mysql_url: Some(Secret(url.to_owned())),
-        mysql_database: format!(
-            "bma_{}_{}",
-            std::process::id(),
-            rand::random::<u32>() % 1_000_000
-        ),
-        draw_timeout_ms: 10_000,
-        ..Config::default()
-    }
+    let mut c = Config::default();
+    c.http.addr = "127.0.0.1:0".into();
+    c.embedded.data_dir = dir.to_owned();
+    c.mysql.url = Some(Secret(url.to_owned()));
+    c.mysql.database = format!(
+        "bma_{}_{}",
+        std::process::id(),
+        rand::random::<u32>() % 1_000_000
+    );
+    c.guards.draw_timeout_ms = 10_000;
+    c
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -127,8 +126,8 @@ async fn two_nodes_share_stock_and_see_each_others_configuration_changes() {
         std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let dir = tempfile::tempdir().unwrap();
     let mut config = mysql_config(dir.path(), &url);
-    config.redis_url = Some(Secret(redis_url));
-    config.redis_prefix = format!("bma:{}:{}:", std::process::id(), rand::random::<u32>());
+    config.redis.url = Some(Secret(redis_url));
+    config.redis.prefix = format!("bma:{}:{}:", std::process::id(), rand::random::<u32>());
     let options = config.mysql().unwrap();
     let now: jiff::Zoned = "2026-11-26T10:00:00+08:00[Asia/Shanghai]".parse().unwrap();
     let clock = Arc::new(FixedClock::new(now));
@@ -221,11 +220,11 @@ async fn two_nodes_share_stock_and_see_each_others_configuration_changes() {
     drop(b);
     drop_databases(&options).await.unwrap();
     let (_, mut conn) =
-        big_market_adapters::redis_store::connect(config.redis_url.as_ref().unwrap().0.as_str())
+        big_market_adapters::redis_store::connect(config.redis.url.as_ref().unwrap().0.as_str())
             .await
             .unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", config.redis_prefix))
+        .arg(format!("{}*", config.redis.prefix))
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -246,7 +245,7 @@ async fn an_unreachable_redis_server_stops_the_start_with_its_address() {
     let mut config = mysql_config(dir.path(), &url);
     let options = config.mysql().unwrap();
     migrate(&options, None).await.unwrap();
-    config.redis_url = Some(Secret("redis://127.0.0.1:1".into()));
+    config.redis.url = Some(Secret("redis://127.0.0.1:1".into()));
     let e = Application::build(config)
         .await
         .err()
@@ -270,8 +269,8 @@ async fn two_nodes_share_the_fairness_epoch_and_seed() {
         std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let dir = tempfile::tempdir().unwrap();
     let mut config = mysql_config(dir.path(), &url);
-    config.redis_url = Some(Secret(redis_url));
-    config.redis_prefix = format!("bmf:{}:{}:", std::process::id(), rand::random::<u32>());
+    config.redis.url = Some(Secret(redis_url));
+    config.redis.prefix = format!("bmf:{}:{}:", std::process::id(), rand::random::<u32>());
     let options = config.mysql().unwrap();
     let now: jiff::Zoned = "2026-11-26T10:00:00+08:00[Asia/Shanghai]".parse().unwrap();
     let clock = Arc::new(FixedClock::new(now));
@@ -355,11 +354,11 @@ async fn two_nodes_share_the_fairness_epoch_and_seed() {
     }
     drop_databases(&options).await.unwrap();
     let (_, mut conn) =
-        big_market_adapters::redis_store::connect(config.redis_url.as_ref().unwrap().0.as_str())
+        big_market_adapters::redis_store::connect(config.redis.url.as_ref().unwrap().0.as_str())
             .await
             .unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", config.redis_prefix))
+        .arg(format!("{}*", config.redis.prefix))
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -220,43 +220,36 @@ const READ_COMMITTED: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMI
 /// How often a transaction that lost a deadlock is run again before giving up.
 const DEADLOCK_RETRIES: usize = 3;
 
-/// Runs `$body` (an expression using `$tx`, a `&mut MysqlTx` on `$user`'s shard) in a
-/// transaction: committed when it is `Ok`, rolled back otherwise, and run again from the
-/// start when the server chose it as a deadlock victim.
-macro_rules! in_user_tx {
-    ($store:expr, $user:expr, |$tx:ident| $body:expr) => {{
+impl MysqlStore {
+    /// Runs `body` in a transaction on `user_id`'s shard: committed when it is `Ok`,
+    /// rolled back otherwise, and run again from the start when the server chose it as a
+    /// deadlock victim (at most [`DEADLOCK_RETRIES`] times). `body` gets the transaction
+    /// and hands it back with its result (so its future owns what it borrows).
+    pub(crate) async fn in_user_tx<T, Fut>(
+        &self,
+        user_id: &str,
+        mut body: impl FnMut(MysqlTx) -> Fut,
+    ) -> Result<T>
+    where
+        Fut: Future<Output = (MysqlTx, Result<T>)>,
+    {
         let mut attempt = 0;
         loop {
-            let mut tx = $store.begin($user).await?;
-            let result = {
-                let $tx = &mut tx;
-                $body
-            };
-            let finished = tx.finish(result).await;
-            if matches!(finished, $crate::mysql::store::Finished::Retry) {
-                $store.note_deadlock();
-            }
-            match finished {
-                $crate::mysql::store::Finished::Retry
-                    if attempt < $crate::mysql::store::deadlock_retries() =>
-                {
+            let tx = self.begin(user_id).await?;
+            let (tx, result) = body(tx).await;
+            match tx.finish(result).await {
+                Finished::Done(r) => return r,
+                Finished::Retry => {
+                    self.note_deadlock();
+                    if attempt == DEADLOCK_RETRIES {
+                        return Err(Error::internal("the transaction lost a deadlock too often"));
+                    }
                     attempt += 1;
                     tracing::debug!(attempt, "deadlock: running the transaction again");
                 }
-                $crate::mysql::store::Finished::Retry => {
-                    break Err(big_market_domain::Error::internal(
-                        "the transaction lost a deadlock too often",
-                    ));
-                }
-                $crate::mysql::store::Finished::Done(r) => break r,
             }
         }
-    }};
-}
-pub(crate) use in_user_tx;
-
-pub(crate) fn deadlock_retries() -> usize {
-    DEADLOCK_RETRIES
+    }
 }
 
 /// The end of a transaction: its result, or a request to run it again.

@@ -7,7 +7,7 @@
 //! the user databases in turn (few: `db_count`).
 
 use super::group::{CreditJob, RecordJob};
-use super::store::{MysqlStore, check_deadline, in_user_tx};
+use super::store::{MysqlStore, check_deadline};
 use super::tx::{Lock, RAFFLE_ORDER_COLUMNS, datetime, raffle_order, read_quota_rows};
 use crate::redis_store::StockKey;
 use async_trait::async_trait;
@@ -117,10 +117,12 @@ impl StrategyRepository for MysqlStore {
         user_id: String,
         keys: CalendarKeys,
     ) -> Result<RaffleAward> {
-        let mut rng = rng();
-        in_user_tx!(self, &user_id, |tx| {
-            quota::strategy_raffle(tx, &strategy, &user_id, &keys, &mut rng).await
+        let (strategy, user, keys) = (&strategy, &user_id, &keys);
+        self.in_user_tx(user, |mut tx| async move {
+            let r = quota::strategy_raffle(&mut tx, strategy, user, keys, &mut rng()).await;
+            (tx, r)
         })
+        .await
     }
 }
 
@@ -131,19 +133,20 @@ impl MysqlStore {
         message: &SendAwardMessage,
         default_config: &str,
     ) -> Result<Option<Decimal>> {
-        let mut rng = rng();
-        in_user_tx!(self, &message.user_id, |tx| {
-            award::deliver_credit(tx, message, default_config, &mut rng).await
+        self.in_user_tx(&message.user_id, |mut tx| async move {
+            let r = award::deliver_credit(&mut tx, message, default_config, &mut rng()).await;
+            (tx, r)
         })
+        .await
     }
 
     /// One draw in its own transaction on the user's shard (the deadline already checked).
     pub(super) async fn draw_now(&self, job: &DrawJob) -> Result<DrawOutcome> {
-        let mut rng = rng();
-        in_user_tx!(self, &job.user_id, |tx| {
-            let input = job.input();
-            quota::draw(tx, input, &mut rng).await
+        self.in_user_tx(&job.user_id, |mut tx| async move {
+            let r = quota::draw(&mut tx, job.input(), &mut rng()).await;
+            (tx, r)
         })
+        .await
     }
 }
 
@@ -171,10 +174,15 @@ impl ActivityRepository for MysqlStore {
     }
 
     async fn recharge(&self, job: RechargeJob) -> Result<RaffleActivityOrder> {
-        let mut rng = rng();
-        in_user_tx!(self, &job.request.user_id, |tx| {
-            async { quota::recharge(tx, job.input()?, &mut rng).await }.await
+        let job = &job;
+        self.in_user_tx(&job.request.user_id, |mut tx| async move {
+            let r = match job.input() {
+                Ok(input) => quota::recharge(&mut tx, input, &mut rng()).await,
+                Err(e) => Err(e),
+            };
+            (tx, r)
         })
+        .await
     }
 
     async fn exchange(
@@ -182,10 +190,15 @@ impl ActivityRepository for MysqlStore {
         job: RechargeJob,
         timestamp_ms: i64,
     ) -> Result<(RaffleActivityOrder, Task)> {
-        let mut rng = rng();
-        in_user_tx!(self, &job.request.user_id, |tx| {
-            async { quota::exchange(tx, job.input()?, timestamp_ms, &mut rng).await }.await
+        let job = &job;
+        self.in_user_tx(&job.request.user_id, |mut tx| async move {
+            let r = match job.input() {
+                Ok(input) => quota::exchange(&mut tx, input, timestamp_ms, &mut rng()).await,
+                Err(e) => Err(e),
+            };
+            (tx, r)
         })
+        .await
     }
 
     async fn deliver_paid_order(
@@ -194,9 +207,11 @@ impl ActivityRepository for MysqlStore {
         out_business_no: &str,
         keys: &CalendarKeys,
     ) -> Result<bool> {
-        in_user_tx!(self, user_id, |tx| {
-            quota::deliver_paid_order(tx, user_id, out_business_no, keys).await
+        self.in_user_tx(user_id, |mut tx| async move {
+            let r = quota::deliver_paid_order(&mut tx, user_id, out_business_no, keys).await;
+            (tx, r)
         })
+        .await
     }
 
     async fn draw(&self, job: DrawJob) -> Result<DrawOutcome> {
@@ -333,9 +348,11 @@ impl AwardRepository for MysqlStore {
     }
 
     async fn complete_award(&self, user_id: &str, order_id: &str) -> Result<bool> {
-        in_user_tx!(self, user_id, |tx| {
-            AwardTx::complete_award(tx, user_id, order_id).await
+        self.in_user_tx(user_id, |mut tx| async move {
+            let r = AwardTx::complete_award(&mut tx, user_id, order_id).await;
+            (tx, r)
         })
+        .await
     }
 
     async fn award_state(&self, user_id: &str, order_id: &str) -> Result<Option<String>> {
@@ -428,10 +445,12 @@ fn limit_arg(limit: usize) -> i64 {
 #[async_trait]
 impl CreditRepository for MysqlStore {
     async fn adjust(&self, trade: Trade, timestamp_ms: i64) -> Result<(CreditOrder, Task)> {
-        let mut rng = rng();
-        in_user_tx!(self, &trade.user_id, |tx| {
-            credit::adjust(tx, &trade, timestamp_ms, &mut rng).await
+        let trade = &trade;
+        self.in_user_tx(&trade.user_id, |mut tx| async move {
+            let r = credit::adjust(&mut tx, trade, timestamp_ms, &mut rng()).await;
+            (tx, r)
         })
+        .await
     }
 
     async fn available(&self, user_id: &str) -> Result<Decimal> {
@@ -456,10 +475,12 @@ impl RebateRepository for MysqlStore {
         configs: Vec<DailyBehaviorRebate>,
         timestamp_ms: i64,
     ) -> Result<Vec<Task>> {
-        let mut rng = rng();
-        in_user_tx!(self, &behavior.user_id, |tx| {
-            rebate::record(tx, &behavior, &configs, timestamp_ms, &mut rng).await
+        let (behavior, configs) = (&behavior, &configs);
+        self.in_user_tx(&behavior.user_id, |mut tx| async move {
+            let r = rebate::record(&mut tx, behavior, configs, timestamp_ms, &mut rng()).await;
+            (tx, r)
         })
+        .await
     }
 
     async fn has_rebate(&self, user_id: &str, out_business_no: &str) -> Result<bool> {

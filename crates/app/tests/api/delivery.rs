@@ -476,12 +476,12 @@ async fn openai_use_count_prizes_go_through_the_account_service_with_retries() {
     // Retries and parking are the outbox's: see `in_process_bus`.
     let app = TestApp::spawn_with(|c| {
         in_process_bus(c);
-        c.openai_api_host = Some(url);
-        c.openai_app_token = big_market::config::Secret("secret-token".into());
-        c.outbox_interval_secs = 1;
-        c.outbox_retry_base_secs = 1;
-        c.outbox_stale_secs = 3;
-        c.openai_timeout_ms = 400;
+        c.openai.api_host = Some(url);
+        c.openai.app_token = big_market::config::Secret("secret-token".into());
+        c.outbox.interval_secs = 1;
+        c.outbox.retry_base_secs = 1;
+        c.outbox.stale_secs = 3;
+        c.openai.timeout_ms = 400;
     })
     .await;
     // Strategy 10007 (activity 100401): 80% award 110, an openai_use_count of 1.
@@ -623,10 +623,10 @@ async fn a_slow_delivery_is_never_sent_twice_at_once() {
     )
     .await;
     let app = TestApp::spawn_with(|c| {
-        c.openai_api_host = Some(url);
-        c.openai_timeout_ms = 1800;
-        c.outbox_interval_secs = 1;
-        c.outbox_stale_secs = 4;
+        c.openai.api_host = Some(url);
+        c.openai.timeout_ms = 1800;
+        c.outbox.interval_secs = 1;
+        c.outbox.stale_secs = 4;
     })
     .await;
     only_openai_prizes(&app, "slow", 6).await;
@@ -656,9 +656,9 @@ async fn a_due_task_is_claimed_by_exactly_one_sender() {
     // Retries and parking are the outbox's: see `in_process_bus`.
     let app = TestApp::spawn_with(|c| {
         in_process_bus(c);
-        c.openai_api_host = Some(url);
-        c.openai_timeout_ms = 400;
-        c.outbox_interval_secs = 3600; // the test is the only compensation here
+        c.openai.api_host = Some(url);
+        c.openai.timeout_ms = 400;
+        c.outbox.interval_secs = 3600; // the test is the only compensation here
     })
     .await;
     only_openai_prizes(&app, "claim", 1).await;
@@ -733,10 +733,10 @@ async fn a_task_that_keeps_failing_is_parked_not_looped() {
     // Retries and parking are the outbox's: see `in_process_bus`.
     let app = TestApp::spawn_with(|c| {
         in_process_bus(c);
-        c.openai_api_host = Some(url);
-        c.outbox_interval_secs = 1;
-        c.outbox_retry_base_secs = 1;
-        c.outbox_max_attempts = 2;
+        c.openai.api_host = Some(url);
+        c.outbox.interval_secs = 1;
+        c.outbox.retry_base_secs = 1;
+        c.outbox.max_attempts = 2;
     })
     .await;
     only_openai_prizes(&app, "pk", 1).await;
@@ -828,7 +828,7 @@ async fn an_undelivered_award_can_be_redelivered() {
 #[tokio::test]
 async fn payment_rebate_needs_a_valid_app_token() {
     let app = TestApp::spawn_with(|c| {
-        c.app_tokens.insert(
+        c.http.app_tokens.insert(
             "chatgpt-data".into(),
             big_market::config::Secret("tok-1".into()),
         );
@@ -957,8 +957,8 @@ async fn with_amqp_url_tasks_go_through_rabbitmq() {
         rand::random::<u32>() % 1_000_000
     );
     let app = TestApp::spawn_with(|c| {
-        c.amqp_url = Some(big_market::config::Secret(url));
-        c.amqp_prefix = prefix;
+        c.amqp.url = Some(big_market::config::Secret(url));
+        c.amqp.prefix = prefix;
     })
     .await;
     assert!(

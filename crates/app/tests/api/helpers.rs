@@ -89,12 +89,12 @@ impl World {
     fn config(&self) -> Config {
         let mut config = test_config(self.dir.path());
         if let Some(s) = self.servers.as_ref().map(|s| &s.names) {
-            config.mysql_url = Some(Secret(s.mysql_url.clone()));
-            config.mysql_database = s.database.clone();
-            config.redis_url = Some(Secret(s.redis_url.clone()));
-            config.redis_prefix = s.redis_prefix.clone();
-            config.amqp_url = Some(Secret(s.amqp_url.clone()));
-            config.amqp_prefix = s.amqp_prefix.clone();
+            config.mysql.url = Some(Secret(s.mysql_url.clone()));
+            config.mysql.database = s.database.clone();
+            config.redis.url = Some(Secret(s.redis_url.clone()));
+            config.redis.prefix = s.redis_prefix.clone();
+            config.amqp.url = Some(Secret(s.amqp_url.clone()));
+            config.amqp.prefix = s.amqp_prefix.clone();
         }
         config
     }
@@ -113,7 +113,7 @@ impl World {
         big_market_adapters::mysql::migrate::migrate(&options, Some(&sample))
             .await
             .unwrap_or_else(|e| panic!("{e}: TEST_BACKEND=mysql needs MariaDB/MySQL"));
-        if config.amqp_prefix == s.names.amqp_prefix && config.amqp_url.is_some() {
+        if config.amqp.prefix == s.names.amqp_prefix && config.amqp.url.is_some() {
             s.policies.lock().unwrap().push(config.retry_policy());
         }
     }
@@ -311,13 +311,12 @@ pub struct TestApp {
 }
 
 pub fn test_config(dir: &Path) -> Config {
-    Config {
-        addr: "127.0.0.1:0".into(),
-        data_dir: dir.to_owned(),
-        // Debug builds on a busy 2-core machine: deadline tests set their own.
-        draw_timeout_ms: 10_000,
-        ..Config::default()
-    }
+    let mut c = Config::default();
+    c.http.addr = "127.0.0.1:0".into();
+    c.embedded.data_dir = dir.to_owned();
+    // Debug builds on a busy 2-core machine: deadline tests set their own.
+    c.guards.draw_timeout_ms = 10_000;
+    c
 }
 
 /// Keeps tasks on the in-process bus on the production backend too, for tests that read
@@ -326,7 +325,7 @@ pub fn test_config(dir: &Path) -> Config {
 /// the broker's delay queues rather than recorded on the task (RabbitMQ delivery has its
 /// own test, `with_amqp_url_tasks_go_through_rabbitmq`).
 pub fn in_process_bus(c: &mut Config) {
-    c.amqp_url = None;
+    c.amqp.url = None;
 }
 
 fn system_clock() -> Arc<dyn Clock> {
@@ -433,7 +432,7 @@ impl TestApp {
         self.stop().await;
         let Some(bus) = &bus else { return };
         let policy = big_market_adapters::amqp::ConsumerPolicy::from(&RetryPolicy {
-            max_attempts: Config::default().outbox_max_attempts,
+            max_attempts: Config::default().outbox.max_attempts,
             ..RetryPolicy::default()
         });
         for t in [

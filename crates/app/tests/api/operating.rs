@@ -94,8 +94,12 @@ async fn switches_flip_without_restart_and_survive_it() {
 
 #[tokio::test]
 async fn a_fast_drawer_is_limited_then_blocked_for_the_window_others_are_not() {
-    let (app, clock) =
-        TestApp::spawn_custom(NOW, |c| c.rate_limit_block_secs = 60, Seams::default()).await;
+    let (app, clock) = TestApp::spawn_custom(
+        NOW,
+        |c| c.guards.rate_limit_block_secs = 60,
+        Seams::default(),
+    )
+    .await;
     for user in ["fast", "calm"] {
         recharge(&app, user, &format!("{user}-1")).await;
     }
@@ -212,9 +216,9 @@ async fn a_slow_store_answers_0006_opens_the_breaker_and_recovers() {
     let (app, clock) = TestApp::spawn_custom(
         NOW,
         |c| {
-            c.draw_timeout_ms = 100;
-            c.breaker_failure_threshold = 2;
-            c.breaker_cooldown_ms = 5_000;
+            c.guards.draw_timeout_ms = 100;
+            c.guards.breaker_failure_threshold = 2;
+            c.guards.breaker_cooldown_ms = 5_000;
         },
         seams,
     )
@@ -281,7 +285,7 @@ async fn send(
 #[tokio::test]
 async fn operator_endpoints_need_the_configured_admin_token() {
     let app = TestApp::spawn_with(|c| {
-        c.admin_token = Some(big_market::config::Secret("adm-s3cret".into()));
+        c.http.admin_token = Some(big_market::config::Secret("adm-s3cret".into()));
     })
     .await;
     let get = reqwest::Method::GET;
@@ -383,7 +387,7 @@ fn token_calls() -> Vec<(&'static str, Option<Value>)> {
 async fn user_tokens_name_the_user_on_every_by_token_endpoint() {
     let (app, clock) = TestApp::spawn_custom(
         NOW,
-        |c| c.jwt_secret = Some(big_market::config::Secret(SECRET.into())),
+        |c| c.http.jwt_secret = Some(big_market::config::Secret(SECRET.into())),
         Seams::default(),
     )
     .await;

@@ -549,10 +549,8 @@ impl Production {
         let bus = AmqpBus::connect(&amqp_url(), options)
             .await
             .expect("broker for the cleanup");
-        let config = big_market::config::Config {
-            outbox_retry_base_secs: RETRY_BASE_SECS,
-            ..Default::default()
-        };
+        let mut config = big_market::config::Config::default();
+        config.outbox.retry_base_secs = RETRY_BASE_SECS;
         let policy = ConsumerPolicy::from(&config.retry_policy());
         for topic in topics {
             bus.delete_topic(&topic, &policy)
