@@ -605,6 +605,11 @@ impl SampleData {
                 .iter()
                 .find(|a| a.strategy_id == strategy_id)
                 .map(|a| a.activity_id),
+            activity_window: self
+                .activities
+                .iter()
+                .find(|a| a.strategy_id == strategy_id)
+                .map(|a| (a.begin_date_time, a.end_date_time)),
             award_table: self.awards.clone(),
         }
     }

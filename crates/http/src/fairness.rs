@@ -287,6 +287,12 @@ struct AwardOddsDto {
     sold_out_award_id: Option<i32>,
     stock_left: i64,
     sold_out: bool,
+    /// Release plan of a paced award: `even`, `1h:N` or `1d:N`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    release_plan: Option<String>,
+    /// Units its plan has released so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    released: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -354,6 +360,8 @@ fn odds_response(activity_id: i64, odds: StrategyOdds) -> AwardOddsResponse {
                 sold_out_award_id: a.sold_out_award_id,
                 stock_left: a.stock_left,
                 sold_out: a.sold_out,
+                release_plan: a.release_plan,
+                released: a.released,
             })
             .collect(),
         weight_groups: odds

@@ -107,9 +107,16 @@ impl MysqlStore {
         let lines: Vec<(String, String, String, String, String)> =
             self.all(sqlx::query_as(&sql)).await?;
         let sql = format!(
-            "SELECT activity_id FROM {cfg}.raffle_activity WHERE strategy_id = ? ORDER BY id LIMIT 1"
+            "SELECT activity_id, DATE_FORMAT(begin_date_time, '%Y-%m-%d %H:%i:%s'),
+                    DATE_FORMAT(end_date_time, '%Y-%m-%d %H:%i:%s')
+             FROM {cfg}.raffle_activity WHERE strategy_id = ? ORDER BY id LIMIT 1"
         );
-        let activity: Option<(i64,)> = self.one(sqlx::query_as(&sql).bind(strategy_id)).await?;
+        let activity: Option<(i64, String, String)> =
+            self.one(sqlx::query_as(&sql).bind(strategy_id)).await?;
+        let activity_window = match &activity {
+            Some((_, begin, end)) => Some((datetime(begin)?, datetime(end)?)),
+            None => None,
+        };
         let sql = format!(
             "SELECT award_id, award_key, award_config, award_desc FROM {cfg}.award ORDER BY id"
         );
@@ -184,6 +191,7 @@ impl MysqlStore {
                 })
                 .collect(),
             activity_id: activity.map(|a| a.0),
+            activity_window,
         })
     }
 

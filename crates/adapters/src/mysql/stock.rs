@@ -69,6 +69,12 @@ impl StockHold {
 
     /// Reserves one unit of `key` for this transaction's order.
     pub(crate) async fn reserve(&mut self, key: StockKey) -> Result<bool> {
+        self.reserve_above(key, 0).await
+    }
+
+    /// As [`Self::reserve`], taking a unit only while more than `held_back` are left
+    /// (units a release plan has not released yet).
+    pub(crate) async fn reserve_above(&mut self, key: StockKey, held_back: i64) -> Result<bool> {
         let (kind, order) = match &self.holder {
             Some((kind, order)) => (*kind, order.clone()),
             None => (
@@ -84,7 +90,10 @@ impl StockHold {
         };
         let id = format!("{}:{order}{again}:{}", kind.code(), self.user_id);
         // Stamped with Redis's clock, which the sweeper reads too: nodes' clocks may differ.
-        let taken = self.store.reserve(key, &id, SERVER_TIME).await?;
+        let taken = self
+            .store
+            .reserve_above(key, &id, SERVER_TIME, held_back)
+            .await?;
         if taken {
             self.reserved.push(Reservation { key, id });
         }

@@ -130,21 +130,31 @@ impl MysqlTx {
 }
 
 impl StockStore for MysqlTx {
-    async fn take_award_stock(&mut self, strategy_id: i64, award_id: i32) -> Result<bool> {
+    async fn take_award_stock(
+        &mut self,
+        strategy_id: i64,
+        award_id: i32,
+        held_back: i64,
+    ) -> Result<bool> {
         if let Some(hold) = &mut self.stock {
             let key = StockKey::Award {
                 strategy_id,
                 award_id,
             };
-            return hold.reserve(key).await;
+            return hold.reserve_above(key, held_back).await;
         }
         let sql = format!(
             "UPDATE {cfg}.strategy_award SET award_count_surplus = award_count_surplus - 1
-             WHERE strategy_id = ? AND award_id = ? AND award_count_surplus > 0",
+             WHERE strategy_id = ? AND award_id = ? AND award_count_surplus > GREATEST(?, 0)",
             cfg = self.shard.cfg
         );
         Ok(self
-            .exec(sqlx::query(&sql).bind(strategy_id).bind(award_id))
+            .exec(
+                sqlx::query(&sql)
+                    .bind(strategy_id)
+                    .bind(award_id)
+                    .bind(held_back),
+            )
             .await?
             == 1)
     }

@@ -115,11 +115,12 @@ impl StrategyRepository for MysqlStore {
         &self,
         strategy: Arc<AssembledStrategy>,
         user_id: String,
+        now: jiff::civil::DateTime,
         keys: CalendarKeys,
     ) -> Result<RaffleAward> {
         let (strategy, user, keys) = (&strategy, &user_id, &keys);
         self.in_user_tx(user, |mut tx| async move {
-            let r = quota::strategy_raffle(&mut tx, strategy, user, keys, &mut rng()).await;
+            let r = quota::strategy_raffle(&mut tx, strategy, user, now, keys, &mut rng()).await;
             (tx, r)
         })
         .await

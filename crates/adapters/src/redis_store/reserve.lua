@@ -1,6 +1,7 @@
 -- Takes one unit of stock and records who holds it, atomically.
 -- KEYS[1] counter, KEYS[2] reservations (zset: id -> reserved at, ms); same hash tag.
--- ARGV[1] reservation id, ARGV[2] now (ms); a negative now stamps with Redis's clock.
+-- ARGV[1] reservation id, ARGV[2] now (ms); a negative now stamps with Redis's clock;
+-- ARGV[3] units held back (not released yet by a release plan; 0 when absent).
 -- Returns -1 not assembled, 0 sold out, 1 reserved, 2 already held by this id.
 local left = redis.call('GET', KEYS[1])
 if not left then
@@ -9,7 +10,7 @@ end
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   return 2
 end
-if tonumber(left) <= 0 then
+if tonumber(left) <= tonumber(ARGV[3] or '0') then
   return 0
 end
 local now = tonumber(ARGV[2])

@@ -214,8 +214,28 @@ impl RedisStock {
     /// (negative: Redis's own clock). `false` when sold out; [`RedisError::NotAssembled`] when the counter is missing. Repeating a
     /// reservation id takes nothing more and answers `true`.
     pub async fn reserve(&self, key: StockKey, reservation_id: &str, now_ms: i64) -> Result<bool> {
+        self.reserve_above(key, reservation_id, now_ms, 0).await
+    }
+
+    /// As [`Self::reserve`], taking a unit only while more than `held_back` are left, in
+    /// the same script (units a release plan has not released yet count as sold out).
+    pub async fn reserve_above(
+        &self,
+        key: StockKey,
+        reservation_id: &str,
+        now_ms: i64,
+        held_back: i64,
+    ) -> Result<bool> {
         let outcome = self
-            .run_and_mark(&RESERVE, &key, &[reservation_id, &now_ms.to_string()])
+            .run_and_mark(
+                &RESERVE,
+                &key,
+                &[
+                    reservation_id,
+                    &now_ms.to_string(),
+                    &held_back.max(0).to_string(),
+                ],
+            )
             .await?;
         match outcome {
             -1 => Err(RedisError::NotAssembled(key)),

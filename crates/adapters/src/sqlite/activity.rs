@@ -58,15 +58,20 @@ pub(super) fn insert_with_fresh_id(
 }
 
 impl StockStore for SqliteTx<'_> {
-    async fn take_award_stock(&mut self, strategy_id: i64, award_id: i32) -> Result<bool> {
+    async fn take_award_stock(
+        &mut self,
+        strategy_id: i64,
+        award_id: i32,
+        held_back: i64,
+    ) -> Result<bool> {
         let changed = self
             .conn
             .prepare_cached(
                 "UPDATE strategy_award SET award_count_surplus = award_count_surplus - 1,
                         update_time = CURRENT_TIMESTAMP
-                 WHERE strategy_id = ?1 AND award_id = ?2 AND award_count_surplus > 0",
+                 WHERE strategy_id = ?1 AND award_id = ?2 AND award_count_surplus > MAX(?3, 0)",
             )
-            .and_then(|mut s| s.execute(params![strategy_id, award_id]))
+            .and_then(|mut s| s.execute(params![strategy_id, award_id, held_back]))
             .map_err(internal)?;
         Ok(changed == 1)
     }

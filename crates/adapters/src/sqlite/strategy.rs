@@ -2,7 +2,7 @@
 //! strategy-level raffle with award stock taken in the same transaction.
 
 use super::activity::{SqliteTx, account, day_account};
-use super::{SqliteStore, StoreError, decimal};
+use super::{SqliteStore, StoreError, datetime, decimal};
 use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::activity::{QuotaRows, quota};
@@ -108,10 +108,17 @@ fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, St
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let activity_id = conn
-        .prepare_cached("SELECT activity_id FROM raffle_activity WHERE strategy_id = ?1")?
-        .query_row([strategy_id], |r| r.get(0))
+    let activity: Option<(i64, String, String)> = conn
+        .prepare_cached(
+            "SELECT activity_id, begin_date_time, end_date_time FROM raffle_activity WHERE strategy_id = ?1",
+        )?
+        .query_row([strategy_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
+    let activity_id = activity.as_ref().map(|a| a.0);
+    let activity_window = match &activity {
+        Some((_, begin, end)) => Some((datetime(begin)?, datetime(end)?)),
+        None => None,
+    };
     let award_table = conn
         .prepare_cached(
             "SELECT award_id, award_key, award_config, award_desc FROM award ORDER BY id",
@@ -126,6 +133,7 @@ fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, St
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(StrategyConfig {
+        activity_window,
         award_table,
         strategy,
         awards,
@@ -192,6 +200,7 @@ impl StrategyRepository for SqliteStore {
         &self,
         strategy: Arc<AssembledStrategy>,
         user_id: String,
+        now: jiff::civil::DateTime,
         keys: CalendarKeys,
     ) -> Result<RaffleAward> {
         Ok(self
@@ -201,6 +210,7 @@ impl StrategyRepository for SqliteStore {
                     &mut tx,
                     &strategy,
                     &user_id,
+                    now,
                     &keys,
                     &mut rand::rng(),
                 ))?)

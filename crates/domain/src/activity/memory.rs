@@ -55,9 +55,9 @@ fn period_key(user_id: &str, activity_id: i64, period: &str) -> UserPeriod {
     (user_id.to_owned(), activity_id, period.to_owned())
 }
 
-/// `surplus − 1` when it is above zero; whether it was.
-fn take_one(surplus: &mut i64) -> bool {
-    if *surplus > 0 {
+/// `surplus − 1` when it is above `floor` (units held back); whether it was.
+fn take_above(surplus: &mut i64, floor: i64) -> bool {
+    if *surplus > floor.max(0) {
         *surplus -= 1;
         true
     } else {
@@ -66,11 +66,16 @@ fn take_one(surplus: &mut i64) -> bool {
 }
 
 impl StockStore for MemoryStore {
-    async fn take_award_stock(&mut self, strategy_id: i64, award_id: i32) -> Result<bool> {
+    async fn take_award_stock(
+        &mut self,
+        strategy_id: i64,
+        award_id: i32,
+        held_back: i64,
+    ) -> Result<bool> {
         Ok(self
             .award_stock
             .get_mut(&(strategy_id, award_id))
-            .is_some_and(take_one))
+            .is_some_and(|left| take_above(left, held_back)))
     }
 }
 
@@ -218,7 +223,10 @@ impl RechargeTx for MemoryStore {
     }
 
     async fn take_sku_stock(&mut self, sku: i64) -> Result<bool> {
-        Ok(self.sku_stock.get_mut(&sku).is_some_and(take_one))
+        Ok(self
+            .sku_stock
+            .get_mut(&sku)
+            .is_some_and(|left| take_above(left, 0)))
     }
 
     async fn add_quota(

@@ -445,6 +445,7 @@ pub async fn draw<T: DrawTx + AwardRecordTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         user_id: user_id.to_owned(),
         total_used,
         today_used,
+        now,
     };
     let (award, trace) = match fair {
         Some(fair) => raffle(strategy, &factor, tx, Randomness::<R>::Fair(fair)).await?,
@@ -507,6 +508,7 @@ pub async fn strategy_raffle<T: DrawTx + ?Sized, R: Rng + ?Sized>(
     tx: &mut T,
     strategy: &AssembledStrategy,
     user_id: &str,
+    now: DateTime,
     keys: &CalendarKeys,
     rng: &mut R,
 ) -> Result<RaffleAward> {
@@ -521,6 +523,7 @@ pub async fn strategy_raffle<T: DrawTx + ?Sized, R: Rng + ?Sized>(
         user_id: user_id.to_owned(),
         total_used,
         today_used,
+        now,
     };
     perform_raffle(strategy, &factor, tx, rng).await
 }

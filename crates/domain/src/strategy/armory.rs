@@ -6,11 +6,13 @@
 //! [`Catalog`] is rebuilt by the armory endpoint and swapped atomically.
 
 use super::alias::{AliasError, AliasTable};
+use super::pacing::{RULE_RELEASE, ReleasePlan};
 use super::rules::{Blacklist, parse_blacklist, parse_weight};
 use super::tree::{RuleTree, RuleTreeLineRow, RuleTreeNodeRow, RuleTreeRow};
 use super::{Strategy, StrategyAward, StrategyRule, model};
 use crate::award::Award;
 use crate::error::{Error, ResponseCode, Result};
+use jiff::civil::DateTime;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -25,6 +27,9 @@ pub struct StrategyConfig {
     pub tree_lines: Vec<RuleTreeLineRow>,
     /// The activity whose `strategy_id` is this strategy (1:1 upstream), if any.
     pub activity_id: Option<i64>,
+    /// That activity's begin and end (`begin_date_time`, `end_date_time`): the window
+    /// release plans spread stock over.
+    pub activity_window: Option<(DateTime, DateTime)>,
     /// The `award` table: where an award a rule names outside the strategy's awards (a
     /// luck award, the blacklist award) is found.
     pub award_table: Vec<Award>,
@@ -67,6 +72,10 @@ pub struct AssembledStrategy {
     /// award a rule can give is in `awards` or here: the armory refuses a strategy
     /// naming one the award table does not have, so a draw never fails on it.
     pub rule_awards: HashMap<i32, Award>,
+    /// Release plans of paced awards (`rule_release` rows), by award id.
+    pub release: HashMap<i32, ReleasePlan>,
+    /// The activity's begin and end, when a plan needs them.
+    pub activity_window: Option<(DateTime, DateTime)>,
 }
 
 /// Exact integer weights from `decimal` rates: every rate is scaled to the largest scale
@@ -237,7 +246,27 @@ impl AssembledStrategy {
             rule_awards.insert(award_id, award.clone());
         }
 
+        let mut release = HashMap::new();
+        for row in config.rules.iter().filter(|r| r.rule_model == RULE_RELEASE) {
+            let award_id = row
+                .award_id
+                .filter(|aid| awards.iter().any(|a| a.award_id == *aid))
+                .ok_or_else(|| {
+                    Error::config(format!(
+                        "strategy {id} has a rule_release row without an award of the strategy"
+                    ))
+                })?;
+            if config.activity_window.is_none() {
+                return Err(Error::config(format!(
+                    "strategy {id} award {award_id}: rule_release needs the strategy's activity (its begin and end)"
+                )));
+            }
+            release.insert(award_id, ReleasePlan::parse(id, award_id, &row.rule_value)?);
+        }
+
         Ok(Self {
+            release,
+            activity_window: config.activity_window,
             strategy,
             activity_id: config.activity_id,
             awards,
@@ -261,6 +290,21 @@ impl AssembledStrategy {
     pub fn tree_of(&self, award_id: i32) -> Option<&Arc<RuleTree>> {
         let tree_id = self.award(award_id)?.rule_models.as_deref()?.trim();
         self.trees.get(tree_id)
+    }
+
+    /// Units of the award that must stay in stock at `now` (not released yet by its
+    /// plan); 0 for an award without a plan.
+    pub fn held_back(&self, award_id: i32, now: DateTime) -> i64 {
+        match (
+            self.release.get(&award_id),
+            self.activity_window,
+            self.award(award_id),
+        ) {
+            (Some(plan), Some((begin, end)), Some(award)) => {
+                plan.held_back(award.award_count, begin, end, now)
+            }
+            _ => 0,
+        }
     }
 
     /// The `rule_weight` groups, if the chain has them.

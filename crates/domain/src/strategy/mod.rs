@@ -11,6 +11,7 @@ pub mod audit;
 pub mod fair;
 pub mod fairness;
 pub mod odds;
+pub mod pacing;
 pub mod raffle;
 pub mod rules;
 pub mod service;

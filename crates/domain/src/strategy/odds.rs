@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), deny(clippy::as_conversions))]
 
 use super::armory::{AssembledStrategy, ChainRule};
+use jiff::civil::DateTime;
 use std::collections::HashMap;
 
 /// One award of a table with its exact weight.
@@ -39,8 +40,13 @@ pub struct AwardOdds {
     pub sold_out_award_id: Option<i32>,
     /// Units left as the store reports them.
     pub stock_left: i64,
-    /// Stock is checked and none is left: a draw of it gives `sold_out_award_id` now.
+    /// Stock is checked and none is left (or none released yet): a draw of it gives
+    /// `sold_out_award_id` now.
     pub sold_out: bool,
+    /// The award's release plan (`even`, `1h:N`, `1d:N`), if it is paced.
+    pub release_plan: Option<String>,
+    /// Units released by the plan so far (paced awards).
+    pub released: Option<i64>,
 }
 
 /// A `rule_weight` group: from the draw after `threshold` draws, its own table.
@@ -96,7 +102,11 @@ fn weighted(weights: &[(i32, u64)]) -> (u64, Vec<WeightedAward>) {
 
 /// The odds of `strategy`, with `stock_left` per award id (awards missing from it have
 /// none left).
-pub fn strategy_odds(strategy: &AssembledStrategy, stock_left: &HashMap<i32, i64>) -> StrategyOdds {
+pub fn strategy_odds(
+    strategy: &AssembledStrategy,
+    stock_left: &HashMap<i32, i64>,
+    now: DateTime,
+) -> StrategyOdds {
     let id = strategy.strategy_id();
     let (total_weight, table) = weighted(&strategy.default_weights);
     let mut reasons: Vec<(i32, &'static str)> = Vec::new();
@@ -116,6 +126,8 @@ pub fn strategy_odds(strategy: &AssembledStrategy, stock_left: &HashMap<i32, i64
             let sold_out_award_id = outcomes.and_then(|o| replaced(o.sold_out));
             let stock_checked = outcomes.is_some_and(|o| o.stock_checked);
             let left = stock_left.get(&a.award_id).copied().unwrap_or(0);
+            let held_back = strategy.held_back(a.award_id, now);
+            let plan = strategy.release.get(&a.award_id);
             if let Some(other) = locked_award_id {
                 reasons.push((other, "locked"));
             }
@@ -133,7 +145,9 @@ pub fn strategy_odds(strategy: &AssembledStrategy, stock_left: &HashMap<i32, i64
                 stock_checked,
                 sold_out_award_id,
                 stock_left: left,
-                sold_out: stock_checked && left <= 0,
+                sold_out: stock_checked && left <= held_back.max(0),
+                release_plan: plan.map(|p| p.describe()),
+                released: plan.map(|_| a.award_count - held_back),
             }
         })
         .collect();
@@ -196,6 +210,10 @@ mod tests {
     use rand::{SeedableRng, rngs::StdRng};
     use rust_decimal::Decimal;
 
+    fn now() -> DateTime {
+        crate::time::parse_datetime("2026-12-02 10:00:00").unwrap()
+    }
+
     /// `a / b == c / d` on exact values.
     fn same_fraction(a: Decimal, b: Decimal, c: u64, d: u64) -> bool {
         a * Decimal::from(d) == Decimal::from(c) * b
@@ -210,7 +228,7 @@ mod tests {
         assert!(data.strategies.len() >= 7);
         for s in &data.strategies {
             let strategy = assembled(s.strategy_id);
-            let odds = strategy_odds(&strategy, &HashMap::new());
+            let odds = strategy_odds(&strategy, &HashMap::new(), now());
             let rate = |aid: i32| strategy.award(aid).map(|a| a.award_rate).unwrap();
             let sum: u64 = odds.awards.iter().map(|a| a.weight).sum();
             assert_eq!(sum, odds.total_weight, "strategy {}", s.strategy_id);
@@ -258,7 +276,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(20261202);
         for s in SampleData::upstream().strategies {
             let strategy = assembled(s.strategy_id);
-            let odds = strategy_odds(&strategy, &HashMap::new());
+            let odds = strategy_odds(&strategy, &HashMap::new(), now());
             for table in audit_strategy(&strategy, 200_000, &mut rng) {
                 assert!(table.p_value > 1e-6, "{}: p {}", table.key, table.p_value);
                 let published: Vec<WeightedAward> = if table.key == s.strategy_id.to_string() {
@@ -303,7 +321,7 @@ mod tests {
     fn rules_and_stock_of_100006_are_published() {
         let strategy = assembled(100006);
         let stock = HashMap::from([(101, 100), (102, 0), (103, 5)]);
-        let odds = strategy_odds(&strategy, &stock);
+        let odds = strategy_odds(&strategy, &stock, now());
         let award = |id: i32| odds.awards.iter().find(|a| a.award_id == id).unwrap();
         let a102 = award(102);
         assert!(a102.stock_checked && a102.sold_out);

@@ -10,13 +10,22 @@ use super::fair::{FairDraw, fair_number, pick};
 use super::model;
 use super::rules::BLACKLIST_AWARD_CONFIG;
 use crate::error::{Error, Result};
+use jiff::civil::DateTime;
 use rand::Rng;
 
 /// Award stock, taken inside the draw's unit of work. Implementations must be exact under
 /// concurrency: `true` only when a unit was really taken, never below zero.
 #[allow(async_fn_in_trait)]
 pub trait StockStore {
-    async fn take_award_stock(&mut self, strategy_id: i64, award_id: i32) -> Result<bool>;
+    ///
+    /// `held_back`: units that must stay (not released yet by the award's release plan);
+    /// a unit is taken only while more than that are left, in the same guarded write.
+    async fn take_award_stock(
+        &mut self,
+        strategy_id: i64,
+        award_id: i32,
+        held_back: i64,
+    ) -> Result<bool>;
 }
 
 /// Who draws and how far they are: the inputs of `rule_weight` and `rule_lock`.
@@ -27,6 +36,8 @@ pub struct RaffleFactor {
     pub total_used: i64,
     /// Draws used today in the strategy's activity, the current one included.
     pub today_used: i64,
+    /// When the draw happens (the release plans of paced awards read it).
+    pub now: DateTime,
 }
 
 /// The result of a raffle.
@@ -180,7 +191,13 @@ pub async fn raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
         return Ok((finish(strategy, award_id, None, rule_model)?, trace));
     };
     let decided = tree
-        .process(strategy.strategy_id(), award_id, factor.today_used, stock)
+        .process(
+            strategy.strategy_id(),
+            award_id,
+            factor.today_used,
+            strategy.held_back(award_id, factor.now),
+            stock,
+        )
         .await?;
     let trace = trace.map(|t| FairTrace {
         reason: decided.reason,
@@ -232,9 +249,14 @@ mod tests {
     #[derive(Default)]
     struct MemStock(HashMap<i32, i64>);
     impl StockStore for MemStock {
-        async fn take_award_stock(&mut self, _: i64, award_id: i32) -> Result<bool> {
+        async fn take_award_stock(
+            &mut self,
+            _: i64,
+            award_id: i32,
+            held_back: i64,
+        ) -> Result<bool> {
             let left = self.0.entry(award_id).or_insert(0);
-            if *left > 0 {
+            if *left > held_back {
                 *left -= 1;
                 Ok(true)
             } else {
@@ -248,6 +270,7 @@ mod tests {
             user_id: user.into(),
             total_used: total,
             today_used: today,
+            now: crate::time::parse_datetime("2026-12-02 10:00:00").unwrap(),
         }
     }
 

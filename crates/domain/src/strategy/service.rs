@@ -43,6 +43,7 @@ pub trait StrategyRepository: Send + Sync {
         &self,
         strategy: Arc<AssembledStrategy>,
         user_id: String,
+        now: jiff::civil::DateTime,
         keys: CalendarKeys,
     ) -> Result<RaffleAward>;
 }
@@ -141,8 +142,11 @@ impl StrategyService {
     /// `random_raffle`: a draw as user `system` (who has no account: 0 draws).
     pub async fn random_raffle(&self, strategy_id: i64) -> Result<RaffleAward> {
         let strategy = self.catalog.get(strategy_id)?;
-        let keys = CalendarKeys::of(&self.clock.now());
-        self.repo.raffle(strategy, "system".into(), keys).await
+        let now = self.clock.now();
+        let keys = CalendarKeys::of(&now);
+        self.repo
+            .raffle(strategy, "system".into(), now.datetime(), keys)
+            .await
     }
 
     fn strategy_of_activity(&self, activity_id: i64) -> Result<Arc<AssembledStrategy>> {
@@ -213,6 +217,10 @@ impl StrategyService {
     pub async fn award_odds(&self, activity_id: i64) -> Result<StrategyOdds> {
         let strategy = self.strategy_of_activity(activity_id)?;
         let stock = self.repo.award_stock_left(strategy.strategy_id()).await?;
-        Ok(strategy_odds(&strategy, &stock))
+        Ok(strategy_odds(
+            &strategy,
+            &stock,
+            self.clock.now().datetime(),
+        ))
     }
 }

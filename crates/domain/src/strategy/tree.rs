@@ -143,7 +143,7 @@ struct FixedStock {
 }
 
 impl StockStore for FixedStock {
-    async fn take_award_stock(&mut self, _: i64, _: i32) -> Result<bool> {
+    async fn take_award_stock(&mut self, _: i64, _: i32, _: i64) -> Result<bool> {
         self.asked = true;
         Ok(self.in_stock)
     }
@@ -273,7 +273,7 @@ impl RuleTree {
                 asked: false,
             };
             let award = {
-                let future = self.process(strategy_id, award_id, today_used, &mut stock);
+                let future = self.process(strategy_id, award_id, today_used, 0, &mut stock);
                 let mut future = std::pin::pin!(future);
                 let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
                 match future.as_mut().poll(&mut cx) {
@@ -307,6 +307,7 @@ impl RuleTree {
         strategy_id: i64,
         award_id: i32,
         today_used: i64,
+        held_back: i64,
         stock: &mut S,
     ) -> Result<TreeAward> {
         let mut current = self.root;
@@ -327,7 +328,10 @@ impl RuleTree {
                     }
                 }
                 NodeLogic::Stock { value } => {
-                    if stock.take_award_stock(strategy_id, award_id).await? {
+                    if stock
+                        .take_award_stock(strategy_id, award_id, held_back)
+                        .await?
+                    {
                         decided = Some(TreeAward {
                             award_id,
                             award_config: value.clone(),
@@ -445,14 +449,14 @@ pub(crate) mod tests {
         calls: usize,
     }
     impl StockStore for FixedStock {
-        async fn take_award_stock(&mut self, _: i64, _: i32) -> Result<bool> {
+        async fn take_award_stock(&mut self, _: i64, _: i32, _: i64) -> Result<bool> {
             self.calls += 1;
             Ok(self.answer)
         }
     }
     fn run(t: &RuleTree, award: i32, today: i64, answer: bool) -> (Result<TreeAward>, usize) {
         let mut s = FixedStock { answer, calls: 0 };
-        let r = pollster::block_on(t.process(1, award, today, &mut s));
+        let r = pollster::block_on(t.process(1, award, today, 0, &mut s));
         (r, s.calls)
     }
 

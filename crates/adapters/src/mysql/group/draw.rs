@@ -451,13 +451,21 @@ impl GroupedDraw {
 }
 
 impl StockStore for GroupedDraw {
-    async fn take_award_stock(&mut self, strategy_id: i64, award_id: i32) -> Result<bool> {
+    async fn take_award_stock(
+        &mut self,
+        strategy_id: i64,
+        award_id: i32,
+        held_back: i64,
+    ) -> Result<bool> {
         match &mut self.hold {
             Some(hold) => {
-                hold.reserve(StockKey::Award {
-                    strategy_id,
-                    award_id,
-                })
+                hold.reserve_above(
+                    StockKey::Award {
+                        strategy_id,
+                        award_id,
+                    },
+                    held_back,
+                )
                 .await
             }
             None => self.refuse("award stock without Redis"),
