@@ -525,3 +525,101 @@ async fn concurrent_fair_draws_all_verify() {
         }
     }
 }
+
+/// Prize pacing with a fixed clock: award 102 (stock 100, rate 0.9, released `even`
+/// over ten days) under 64 concurrent draws at 10 %, 50 % and 100 % of the activity's
+/// time. The draws are fair, so each proof says which award was sampled: the units
+/// granted at each moment are exactly `min(released(t) − granted before, sampled)`,
+/// never above `released(t)`, and `granted + left = stock` throughout.
+#[tokio::test]
+async fn paced_awards_never_exceed_their_release_under_concurrency() {
+    let (app, clock) = crate::helpers::TestApp::spawn_at("2026-12-01 00:00:00").await;
+    app.config_sql(
+        "INSERT INTO strategy (strategy_id, strategy_desc, rule_models) VALUES (900140, 'paced', NULL);
+         INSERT INTO strategy_award (strategy_id, award_id, award_title, award_count, award_count_surplus, award_rate, rule_models, sort)
+           VALUES (900140, 101, 'points', 1000000, 1000000, '0.1000', NULL, 1),
+                  (900140, 102, 'paced', 100, 100, '0.9000', 'tree_luck_award', 2);
+         INSERT INTO strategy_rule (strategy_id, award_id, rule_type, rule_model, rule_value, rule_desc)
+           VALUES (900140, 102, 2, 'rule_release', 'even', 'spread over the activity');
+         INSERT INTO raffle_activity (activity_id, activity_name, activity_desc, begin_date_time, end_date_time, strategy_id, state)
+           VALUES (900140, 'paced activity', 'test', '2026-12-01 00:00:00', '2026-12-11 00:00:00', 900140, 'open');
+         INSERT INTO raffle_activity_count (activity_count_id, total_count, day_count, month_count) VALUES (990140, 10, 10, 10);
+         INSERT INTO raffle_activity_sku (sku, activity_id, activity_count_id, stock_count, stock_count_surplus, product_amount)
+           VALUES (990140, 900140, 990140, 1000, 1000, '1.00');",
+    )
+    .await;
+    let v = app.get("activity/armory?activityId=900140").await;
+    assert_eq!(code(&v), "0000", "{v}");
+    let v = app
+        .post("admin/fairness/enable", json!({"activityId": 900140}))
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    let odds = app.get("activity/query_award_odds?activityId=900140").await;
+    let paced = odds["data"]["awards"][1].clone();
+    assert_eq!(
+        (&paced["awardId"], &paced["releasePlan"], &paced["released"]),
+        (&json!(102), &json!("even"), &json!(0)),
+        "{odds}"
+    );
+    assert_eq!(
+        paced["soldOut"], true,
+        "nothing released at the begin: {paced}"
+    );
+
+    let users: Vec<String> = (0..64).map(|i| format!("paced_{i}")).collect();
+    for user in &users {
+        let v = app
+            .post(
+                "activity/sku_recharge",
+                json!({"userId": user, "sku": 990140, "outBusinessNo": format!("paced-{user}")}),
+            )
+            .await;
+        assert_eq!(code(&v), "0000", "{v}");
+    }
+    let mut granted = 0i64;
+    for (now, released) in [
+        ("2026-12-02 00:00:00", 10i64),
+        ("2026-12-06 00:00:00", 50),
+        ("2026-12-11 00:00:00", 100),
+    ] {
+        clock.set(crate::helpers::zoned(now));
+        let bodies = users
+            .iter()
+            .map(|u| json!({"userId": u, "activityId": 900140}))
+            .collect();
+        let results = concurrently(&app, "activity/draw", bodies).await;
+        let mut sampled = 0;
+        for v in &results {
+            assert_eq!(code(v), "0000", "{now}: {v}");
+            let proof = &v["data"]["proof"];
+            if proof["sampledAwardId"] == 102 {
+                sampled += 1;
+                if proof["awardId"] != 102 {
+                    assert_eq!(proof["reason"], "sold_out", "{proof}");
+                }
+            }
+        }
+        let now_granted = results
+            .iter()
+            .filter(|v| v["data"]["awardId"] == 102)
+            .count() as i64;
+        granted += now_granted;
+        assert_eq!(
+            now_granted,
+            (released - (granted - now_granted)).min(sampled)
+        );
+        assert!(
+            granted <= released,
+            "{now}: {granted} granted, {released} released"
+        );
+        let (count, left) = app.award_stock(900140, 102).await;
+        assert_eq!((count, granted + left), (100, 100), "{now}");
+        assert_eq!(
+            app.count_rows("user_award_record", "award_id = 102").await,
+            granted
+        );
+        let odds = app.get("activity/query_award_odds?activityId=900140").await;
+        assert_eq!(odds["data"]["awards"][1]["released"], released, "{odds}");
+    }
+    assert!(granted > 0);
+}
