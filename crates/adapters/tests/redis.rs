@@ -501,3 +501,35 @@ async fn the_block_list_is_shared_by_nodes_and_follows_the_callers_clock() {
     );
     redis.cleanup().await;
 }
+
+/// Units held back by a release plan are not taken: 32 tasks race for 50 units of which
+/// 40 must stay; exactly 10 are reserved and 40 remain.
+#[tokio::test]
+async fn reservations_leave_the_units_held_back() {
+    let redis = TestRedis::start().await;
+    let stock = redis.stock().await;
+    stock.init(AWARD, 50).await.unwrap();
+    let mut set = JoinSet::new();
+    for i in 0..32 {
+        let stock = stock.clone();
+        set.spawn(async move {
+            let mut taken = 0;
+            for n in 0..4 {
+                let id = format!("paced-{i}-{n}");
+                if stock.reserve_above(AWARD, &id, 1_000, 40).await.unwrap() {
+                    taken += 1;
+                }
+            }
+            taken
+        });
+    }
+    let mut taken = 0;
+    while let Some(n) = set.join_next().await {
+        taken += n.unwrap();
+    }
+    assert_eq!(taken, 10);
+    assert_eq!(stock.surplus(AWARD).await.unwrap(), Some(40));
+    assert!(!stock.reserve_above(AWARD, "late", 1_000, 40).await.unwrap());
+    assert!(stock.reserve(AWARD, "unpaced", 1_000).await.unwrap());
+    redis.cleanup().await;
+}
