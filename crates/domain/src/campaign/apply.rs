@@ -77,6 +77,9 @@ pub struct TreeRows {
 /// differs is written, so an unchanged campaign writes nothing but its version.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
+    /// The campaign's strategy and activity (whether or not their rows change).
+    pub strategy_id: i64,
+    pub activity_id: Option<i64>,
     pub strategy: Option<Change<Strategy>>,
     pub awards: Vec<Change<Award>>,
     pub strategy_awards: Vec<Change<StrategyAward>>,
@@ -94,6 +97,13 @@ pub struct Plan {
     pub rebates: Option<(Vec<String>, Vec<DailyBehaviorRebate>)>,
     /// What changed, in words.
     pub summary: Vec<String>,
+}
+
+impl Plan {
+    /// Whether the plan writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.summary.is_empty()
+    }
 }
 
 fn id32(v: i64) -> Result<i32> {
@@ -219,6 +229,8 @@ pub fn plan(rows: &ConfigRows, doc: &CampaignDocument) -> Result<Plan> {
     let mut p = Plan::default();
     let (strategy, awards, rules, trees) = strategy_rows(doc)?;
     let sid = strategy.strategy_id;
+    p.strategy_id = sid;
+    p.activity_id = doc.activity.as_ref().map(|a| a.activity_id);
     match rows.strategies.iter().find(|s| s.strategy_id == sid) {
         Some(s) if *s == strategy => {}
         stored => {

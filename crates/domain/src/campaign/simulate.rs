@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Most draws one simulation may run (about a second of one CPU per million).
-pub const MAX_SIMULATED_DRAWS: u64 = 2_000_000;
+pub const MAX_SIMULATED_DRAWS: u64 = 1_000_000;
 
 /// How many users draw how often, with which seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

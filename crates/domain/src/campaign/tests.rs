@@ -59,7 +59,15 @@ fn every_sample_campaign_exports_validates_and_plans_no_change() {
         let report = validate_against(&d, &r, &HashSet::new());
         assert!(report.valid, "{key:?}: {:#?}", report.errors);
         let p = plan(&r, &d).unwrap();
-        assert_eq!(p, Plan::default(), "{key:?}");
+        assert!(p.is_empty(), "{key:?}: {:?}", p.summary);
+        assert!(
+            p.strategy.is_none()
+                && p.awards.is_empty()
+                && p.trees.is_empty()
+                && p.rebates.is_none()
+                && p.stages.is_none()
+                && p.skus.is_empty()
+        );
         // The JSON text parses back to the same document.
         let text = serde_json::to_vec(&d).unwrap();
         assert_eq!(parse_document(&text).unwrap(), d, "{key:?}");
@@ -571,7 +579,7 @@ fn simulation_locks_hold_until_the_lock_count() {
 #[test]
 fn simulation_limits_are_checked() {
     let d = activity();
-    for (users, draws) in [(0, 1), (1, 0), (3000, 1000)] {
+    for (users, draws) in [(0, 1), (1, 0), (1001, 1000)] {
         let e = simulate(
             &d,
             &SimulationRequest {
