@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod campaign_cli;
 pub mod config;
 pub mod consumers;
 pub mod jobs;
