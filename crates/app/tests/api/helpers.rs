@@ -894,10 +894,9 @@ async fn from_upstream_dumps(options: &MysqlOptions, clock: &dyn Clock) {
     }
     let dir = std::env::var("UPSTREAM_SQL_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/upstream-sql")
-        });
+        .expect(
+            "TEST_MYSQL_SCHEMA=upstream needs UPSTREAM_SQL_DIR: the directory of upstream's dumps",
+        );
     big_market_adapters::mysql::migrate::load_upstream_dumps(options, &dir)
         .await
         .unwrap_or_else(|e| panic!("loading upstream's dumps from {}: {e}", dir.display()));
