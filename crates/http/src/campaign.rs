@@ -372,12 +372,12 @@ async fn simulate_campaign(
             .ok_or_else(|| Error::illegal("drawsPerUser is required"))?,
         seed: req.seed.unwrap_or(0),
     };
-    let doc = match app.campaign.simulation_input(doc, key, &request).await? {
-        Ok(d) => d,
+    let input = match app.campaign.simulation_input(doc, key, &request).await? {
+        Ok(input) => input,
         Err(errors) => return Ok(invalid(SimulateAnswer::Invalid, errors)),
     };
     // CPU-bound (up to MAX_SIMULATED_DRAWS draws): off the async workers.
-    let result = tokio::task::spawn_blocking(move || simulate(&doc, &request))
+    let result = tokio::task::spawn_blocking(move || simulate(&input, &request))
         .await
         .map_err(|e| Error::internal(format!("simulation task failed: {e}")))??;
     Ok(Envelope::ok(SimulateAnswer::Simulation(simulation(result))).into_response())
