@@ -39,6 +39,8 @@ pub struct RaffleAward {
     pub sort: i32,
     /// Which chain rule picked the award before the tree ran.
     pub rule_model: &'static str,
+    /// Whether the tree replaced the picked award with its luck award.
+    pub by_luck: bool,
 }
 
 /// Runs the chain and the tree for one draw.
@@ -61,6 +63,7 @@ pub async fn perform_raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
                         b.award_id,
                         Some(BLACKLIST_AWARD_CONFIG.to_owned()),
                         model::BLACKLIST,
+                        false,
                     );
                 }
             }
@@ -76,12 +79,19 @@ pub async fn perform_raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
         picked.unwrap_or_else(|| (*strategy.default_table.sample(rng), model::DEFAULT));
 
     let Some(tree) = strategy.tree_of(award_id) else {
-        return finish(strategy, award_id, None, rule_model);
+        return finish(strategy, award_id, None, rule_model, false);
     };
     let decided = tree
         .process(strategy.strategy_id(), award_id, factor.today_used, stock)
         .await?;
-    finish(strategy, decided.award_id, decided.award_config, rule_model)
+    let by_luck = decided.award_id != award_id;
+    finish(
+        strategy,
+        decided.award_id,
+        decided.award_config,
+        rule_model,
+        by_luck,
+    )
 }
 
 fn finish(
@@ -89,6 +99,7 @@ fn finish(
     award_id: i32,
     award_config: Option<String>,
     rule_model: &'static str,
+    by_luck: bool,
 ) -> Result<RaffleAward> {
     // An award of the strategy, or one a rule names from the award table: it is on no
     // cell of the strategy's grid, so its `awardIndex` is 0.
@@ -110,6 +121,7 @@ fn finish(
         award_config,
         sort,
         rule_model,
+        by_luck,
     })
 }
 
