@@ -7,8 +7,7 @@
 //! below zero" on the counter; the SQL surplus follows (and the write-back job keeps it
 //! equal to the counter). If the transaction then fails, the counter changes are undone.
 
-use super::store::{MysqlStore, sql};
-use super::tx::datetime;
+use super::store::{MysqlStore, datetime, sql};
 use crate::redis_store::StockKey;
 use async_trait::async_trait;
 use big_market_domain::activity::{
