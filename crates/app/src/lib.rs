@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod campaign_cli;
 pub mod config;
 pub mod consumers;
 pub mod jobs;
@@ -19,6 +20,7 @@ use big_market_adapters::redis_store::{
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
 use big_market_domain::activity::{ActivityRepository, ActivityService};
 use big_market_domain::award::{AwardGateway, AwardRepository, AwardService};
+use big_market_domain::campaign::{CampaignRepository, CampaignService};
 use big_market_domain::cluster::ConfigBroadcast;
 use big_market_domain::credit::{CreditRepository, CreditService};
 use big_market_domain::dcc::{DccRepository, DynamicConfig};
@@ -84,6 +86,7 @@ struct Ports {
     task: Arc<dyn TaskRepository>,
     dcc: Arc<dyn DccRepository>,
     erp: Arc<dyn ErpRepository>,
+    campaign: Arc<dyn CampaignRepository>,
     probe: Arc<dyn StoreProbe>,
     fairness: Arc<dyn FairnessRepository>,
 }
@@ -99,6 +102,7 @@ impl Ports {
             + TaskRepository
             + DccRepository
             + ErpRepository
+            + CampaignRepository
             + StoreProbe
             + FairnessRepository
             + Clone
@@ -113,6 +117,7 @@ impl Ports {
             task: Arc::new(store.clone()),
             dcc: Arc::new(store.clone()),
             erp: Arc::new(store.clone()),
+            campaign: Arc::new(store.clone()),
             probe: Arc::new(store.clone()),
             fairness: Arc::new(store.clone()),
         }
@@ -134,6 +139,8 @@ pub struct Services {
     pub dcc: Arc<DynamicConfig>,
     pub guard: Arc<DrawGuard>,
     pub erp: Arc<ErpService>,
+    /// Campaign documents: export, validate, simulate, apply, versions, rollback.
+    pub campaign: Arc<CampaignService>,
     /// Task ids committed by the services, for the dispatcher (taken when it starts).
     notices: Mutex<Option<mpsc::UnboundedReceiver<jobs::Committed>>>,
     /// With `amqp_url`: the broker, and the consumer of each topic to run against it.
@@ -369,7 +376,13 @@ impl Services {
             },
         ));
         let erp = Arc::new(ErpService::new(ports.erp, activity.clone()));
+        let campaign = Arc::new(CampaignService::new(
+            ports.campaign,
+            strategy.clone(),
+            activity.clone(),
+        ));
         Ok(Self {
+            campaign,
             probe: ports.probe,
             dcc,
             guard,
@@ -420,7 +433,7 @@ impl Application {
         let services = Services::build_with(&config, clock, &seams).await?;
         if config.http.admin_token.is_none() {
             tracing::warn!(
-                "admin_token is not set: operator endpoints (armory, sku_recharge, dcc, erp) answer loopback clients only"
+                "admin_token is not set: operator endpoints (armory, sku_recharge, dcc, erp, admin/campaign) answer loopback clients only"
             );
         }
         if config.http.jwt_secret.is_none() {
@@ -448,6 +461,7 @@ impl Application {
                 dcc: services.dcc.clone(),
                 guard: services.guard.clone(),
                 erp: services.erp.clone(),
+                campaign: services.campaign.clone(),
                 probe: services.probe.clone(),
                 auth: Arc::new(big_market_http::auth::AuthConfig {
                     admin_token: config.http.admin_token.as_ref().map(|s| s.0.clone()),

@@ -2,8 +2,7 @@
 //! trees, activities, SKUs, awards, rebate configuration, stages and dynamic config.
 //! Everything here is shared by all users, so it never runs on a user's shard.
 
-use super::store::{MysqlStore, sql};
-use super::tx::datetime;
+use super::store::{MysqlStore, datetime, sql};
 use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::activity::{

@@ -2,8 +2,8 @@
 //! config database (every node sees the same epoch and seed), proofs in
 //! `user_award_record.fair_proof` on the user's shard.
 
+use super::store::datetime;
 use super::store::{MysqlStore, duplicate_key};
-use super::tx::datetime;
 use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::strategy::fair::{FairSeed, Seed};

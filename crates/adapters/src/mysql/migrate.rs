@@ -36,8 +36,14 @@ const CONFIG: &[Migration] = &[
     },
     Migration {
         version: 3,
+        name: "campaign_version",
+        sql: include_str!("../../migrations/mysql/config/0003_campaign_version.sql"),
+        skip_if: None,
+    },
+    Migration {
+        version: 4,
         name: "fairness",
-        sql: include_str!("../../migrations/mysql/config/0003_fairness.sql"),
+        sql: include_str!("../../migrations/mysql/config/0004_fairness.sql"),
         skip_if: None,
     },
 ];

@@ -2,16 +2,31 @@
 //! (`big_market`) and `db_count` user databases (`big_market_01`, …), each holding
 //! `tb_count` copies of the sharded tables (`_000`, …). A user's rows live where
 //! upstream's router puts them ([`crate::router`]), so Java and Rust nodes share data.
+//!
+//! # Layout
+//! - `store`: the pool, shards, the unit of work ([`MysqlTx`]) and its helpers, the
+//!   store probe; `migrate` and `seed`: schema and sample data.
+//! - By domain, each with its unit-of-work ports and repository: `activity` (draw and
+//!   recharge), `award`, `credit`, `rebate`, `task` (the outbox), `strategy`, `erp`;
+//!   `config` reads the config database, `campaign` writes it.
+//! - `stock`: award and SKU stock in Redis for this store; `group`: group commit of
+//!   draws, points prizes and task completions.
 
+mod activity;
+mod award;
+mod campaign;
 mod config;
+mod credit;
+mod erp;
 mod fairness;
 mod group;
 pub mod migrate;
+mod rebate;
 mod seed;
 mod stock;
 pub mod store;
-mod tx;
-mod user;
+mod strategy;
+mod task;
 
 use crate::router::{Route, Router};
 use std::time::Duration;

@@ -13,8 +13,9 @@
 //! with the stock), `a` for an activity order, `x` for a strategy-level raffle that has
 //! no order (it never commits a row, so a crash returns its unit).
 
-use super::store::{MysqlStore, Shard};
+use super::store::{MysqlStore, MysqlTx, Shard};
 use crate::redis_store::{RedisStock, Reservation, StockKey, SweepReport};
+use big_market_domain::strategy::StockStore;
 use big_market_domain::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
 
@@ -304,6 +305,37 @@ impl MysqlStore {
             );
         }
         Ok(found)
+    }
+}
+
+impl StockStore for MysqlTx {
+    async fn take_award_stock(
+        &mut self,
+        strategy_id: i64,
+        award_id: i32,
+        held_back: i64,
+    ) -> Result<bool> {
+        if let Some(hold) = &mut self.stock {
+            let key = StockKey::Award {
+                strategy_id,
+                award_id,
+            };
+            return hold.reserve_above(key, held_back).await;
+        }
+        let sql = format!(
+            "UPDATE {cfg}.strategy_award SET award_count_surplus = award_count_surplus - 1
+             WHERE strategy_id = ? AND award_id = ? AND award_count_surplus > GREATEST(?, 0)",
+            cfg = self.shard.cfg
+        );
+        Ok(self
+            .exec(
+                sqlx::query(&sql)
+                    .bind(strategy_id)
+                    .bind(award_id)
+                    .bind(held_back),
+            )
+            .await?
+            == 1)
     }
 }
 

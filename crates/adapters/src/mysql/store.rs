@@ -19,13 +19,22 @@
 //! databases are on one server, and a hot row every draw waits for.
 
 use super::group::Groups;
-use super::stock::{StockHold, settle};
+use super::stock::{HolderKind, StockHold, settle};
 use super::{MysqlError, MysqlOptions};
 use crate::redis_store::RedisStock;
 use crate::router::{Route, Router};
+use async_trait::async_trait;
+use big_market_domain::activity::{PeriodAccount, random_digits};
+use big_market_domain::health::{OutboxStats, StoreLoad, StoreProbe};
 use big_market_domain::{Error, ResponseCode, Result};
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions};
-use sqlx::{Executor, MySql, MySqlPool, Transaction};
+use jiff::civil::DateTime;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sqlx::mysql::{
+    MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions, MySqlRow,
+};
+use sqlx::query::{Query, QueryAs};
+use sqlx::{Executor, FromRow, MySql, MySqlPool, Transaction};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -379,4 +388,144 @@ pub(super) fn sql(e: sqlx::Error) -> Error {
 /// The duplicate of an idempotency key as the domain's `0003`.
 pub(super) fn index_dup(message: String) -> Error {
     Error::biz(ResponseCode::IndexDup, message)
+}
+
+/// A generator for one transaction: seeded from the thread's CSPRNG, and `Send`, so it
+/// may live across the transaction's awaits.
+pub(super) fn rng() -> StdRng {
+    StdRng::from_rng(&mut rand::rng())
+}
+
+pub(super) fn limit_arg(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl StoreProbe for MysqlStore {
+    async fn ready(&self) -> Result<()> {
+        self.run(sqlx::query("SELECT 1")).await?;
+        Ok(())
+    }
+
+    async fn outbox(&self) -> Result<OutboxStats> {
+        let by_state = self.task_states().await?;
+        let mut oldest: f64 = 0.0;
+        for db in self.user_dbs() {
+            // Waiting for delivery: `create` and `fail` (parked ones wait for an operator).
+            let sql = format!(
+                "SELECT TIMESTAMPDIFF(MICROSECOND, MIN(create_time), NOW()) FROM {db}.task
+                 WHERE state IN ('create', 'fail')"
+            );
+            let row: Option<(Option<i64>,)> = self.one(sqlx::query_as(&sql)).await?;
+            if let Some((Some(micros),)) = row {
+                oldest = oldest.max(micros as f64 / 1e6);
+            }
+        }
+        Ok(OutboxStats {
+            by_state,
+            oldest_pending_secs: oldest.max(0.0),
+        })
+    }
+
+    /// No writer queue here (transactions run side by side); idle pool connections.
+    fn load(&self) -> StoreLoad {
+        StoreLoad {
+            writer_queue: 0,
+            idle_readers: self.pool().num_idle(),
+        }
+    }
+}
+
+/// Reads a `DATE_FORMAT(col, '%Y-%m-%d %H:%i:%s')` value.
+pub(super) fn datetime(s: &str) -> Result<DateTime> {
+    big_market_domain::time::parse_datetime(s)
+        .map_err(|_| Error::internal(format!("{s:?} is not a datetime")))
+}
+
+impl MysqlTx {
+    /// The order the stock reserved from now on belongs to (Redis stock only).
+    pub(super) fn hold_for(&mut self, kind: HolderKind, order_id: &str) {
+        if let Some(hold) = &mut self.stock {
+            hold.hold_for(kind, order_id);
+        }
+    }
+
+    /// Runs a statement; the rows it matched.
+    pub(super) async fn exec(&mut self, q: Query<'_, MySql, MySqlArguments>) -> Result<u64> {
+        let r = q.execute(&mut *self.tx).await;
+        Ok(self.check(r)?.rows_affected())
+    }
+
+    /// Inserts a `raffle_activity_account_{unit}` row.
+    pub(super) async fn insert_period(&mut self, unit: &str, row: &PeriodAccount) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {db}.raffle_activity_account_{unit}
+                 (user_id, activity_id, {unit}, {unit}_count, {unit}_count_surplus)
+             VALUES (?, ?, ?, ?, ?)",
+            db = self.shard.db
+        );
+        self.exec(
+            sqlx::query(&sql)
+                .bind(&row.user_id)
+                .bind(row.activity_id)
+                .bind(&row.period)
+                .bind(row.count)
+                .bind(row.count_surplus),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Runs a query expected to yield at most one row.
+    pub(super) async fn optional<O>(
+        &mut self,
+        q: QueryAs<'_, MySql, O, MySqlArguments>,
+    ) -> Result<Option<O>>
+    where
+        O: Send + Unpin + for<'r> FromRow<'r, MySqlRow>,
+    {
+        let r = q.fetch_optional(&mut *self.tx).await;
+        self.check(r)
+    }
+
+    /// Runs an insert made by `make` with a fresh random id (`digits` long) until the id
+    /// is free: random ids collide rarely but surely at volume. Any other failure, a
+    /// duplicate idempotency key included, is returned as is.
+    pub(super) async fn insert_fresh<'a>(
+        &mut self,
+        id_key: &str,
+        id: &mut String,
+        digits: usize,
+        make: impl Fn(String) -> Query<'a, MySql, MySqlArguments>,
+    ) -> Result<(), sqlx::Error> {
+        for _ in 0..8 {
+            match make(id.clone()).execute(&mut *self.tx).await {
+                Ok(_) => return Ok(()),
+                Err(e) if duplicate_key(&e).as_deref() == Some(id_key) => {
+                    let fresh = random_digits(&mut rand::rng(), digits);
+                    *id = fresh;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        make(id.clone()).execute(&mut *self.tx).await.map(|_| ())
+    }
+
+    /// As [`MysqlTx::insert_fresh`], mapping a duplicate of `business_key` to `0003`
+    /// with `message`.
+    pub(super) async fn insert_once<'a>(
+        &mut self,
+        id: &mut String,
+        business_key: &str,
+        message: impl FnOnce() -> String,
+        make: impl Fn(String) -> Query<'a, MySql, MySqlArguments>,
+    ) -> Result<()> {
+        match self.insert_fresh("uq_order_id", id, 12, make).await {
+            Ok(()) => Ok(()),
+            Err(e) if duplicate_key(&e).as_deref() == Some(business_key) => {
+                Err(index_dup(message()))
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
 }

@@ -11,6 +11,7 @@
 
 mod activity;
 mod award;
+mod campaign;
 mod erp;
 mod error;
 mod fairness;
@@ -40,8 +41,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_dcc_config.sql"),
     ),
     (
-        "0004_fairness",
-        include_str!("../../migrations/sqlite/0004_fairness.sql"),
+        "0004_campaign_version",
+        include_str!("../../migrations/sqlite/0004_campaign_version.sql"),
+    ),
+    (
+        "0005_fairness",
+        include_str!("../../migrations/sqlite/0005_fairness.sql"),
     ),
 ];
 

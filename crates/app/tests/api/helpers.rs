@@ -519,6 +519,34 @@ impl TestApp {
         self.exec(sql.to_owned()).await;
     }
 
+    /// Rows of a query on the configuration tables, every column selected as text
+    /// (`CAST(… AS CHAR)` in the query).
+    pub async fn config_query(&self, sql: &str, columns: usize) -> Vec<Vec<Option<String>>> {
+        let sql = sql.to_owned();
+        match &self.sql {
+            Some(pool) => sqlx::query(&sql)
+                .fetch_all(pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .iter()
+                .map(|r| {
+                    (0..columns)
+                        .map(|i| r.get::<Option<String>, _>(i))
+                        .collect()
+                })
+                .collect(),
+            None => self
+                .embedded()
+                .read(move |c| {
+                    Ok(c.prepare(&sql)?
+                        .query_map([], |r| (0..columns).map(|i| r.get(i)).collect())?
+                        .collect::<Result<_, _>>()?)
+                })
+                .await
+                .expect("query"),
+        }
+    }
+
     /// One integer from the configuration tables.
     pub async fn config_i64(&self, sql: &str) -> i64 {
         self.config_scalar(sql.to_owned()).await

@@ -51,6 +51,8 @@ pub struct RaffleAward {
     pub sort: i32,
     /// Which chain rule picked the award before the tree ran.
     pub rule_model: &'static str,
+    /// Whether the tree replaced the picked award with its luck award.
+    pub by_luck: bool,
 }
 
 /// Where a draw's random number comes from: the process's generator (the OS-seeded
@@ -147,6 +149,7 @@ pub async fn raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
                         b.award_id,
                         Some(BLACKLIST_AWARD_CONFIG.to_owned()),
                         model::BLACKLIST,
+                        false,
                     )?;
                     let trace = fair.then(|| FairTrace {
                         draw_no: factor.total_used,
@@ -188,7 +191,7 @@ pub async fn raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
     };
 
     let Some(tree) = strategy.tree_of(award_id) else {
-        return Ok((finish(strategy, award_id, None, rule_model)?, trace));
+        return Ok((finish(strategy, award_id, None, rule_model, false)?, trace));
     };
     let decided = tree
         .process(
@@ -203,8 +206,15 @@ pub async fn raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
         reason: decided.reason,
         ..t
     });
+    let by_luck = decided.award_id != award_id;
     Ok((
-        finish(strategy, decided.award_id, decided.award_config, rule_model)?,
+        finish(
+            strategy,
+            decided.award_id,
+            decided.award_config,
+            rule_model,
+            by_luck,
+        )?,
         trace,
     ))
 }
@@ -214,6 +224,7 @@ fn finish(
     award_id: i32,
     award_config: Option<String>,
     rule_model: &'static str,
+    by_luck: bool,
 ) -> Result<RaffleAward> {
     // An award of the strategy, or one a rule names from the award table: it is on no
     // cell of the strategy's grid, so its `awardIndex` is 0.
@@ -235,6 +246,7 @@ fn finish(
         award_config,
         sort,
         rule_model,
+        by_luck,
     })
 }
 

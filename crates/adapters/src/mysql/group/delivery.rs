@@ -123,7 +123,7 @@ impl MysqlStore {
             .collect();
         let mut results = Vec::with_capacity(jobs.len());
         for (view, job) in views.iter_mut().zip(jobs) {
-            let mut rng = crate::mysql::user::rng();
+            let mut rng = crate::mysql::store::rng();
             results.push(
                 award::deliver_credit(view, &job.message, &job.default_config, &mut rng).await,
             );

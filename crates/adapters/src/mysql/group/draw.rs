@@ -4,9 +4,9 @@
 //! commit and returned when the group or the draw fails.
 
 use super::{GroupError, Grouped, commit_unknown, expect_rows, push_case, push_list};
+use crate::mysql::activity::{Lock, RAFFLE_ORDER_COLUMNS, raffle_order, read_quota_rows};
 use crate::mysql::stock::{HolderKind, StockHold, settle};
 use crate::mysql::store::{ER_LOCK_DEADLOCK, MysqlStore, Shard, check_deadline, error_number, sql};
-use crate::mysql::tx::{Lock, RAFFLE_ORDER_COLUMNS, raffle_order, read_quota_rows};
 use crate::redis_store::StockKey;
 use big_market_domain::activity::quota::{self, DrawDeduction, DrawOutcome, QuotaRows};
 use big_market_domain::activity::service::DrawJob;
@@ -97,7 +97,7 @@ impl MysqlStore {
         }
         let outcomes = futures_util::future::join_all(draws.iter_mut().zip(&members).map(
             |(draw, &(_, job))| async move {
-                let mut rng = crate::mysql::user::rng();
+                let mut rng = crate::mysql::store::rng();
                 quota::draw(draw, job.input(), &mut rng).await
             },
         ))

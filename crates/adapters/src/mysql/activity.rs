@@ -1,166 +1,219 @@
-//! The unit of work on one user's shard: every `*Tx` port the domain's functions run in
-//! (`quota::recharge`, `quota::draw`, `credit::adjust`, `rebate::record`, …).
+//! Activities on the user databases: the draw's and the recharge's unit of work
+//! (`DrawTx`, `RechargeTx` on a shard's transaction) and the activity repository.
 //!
-//! Differences from the embedded store, which runs transactions one after another:
-//! here they run side by side, so
-//! - the account rows are read `FOR UPDATE`: a user's draws queue on their account
-//!   row, and the lazily created month and day rows are seen once committed;
-//! - credit is taken with a guarded relative update (`available_amount >= ?`), never a
-//!   value computed from an earlier read.
+//! The account rows are read `FOR UPDATE`: a user's draws queue on their account row, and
+//! the lazily created month and day rows are seen once committed (transactions run side
+//! by side here, unlike the embedded store's single writer).
 
+use super::credit::cents;
 use super::stock::HolderKind;
-use super::store::{MysqlTx, duplicate_key, index_dup};
+use super::store::{MysqlStore, MysqlTx, check_deadline, datetime, rng};
 use crate::redis_store::StockKey;
-use big_market_domain::activity::quota::{DrawDeduction, QuotaRows};
+use async_trait::async_trait;
+use big_market_domain::Result;
+use big_market_domain::activity::quota::{self, DrawDeduction, DrawOutcome, QuotaRows};
+use big_market_domain::activity::service::{AccountRows, DrawJob, RechargeJob};
 use big_market_domain::activity::{
-    ActivityAccount, DrawTx, PeriodAccount, RaffleActivityCount, RaffleActivityOrder, RechargeTx,
-    UserRaffleOrder, random_digits,
+    ActivityAccount, ActivityConfig, ActivityRepository, DrawTx, PeriodAccount,
+    RaffleActivityCount, RaffleActivityOrder, RaffleActivitySku, RaffleActivityStage, RechargeTx,
+    UserRaffleOrder,
 };
-use big_market_domain::award::{AwardRecordTx, AwardTx, UserAwardRecord};
-use big_market_domain::credit::{self, CreditGrantTx, CreditOrder, CreditTx};
-use big_market_domain::rebate::{RebateOrder, RebateTx};
-use big_market_domain::strategy::StockStore;
-use big_market_domain::task::{Task, TaskTx};
+use big_market_domain::task::Task;
 use big_market_domain::time::{CalendarKeys, format_datetime};
-use big_market_domain::{Error, Result};
 use jiff::civil::DateTime;
 use rust_decimal::Decimal;
-use sqlx::mysql::{MySqlArguments, MySqlRow};
-use sqlx::query::{Query, QueryAs};
-use sqlx::{FromRow, MySql, MySqlConnection};
+use sqlx::MySqlConnection;
 use std::collections::HashMap;
 
-/// Reads a `DATE_FORMAT(col, '%Y-%m-%d %H:%i:%s')` value.
-pub(super) fn datetime(s: &str) -> Result<DateTime> {
-    big_market_domain::time::parse_datetime(s)
-        .map_err(|_| Error::internal(format!("{s:?} is not a datetime")))
-}
-
-/// Amounts are `decimal(10,2)`: always two places.
-fn cents(d: Decimal) -> Decimal {
-    credit::to_cents(d)
-}
-
-impl MysqlTx {
-    /// The order the stock reserved from now on belongs to (Redis stock only).
-    fn hold_for(&mut self, kind: HolderKind, order_id: &str) {
-        if let Some(hold) = &mut self.stock {
-            hold.hold_for(kind, order_id);
-        }
-    }
-
-    /// Runs a statement; the rows it matched.
-    pub(super) async fn exec(&mut self, q: Query<'_, MySql, MySqlArguments>) -> Result<u64> {
-        let r = q.execute(&mut *self.tx).await;
-        Ok(self.check(r)?.rows_affected())
-    }
-
-    /// Inserts a `raffle_activity_account_{unit}` row.
-    async fn insert_period(&mut self, unit: &str, row: &PeriodAccount) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {db}.raffle_activity_account_{unit}
-                 (user_id, activity_id, {unit}, {unit}_count, {unit}_count_surplus)
-             VALUES (?, ?, ?, ?, ?)",
-            db = self.shard.db
-        );
-        self.exec(
-            sqlx::query(&sql)
-                .bind(&row.user_id)
-                .bind(row.activity_id)
-                .bind(&row.period)
-                .bind(row.count)
-                .bind(row.count_surplus),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Runs a query expected to yield at most one row.
-    pub(super) async fn optional<O>(
-        &mut self,
-        q: QueryAs<'_, MySql, O, MySqlArguments>,
-    ) -> Result<Option<O>>
-    where
-        O: Send + Unpin + for<'r> FromRow<'r, MySqlRow>,
-    {
-        let r = q.fetch_optional(&mut *self.tx).await;
-        self.check(r)
-    }
-
-    /// Runs an insert made by `make` with a fresh random id (`digits` long) until the id
-    /// is free: random ids collide rarely but surely at volume. Any other failure, a
-    /// duplicate idempotency key included, is returned as is.
-    async fn insert_fresh<'a>(
-        &mut self,
-        id_key: &str,
-        id: &mut String,
-        digits: usize,
-        make: impl Fn(String) -> Query<'a, MySql, MySqlArguments>,
-    ) -> Result<(), sqlx::Error> {
-        for _ in 0..8 {
-            match make(id.clone()).execute(&mut *self.tx).await {
-                Ok(_) => return Ok(()),
-                Err(e) if duplicate_key(&e).as_deref() == Some(id_key) => {
-                    let fresh = random_digits(&mut rand::rng(), digits);
-                    *id = fresh;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        make(id.clone()).execute(&mut *self.tx).await.map(|_| ())
-    }
-
-    /// As [`MysqlTx::insert_fresh`], mapping a duplicate of `business_key` to `0003`
-    /// with `message`.
-    async fn insert_once<'a>(
-        &mut self,
-        id: &mut String,
-        business_key: &str,
-        message: impl FnOnce() -> String,
-        make: impl Fn(String) -> Query<'a, MySql, MySqlArguments>,
-    ) -> Result<()> {
-        match self.insert_fresh("uq_order_id", id, 12, make).await {
-            Ok(()) => Ok(()),
-            Err(e) if duplicate_key(&e).as_deref() == Some(business_key) => {
-                Err(index_dup(message()))
-            }
-            Err(e) => Err(self.fail(e)),
-        }
+impl MysqlStore {
+    /// One draw in its own transaction on the user's shard (the deadline already checked).
+    pub(super) async fn draw_now(&self, job: &DrawJob) -> Result<DrawOutcome> {
+        self.in_user_tx(&job.user_id, |mut tx| async move {
+            let r = quota::draw(&mut tx, job.input(), &mut rng()).await;
+            (tx, r)
+        })
+        .await
     }
 }
 
-impl StockStore for MysqlTx {
-    async fn take_award_stock(
-        &mut self,
-        strategy_id: i64,
-        award_id: i32,
-        held_back: i64,
-    ) -> Result<bool> {
-        if let Some(hold) = &mut self.stock {
-            let key = StockKey::Award {
-                strategy_id,
-                award_id,
+#[async_trait]
+impl ActivityRepository for MysqlStore {
+    async fn activity_ids(&self) -> Result<Vec<i64>> {
+        MysqlStore::activity_ids(self).await
+    }
+
+    async fn activity_config(&self, activity_id: i64) -> Result<Option<ActivityConfig>> {
+        let config = self.load_activity(activity_id).await?;
+        if let Some(c) = &config {
+            let stock: Vec<_> = c
+                .skus
+                .iter()
+                .map(|(s, _)| (StockKey::Sku { sku: s.sku }, s.stock_count_surplus))
+                .collect();
+            self.assemble_stock(&stock).await?;
+        }
+        Ok(config)
+    }
+
+    async fn activity_of_sku(&self, sku: i64) -> Result<Option<i64>> {
+        MysqlStore::activity_of_sku(self, sku).await
+    }
+
+    async fn recharge(&self, job: RechargeJob) -> Result<RaffleActivityOrder> {
+        let job = &job;
+        self.in_user_tx(&job.request.user_id, |mut tx| async move {
+            let r = match job.input() {
+                Ok(input) => quota::recharge(&mut tx, input, &mut rng()).await,
+                Err(e) => Err(e),
             };
-            return hold.reserve_above(key, held_back).await;
+            (tx, r)
+        })
+        .await
+    }
+
+    async fn exchange(
+        &self,
+        job: RechargeJob,
+        timestamp_ms: i64,
+    ) -> Result<(RaffleActivityOrder, Task)> {
+        let job = &job;
+        self.in_user_tx(&job.request.user_id, |mut tx| async move {
+            let r = match job.input() {
+                Ok(input) => quota::exchange(&mut tx, input, timestamp_ms, &mut rng()).await,
+                Err(e) => Err(e),
+            };
+            (tx, r)
+        })
+        .await
+    }
+
+    async fn deliver_paid_order(
+        &self,
+        user_id: &str,
+        out_business_no: &str,
+        keys: &CalendarKeys,
+    ) -> Result<bool> {
+        self.in_user_tx(user_id, |mut tx| async move {
+            let r = quota::deliver_paid_order(&mut tx, user_id, out_business_no, keys).await;
+            (tx, r)
+        })
+        .await
+    }
+
+    async fn draw(&self, job: DrawJob) -> Result<DrawOutcome> {
+        if let Some(groups) = &self.groups {
+            return groups.draws.submit(self, job).await;
         }
+        check_deadline(job.deadline, &job.gate)?;
+        self.draw_now(&job).await
+    }
+
+    async fn account_rows(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        keys: &CalendarKeys,
+    ) -> Result<AccountRows> {
+        let db = &self.shard(user_id).db;
         let sql = format!(
-            "UPDATE {cfg}.strategy_award SET award_count_surplus = award_count_surplus - 1
-             WHERE strategy_id = ? AND award_id = ? AND award_count_surplus > GREATEST(?, 0)",
-            cfg = self.shard.cfg
+            "SELECT user_id, activity_id, total_count, total_count_surplus, day_count,
+                    day_count_surplus, month_count, month_count_surplus
+             FROM {db}.raffle_activity_account WHERE user_id = ? AND activity_id = ?"
         );
-        Ok(self
-            .exec(
-                sqlx::query(&sql)
-                    .bind(strategy_id)
-                    .bind(award_id)
-                    .bind(held_back),
+        type AccountRow = (String, i64, i64, i64, i64, i64, i64, i64);
+        let account: Option<AccountRow> = self
+            .one(sqlx::query_as(&sql).bind(user_id).bind(activity_id))
+            .await?;
+        let sql = format!(
+            "SELECT user_id, activity_id, month, month_count, month_count_surplus
+             FROM {db}.raffle_activity_account_month WHERE user_id = ? AND activity_id = ? AND month = ?"
+        );
+        type PeriodRow = (String, i64, String, i64, i64);
+        let month: Option<PeriodRow> = self
+            .one(
+                sqlx::query_as(&sql)
+                    .bind(user_id)
+                    .bind(activity_id)
+                    .bind(&keys.month),
             )
-            .await?
-            == 1)
+            .await?;
+        let sql = format!(
+            "SELECT user_id, activity_id, day, day_count, day_count_surplus
+             FROM {db}.raffle_activity_account_day WHERE user_id = ? AND activity_id = ? AND day = ?"
+        );
+        let day: Option<PeriodRow> = self
+            .one(
+                sqlx::query_as(&sql)
+                    .bind(user_id)
+                    .bind(activity_id)
+                    .bind(&keys.day),
+            )
+            .await?;
+        let period = |r: PeriodRow| PeriodAccount {
+            user_id: r.0,
+            activity_id: r.1,
+            period: r.2,
+            count: r.3,
+            count_surplus: r.4,
+        };
+        Ok(AccountRows {
+            account: account.map(|r| ActivityAccount {
+                user_id: r.0,
+                activity_id: r.1,
+                total_count: r.2,
+                total_count_surplus: r.3,
+                day_count: r.4,
+                day_count_surplus: r.5,
+                month_count: r.6,
+                month_count_surplus: r.7,
+            }),
+            month: month.map(period),
+            day: day.map(period),
+        })
+    }
+
+    async fn sku_products(
+        &self,
+        activity_id: i64,
+    ) -> Result<Vec<(RaffleActivitySku, RaffleActivityCount)>> {
+        let mut rows = self.sku_rows(activity_id).await?;
+        // With Redis stock the SQL column trails the counter by a write-back interval.
+        if let Some(stock) = &self.stock {
+            for (sku, _) in &mut rows {
+                if let Some(left) = stock.surplus(StockKey::Sku { sku: sku.sku }).await? {
+                    sku.stock_count_surplus = left;
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn stages(&self) -> Result<Vec<RaffleActivityStage>> {
+        self.load_stages(false).await
+    }
+
+    async fn has_order(&self, user_id: &str, sku: i64, out_business_no: &str) -> Result<bool> {
+        let shard = self.shard(user_id);
+        let sql = format!(
+            "SELECT 1 FROM {db}.raffle_activity_order{sfx}
+             WHERE user_id = ? AND sku = ? AND out_business_no = ? LIMIT 1",
+            db = shard.db,
+            sfx = shard.sfx
+        );
+        let row: Option<(i32,)> = self
+            .one(
+                sqlx::query_as(&sql)
+                    .bind(user_id)
+                    .bind(sku)
+                    .bind(out_business_no),
+            )
+            .await?;
+        Ok(row.is_some())
     }
 }
 
 type RaffleOrderRow = (String, i64, String, i64, String, String, String);
+
 type ActivityOrderRow = (
     String,
     i64,
@@ -611,192 +664,5 @@ impl RechargeTx for MysqlTx {
             .exec(sqlx::query(&sql).bind(user_id).bind(out_business_no))
             .await?
             == 1)
-    }
-}
-
-impl AwardTx for MysqlTx {
-    async fn award_state(&mut self, user_id: &str, order_id: &str) -> Result<Option<String>> {
-        let sql = format!(
-            "SELECT award_state FROM {db}.user_award_record{sfx} WHERE user_id = ? AND order_id = ?",
-            db = self.shard.db,
-            sfx = self.shard.sfx
-        );
-        let row: Option<(String,)> = self
-            .optional(sqlx::query_as(&sql).bind(user_id).bind(order_id))
-            .await?;
-        Ok(row.map(|r| r.0))
-    }
-
-    async fn complete_award(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
-        let sql = format!(
-            "UPDATE {db}.user_award_record{sfx} SET award_state = 'completed', delivery_note = NULL
-             WHERE user_id = ? AND order_id = ? AND award_state = 'create'",
-            db = self.shard.db,
-            sfx = self.shard.sfx
-        );
-        Ok(self
-            .exec(sqlx::query(&sql).bind(user_id).bind(order_id))
-            .await?
-            == 1)
-    }
-}
-
-impl AwardRecordTx for MysqlTx {
-    async fn insert_award_record(&mut self, r: &UserAwardRecord) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {db}.user_award_record{sfx} (user_id, activity_id, strategy_id, order_id,
-                 award_id, award_title, award_time, award_state, fair_proof)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            db = self.shard.db,
-            sfx = self.shard.sfx
-        );
-        let result = sqlx::query(&sql)
-            .bind(&r.user_id)
-            .bind(r.activity_id)
-            .bind(r.strategy_id)
-            .bind(&r.order_id)
-            .bind(r.award_id)
-            .bind(&r.award_title)
-            .bind(format_datetime(&r.award_time))
-            .bind(&r.award_state)
-            .bind(&r.fair_proof)
-            .execute(&mut *self.tx)
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if duplicate_key(&e).is_some() => Err(index_dup(format!(
-                "raffle order {} already has an award",
-                r.order_id
-            ))),
-            Err(e) => Err(self.fail(e)),
-        }
-    }
-}
-
-impl TaskTx for MysqlTx {
-    /// The task goes to the user's database (`task` is not split into tables).
-    async fn insert_task(&mut self, task: &mut Task) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {db}.task (user_id, topic, message_id, message, state, update_time)
-             VALUES (?, ?, ?, ?, ?, NOW(3))",
-            db = self.shard.db
-        );
-        for _ in 0..8 {
-            let result = sqlx::query(&sql)
-                .bind(&task.user_id)
-                .bind(&task.topic)
-                .bind(task.message_id())
-                .bind(task.message())
-                .bind(&task.state)
-                .execute(&mut *self.tx)
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e) if duplicate_key(&e).as_deref() == Some("uq_message_id") => {
-                    let fresh = random_digits(&mut rand::rng(), 11);
-                    task.event.id = fresh;
-                }
-                Err(e) => return Err(self.fail(e)),
-            }
-        }
-        Err(Error::internal("no free task message id after 8 attempts"))
-    }
-}
-
-impl CreditTx for MysqlTx {
-    async fn credit_available(&mut self, user_id: &str) -> Result<Decimal> {
-        let sql = format!(
-            "SELECT available_amount FROM {db}.user_credit_account WHERE user_id = ?",
-            db = self.shard.db
-        );
-        let row: Option<(Decimal,)> = self.optional(sqlx::query_as(&sql).bind(user_id)).await?;
-        Ok(row.map_or(Decimal::ZERO, |r| r.0))
-    }
-
-    /// Takes `amount` only when that much is available, in one guarded statement.
-    async fn credit_take(&mut self, user_id: &str, amount: Decimal) -> Result<bool> {
-        let sql = format!(
-            "UPDATE {db}.user_credit_account SET available_amount = available_amount - ?
-             WHERE user_id = ? AND available_amount >= ?",
-            db = self.shard.db
-        );
-        let amount = cents(amount);
-        Ok(self
-            .exec(sqlx::query(&sql).bind(amount).bind(user_id).bind(amount))
-            .await?
-            == 1)
-    }
-}
-
-impl CreditGrantTx for MysqlTx {
-    async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {db}.user_credit_account (user_id, total_amount, available_amount, account_status)
-             VALUES (?, ?, ?, 'open')
-             ON DUPLICATE KEY UPDATE total_amount = total_amount + VALUES(total_amount),
-                 available_amount = available_amount + VALUES(available_amount)",
-            db = self.shard.db
-        );
-        let amount = cents(amount);
-        self.exec(sqlx::query(&sql).bind(user_id).bind(amount).bind(amount))
-            .await?;
-        Ok(())
-    }
-
-    async fn insert_credit_order(&mut self, o: &mut CreditOrder) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {db}.user_credit_order{sfx} (user_id, order_id, trade_name, trade_type,
-                 trade_amount, out_business_no)
-             VALUES (?, ?, ?, ?, ?, ?)",
-            db = self.shard.db,
-            sfx = self.shard.sfx
-        );
-        let row = o.clone();
-        let amount = cents(row.trade_amount);
-        self.insert_once(
-            &mut o.order_id,
-            "uq_out_business_no",
-            || format!("credit trade {} was already made", row.out_business_no),
-            |id| {
-                sqlx::query(&sql)
-                    .bind(&row.user_id)
-                    .bind(id)
-                    .bind(&row.trade_name)
-                    .bind(&row.trade_type)
-                    .bind(amount)
-                    .bind(&row.out_business_no)
-            },
-        )
-        .await
-    }
-}
-
-impl RebateTx for MysqlTx {
-    async fn insert_rebate_order(&mut self, o: &mut RebateOrder) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {db}.user_behavior_rebate_order{sfx} (user_id, order_id, behavior_type,
-                 rebate_desc, rebate_type, rebate_config, out_business_no, biz_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            db = self.shard.db,
-            sfx = self.shard.sfx
-        );
-        let row = o.clone();
-        self.insert_once(
-            &mut o.order_id,
-            "uq_biz_id",
-            || format!("rebate {} was already recorded", row.biz_id),
-            |id| {
-                sqlx::query(&sql)
-                    .bind(&row.user_id)
-                    .bind(id)
-                    .bind(&row.behavior_type)
-                    .bind(&row.rebate_desc)
-                    .bind(&row.rebate_type)
-                    .bind(&row.rebate_config)
-                    .bind(&row.out_business_no)
-                    .bind(&row.biz_id)
-            },
-        )
-        .await
     }
 }
