@@ -656,3 +656,54 @@ fn simulation_applies_weight_groups_exactly_at_10_70_and_1000() {
     assert_eq!(total, 14 + weight(104));
     assert!(s.awards.iter().all(|a| a.stock_out_at_draw.is_none()));
 }
+
+/// A release plan in the document: validated, and the simulation (its draws spread over
+/// the activity's time) shows the effect: with `even` pacing award 102's last unit goes
+/// only in the last hundredth of the activity, never sooner than its release allows,
+/// where unpaced it goes early.
+#[test]
+fn simulation_shows_the_effect_of_pacing() {
+    let plain = activity();
+    let mut paced = plain.clone();
+    paced.strategy.rules.push(RuleDoc {
+        rule_model: "rule_release".into(),
+        rule_desc: "spread over the activity".into(),
+        rule_type: Some(2),
+        award_id: Some(102),
+        weight_groups: None,
+        blacklist: None,
+        rule_value: Some("even".into()),
+    });
+    assert!(errors(&paced).is_empty(), "{:#?}", errors(&paced));
+    let req = SimulationRequest {
+        users: 10,
+        draws_per_user: 1000,
+        seed: 7,
+    };
+    let by = |s: &Simulation, id: i32| s.awards.iter().find(|a| a.award_id == id).cloned().unwrap();
+    let unpaced = simulate(&input(plain), &req).unwrap();
+    let with_plan = simulate(&input(paced.clone()), &req).unwrap();
+    let (before, after) = (by(&unpaced, 102), by(&with_plan, 102));
+    let draws = with_plan.draws;
+    let stock = 100u64;
+    // The last unit is released only after 99 % of the time.
+    let last = after
+        .stock_out_at_draw
+        .expect("all 100 units go by the end");
+    assert!(
+        last * stock > draws * (stock - 1),
+        "last unit at draw {last} of {draws}"
+    );
+    assert!(
+        before.stock_out_at_draw.unwrap() < last,
+        "{before:?} {after:?}"
+    );
+    assert_eq!((before.granted, after.granted), (stock, stock));
+
+    let mut bad = paced.clone();
+    bad.strategy.rules.last_mut().unwrap().rule_value = Some("2h:1".into());
+    assert_error(&bad, "strategy.rules[2].ruleValue", "even, 1h:N or 1d:N");
+    let mut orphan = paced;
+    orphan.strategy.rules.last_mut().unwrap().award_id = Some(999);
+    assert_error(&orphan, "strategy.rules[2].awardId", "rule_release needs");
+}

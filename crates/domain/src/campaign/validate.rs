@@ -11,6 +11,7 @@
 use super::apply::{ConfigRows, to_strategy_config};
 use super::document::{CampaignDocument, RuleDoc, TreeDoc, rule_value};
 use crate::award::key;
+use crate::strategy::pacing::{RULE_RELEASE, ReleasePlan};
 use crate::strategy::{AssembledStrategy, model};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -531,7 +532,12 @@ fn check_rule(
 ) {
     let p = format!("strategy.rules[{j}]");
     c.text(&format!("{p}.ruleModel"), &r.rule_model, 16);
-    if !models.insert(r.rule_model.clone()) {
+    // Release plans are per award: one row per award, not one per strategy.
+    let key = match r.award_id {
+        Some(a) if r.rule_model == RULE_RELEASE => format!("{RULE_RELEASE}:{a}"),
+        _ => r.rule_model.clone(),
+    };
+    if !models.insert(key) {
         c.err(
             format!("{p}.ruleModel"),
             format!("{} appears twice", r.rule_model),
@@ -657,6 +663,24 @@ fn check_rule(
                     );
                 }
             }),
+            RULE_RELEASE => match r.award_id {
+                Some(a) if award_ids.contains(&a) => {
+                    if doc.activity.is_none() {
+                        c.err(
+                            format!("{p}.ruleModel"),
+                            "rule_release needs the campaign's activity (its begin and end)",
+                        );
+                    }
+                    ReleasePlan::parse(sid, i32::try_from(a).unwrap_or_default(), v).map(drop)
+                }
+                _ => {
+                    c.err(
+                        format!("{p}.awardId"),
+                        "rule_release needs the awardId of an award of the strategy",
+                    );
+                    Ok(())
+                }
+            },
             _ => Ok(()),
         };
         if let Err(e) = parsed {
