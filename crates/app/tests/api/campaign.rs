@@ -653,3 +653,20 @@ async fn apply_while_64_draws_run_conserves_stock_exactly() {
         .count() as i64;
     assert_eq!(wins, granted);
 }
+
+/// `activity.fair: true` in a document turns on provably fair draws when it is applied;
+/// the export then says so.
+#[tokio::test]
+async fn a_document_turns_on_fair_draws() {
+    let app = TestApp::spawn().await;
+    let mut doc = export(&app, "activityId=100301").await;
+    assert!(doc["activity"].get("fair").is_none(), "{doc}");
+    doc["activity"]["fair"] = serde_json::json!(true);
+    let v = apply(&app, &doc).await;
+    assert_eq!(code(&v), "0000", "{v}");
+    let q = app.get("activity/query_fairness?activityId=100301").await;
+    assert_eq!(q["data"]["enabled"], true, "{q}");
+    assert_eq!(q["data"]["current"]["epoch"], 1, "{q}");
+    let again = export(&app, "activityId=100301").await;
+    assert_eq!(again["activity"]["fair"], true, "{again}");
+}

@@ -651,7 +651,11 @@ impl CampaignService {
 
     pub async fn export(&self, key: CampaignKey) -> Result<CampaignDocument> {
         let rows = self.repo.config_rows().await?;
-        super::document::export(&rows, key).ok_or_else(|| Self::not_found(key))
+        let mut doc = super::document::export(&rows, key).ok_or_else(|| Self::not_found(key))?;
+        if let (Some(a), Ok(fairness)) = (doc.activity.as_mut(), self.activity.fairness()) {
+            a.fair = fairness.is_fair(a.activity_id);
+        }
+        Ok(doc)
     }
 
     pub async fn list(&self) -> Result<Vec<CampaignSummary>> {
@@ -738,9 +742,17 @@ impl CampaignService {
         author: &str,
         note: Option<String>,
     ) -> Result<std::result::Result<Applied, Vec<Finding>>> {
+        let fair = doc
+            .activity
+            .as_ref()
+            .filter(|a| a.fair)
+            .map(|a| a.activity_id);
         let applied = self.repo.apply(doc, author.to_owned(), note).await?;
         if let Ok(a) = &applied {
             self.publish(a).await?;
+            if let Some(activity_id) = fair {
+                self.activity.enable_fairness(activity_id).await?;
+            }
         }
         Ok(applied)
     }

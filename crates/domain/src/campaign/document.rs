@@ -47,6 +47,11 @@ pub struct ActivityDoc {
     /// `raffle_activity_stage` rows showing the activity on a channel/source.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageDoc>,
+    /// Provably fair draws (docs/FAIRNESS.md): `true` turns them on when the document is
+    /// applied. Absent or `false` changes nothing: an activity that draws fairly keeps
+    /// doing so, as its published commitments promise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fair: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -534,6 +539,7 @@ pub fn export(rows: &ConfigRows, key: CampaignKey) -> Option<CampaignDocument> {
                     state: s.state.clone(),
                 })
                 .collect(),
+            fair: false,
         }),
         counts,
         skus,
