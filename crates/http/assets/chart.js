@@ -21,8 +21,8 @@ export function barChart({ title, categories, series, format = (v) => String(v) 
   const gap = 3;
   const rowH = series.length * (barH + gap) + 10;
   const labelW = 150;
-  const valueW = 90;
-  const width = 720;
+  const valueW = 190;
+  const width = 780;
   const plotW = width - labelW - valueW;
   const height = categories.length * rowH + 10;
   const max = Math.max(1e-12, ...series.flatMap((s) => s.values.map((v) => Number(v) || 0)));
@@ -44,7 +44,7 @@ export function barChart({ title, categories, series, format = (v) => String(v) 
       const bar = svg('rect', { x: labelW, y, width: w, height: barH, class: `s${i % 2}` });
       bar.append(svg('title', {}, `${label} · ${s.name}: ${format(v)}`));
       root.append(bar);
-      root.append(svg('text', { x: labelW + w + 4, y: y + barH - 2 }, `${format(v)} ${s.name.slice(0, 4)}`));
+      root.append(svg('text', { x: labelW + w + 4, y: y + barH - 2 }, `${format(v)} ${s.name}`));
     });
   });
   const legend = h(
