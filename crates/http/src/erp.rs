@@ -22,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(strategy_list))
         .routes(routes!(award_stock))
         .routes(routes!(audit))
+        .routes(routes!(user_detail))
 }
 
 const AUTH: &str = "Bearer <admin token> when one is configured";
@@ -384,4 +385,77 @@ async fn audit(
             })
             .collect(),
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreditLedgerResponse {
+    order_id: String,
+    trade_name: String,
+    /// `forward` (credited) or `reverse` (paid).
+    trade_type: String,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    trade_amount: rust_decimal::Decimal,
+    out_business_no: String,
+    create_time: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct UserDetailResponse {
+    user_id: String,
+    /// Newest first, at most 100, every activity.
+    raffle_orders: Vec<RaffleOrderResponse>,
+    /// The points ledger, newest first, at most 100.
+    credit_orders: Vec<CreditLedgerResponse>,
+}
+
+/// `GET erp/query_user_detail?userId=` (ours): one user's raffle orders and points
+/// ledger, for an operator looking a user up.
+#[utoipa::path(
+    get,
+    path = "/erp/query_user_detail",
+    tag = "erp",
+    params(
+        ("userId" = String, Query),
+        ("Authorization" = Option<String>, Header, description = AUTH),
+    ),
+    responses((status = 200, body = Envelope<UserDetailResponse>))
+)]
+async fn user_detail(
+    _: Admin,
+    State(app): State<AppState>,
+    QueryParams(params): QueryParams,
+) -> ApiResult<UserDetailResponse> {
+    let user_id = crate::response::require_text(params.get("userId").cloned(), "userId")?;
+    let (orders, ledger) = app.erp.user_detail(&user_id).await?;
+    Ok(Envelope::ok(UserDetailResponse {
+        user_id,
+        raffle_orders: orders
+            .into_iter()
+            .map(|o| RaffleOrderResponse {
+                user_id: o.user_id,
+                activity_id: o.activity_id,
+                activity_name: o.activity_name,
+                strategy_id: o.strategy_id,
+                order_id: o.order_id,
+                order_time: o.order_time.to_string(),
+                order_state: o.order_state,
+                create_time: None,
+                update_time: None,
+            })
+            .collect(),
+        credit_orders: ledger
+            .into_iter()
+            .map(|c| CreditLedgerResponse {
+                order_id: c.order_id,
+                trade_name: c.trade_name,
+                trade_type: c.trade_type,
+                trade_amount: c.trade_amount,
+                out_business_no: c.out_business_no,
+                create_time: big_market_domain::time::format_datetime(&c.create_time),
+            })
+            .collect(),
+    }))
 }

@@ -79,6 +79,7 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
         "/api/v1/raffle/erp/query_strategy_list",
         "/api/v1/raffle/erp/query_strategy_award_stock",
         "/api/v1/raffle/erp/audit_strategy",
+        "/api/v1/raffle/erp/query_user_detail",
         "/api/v1/raffle/activity/query_user_award_record_list",
         "/api/v1/raffle/activity/query_user_award_record_list_by_token",
         "/api/v1/raffle/erp/query_raffle_activity_stage_list",

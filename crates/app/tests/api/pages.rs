@@ -280,3 +280,72 @@ async fn operators_see_strategies_stock_and_audited_odds() {
         "ERR_BIZ_002"
     );
 }
+
+#[tokio::test]
+async fn operators_look_a_user_up_orders_and_points_ledger() {
+    let app = TestApp::spawn().await;
+    let v = app.get("erp/query_user_detail?userId=nobody").await;
+    assert_eq!(
+        v["data"],
+        json!({"userId": "nobody", "raffleOrders": [], "creditOrders": []}),
+        "{v}"
+    );
+    assert_eq!(code(&app.get("erp/query_user_detail").await), "0002");
+    assert_eq!(
+        code(&app.get("erp/query_user_detail?userId=%20").await),
+        "0002"
+    );
+    let v = app
+        .post(
+            "activity/sku_recharge",
+            json!({"userId": "lk", "sku": 9013, "outBusinessNo": "lk-1"}),
+        )
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    let mut orders = Vec::new();
+    for _ in 0..2 {
+        let v = app
+            .post(
+                "activity/draw",
+                json!({"userId": "lk", "activityId": 100301}),
+            )
+            .await;
+        assert_eq!(code(&v), "0000", "{v}");
+    }
+    let v = app
+        .post("activity/calendar_sign_rebate?userId=lk", json!({}))
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    // The sign-in credits 10 points through the outbox.
+    eventually("the sign-in's points in the ledger", || async {
+        let v = app.get("erp/query_user_detail?userId=lk").await;
+        v["data"]["creditOrders"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["tradeAmount"] == json!(10.0)))
+    })
+    .await;
+    let v = app.get("erp/query_user_detail?userId=lk").await;
+    for o in v["data"]["raffleOrders"].as_array().unwrap() {
+        assert_eq!(o["userId"], "lk", "{o}");
+        assert_eq!(o["activityId"], 100301, "{o}");
+        orders.push(o["orderId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(orders.len(), 2, "{v}");
+    let records = app
+        .post(
+            "activity/query_user_award_record_list",
+            json!({"userId": "lk", "activityId": 100301}),
+        )
+        .await;
+    let mut from_records: Vec<String> = records["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["orderId"].as_str().unwrap().to_owned())
+        .collect();
+    from_records.sort();
+    orders.sort();
+    assert_eq!(orders, from_records, "one award record per raffle order");
+    let ledger = v["data"]["creditOrders"].as_array().unwrap();
+    assert!(ledger.iter().all(|c| c["tradeType"] == "forward"), "{v}");
+}

@@ -128,6 +128,12 @@ await steps([
     const recs = await ok('activity/query_user_award_record_list', { body: { userId: 'op-1', activityId: 100301 } });
     const text = await p.textContent('#user-out');
     for (const r of recs) assert.ok(text.includes(r.orderId), r.orderId);
+    const detail = await ok('erp/query_user_detail', { method: 'GET', query: { userId: 'op-1' }, admin: true });
+    assert.ok(detail.raffleOrders.length >= 2);
+    for (const o of detail.raffleOrders) assert.ok(text.includes(o.orderId), o.orderId);
+    for (const c of detail.creditOrders) assert.ok(text.includes(c.orderId), c.orderId);
+    assert.match(text, /抽奖订单[\s\S]*积分流水/);
+    await shot(p, 'console-user.png', { fullPage: true });
   }],
   ['stages', async () => {
     await go('stages');
