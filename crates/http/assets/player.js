@@ -92,7 +92,7 @@ function awardCell(a, pos) {
     h('span', { class: 'title' }, a.awardTitle),
     a.awardSubtitle ? h('span', { class: 'sub' }, a.awardSubtitle) : null,
     a.awardRuleLockCount != null
-      ? h('span', { class: `lock${locked ? ' is-locked' : ''}` }, locked ? `🔒 ${lockText(a)}` : `✓ ${lockText(a)}`)
+      ? h('span', { class: `lock${locked ? ' is-locked' : ''}` }, locked ? lockText(a) : `✓ ${lockText(a)}`)
       : null,
   );
 }
