@@ -61,6 +61,23 @@ await steps([
     await player.waitForSelector('dialog#result[open]');
     await player.context().close();
   }],
+  ['the rate limit switch and the player page explaining it', async () => {
+    await recharge('op-fast', 9013, 'op-fast-a');
+    await go('switches');
+    await p.click('.switch[data-key="rateLimiterSwitch"] button[data-value="open"]');
+    await p.waitForSelector('.switch[data-key="rateLimiterSwitch"] button[data-value="open"][aria-pressed="true"]');
+    const player = await page(browser);
+    await player.goto(`${BASE}/?userId=op-fast&activityId=100301`);
+    await player.waitForSelector('body[data-ready="true"]');
+    // A draw of the same user a moment before: the page's draw is the second in a second.
+    await ok('activity/draw', { body: { userId: 'op-fast', activityId: 100301 } });
+    await player.click('#draw');
+    await player.waitForSelector('#alert:not([hidden])');
+    assert.match(await player.textContent('#alert'), /操作太频繁/);
+    await p.click('.switch[data-key="rateLimiterSwitch"] button[data-value="close"]');
+    await p.waitForSelector('.switch[data-key="rateLimiterSwitch"] button[data-value="close"][aria-pressed="true"]');
+    await player.context().close();
+  }],
   ['an undelivered award is redelivered', async () => {
     // Activity 100401's prizes are mostly `openai_use_count`: delivered by the account
     // service, which fails until it is "fixed" below; the task is parked.

@@ -93,6 +93,29 @@ await steps([
     await shot(p, 'player-wheel.png');
     await p.click('#view-grid');
   }],
+  ['keyboard only: Tab to the draw button, Enter draws, Escape closes the result', async () => {
+    await recharge('pl-keys', 9013, 'pl-keys-a');
+    const kp = await page(browser, { reducedMotion: 'reduce' });
+    await open(kp, { userId: 'pl-keys', activityId: ACTIVITY });
+    let focused = '';
+    for (let i = 0; i < 12 && focused !== 'draw'; i += 1) {
+      await kp.keyboard.press('Tab');
+      focused = await kp.evaluate(() => document.activeElement && document.activeElement.id);
+    }
+    assert.equal(focused, 'draw', 'the draw button is reachable with Tab');
+    const [response] = await Promise.all([
+      kp.waitForResponse((r) => r.url().endsWith('/activity/draw')),
+      kp.keyboard.press('Enter'),
+    ]);
+    const won = (await response.json()).data;
+    await kp.waitForSelector('dialog#result[open]');
+    assert.equal(await kp.evaluate(() => document.activeElement.id), 'result-close');
+    assert.equal(await kp.getAttribute('#grid .hit', 'data-award-index'), String(won.awardIndex));
+    await kp.keyboard.press('Escape');
+    await kp.waitForFunction(() => !document.querySelector('#result').open);
+    assert.equal(await kp.evaluate(() => document.activeElement.id), 'draw', 'focus back on the button');
+    await kp.context().close();
+  }],
   ['sign-in', async () => {
     assert.equal(await p.isDisabled('#sign'), false);
     await p.click('#sign');
