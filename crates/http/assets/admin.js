@@ -555,8 +555,19 @@ async function campaigns(root) {
     c.activityId != null ? `${t('common.activity')} ${c.activityId}` : `${t('common.strategy')} ${c.strategyId}`,
     c.name || c.activityName || c.strategyDesc || '',
     c.state || '',
-    c.version != null ? t('camp.version', { v: c.version }) : '',
-    h('button', { type: 'button', class: 'edit', onclick: () => edit(c).catch(failure) }, t('camp.edit')),
+    c.currentVersion != null ? t('camp.version', { v: c.currentVersion }) : '',
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'edit',
+        'data-activity-id': c.activityId,
+        'data-strategy-id': c.strategyId,
+        'aria-label': `${t('camp.edit')} ${c.activityId != null ? c.activityId : c.strategyId}`,
+        onclick: () => edit(c).catch(failure),
+      },
+      t('camp.edit'),
+    ),
   ]);
   fill(root, h('section', { class: 'card' }, h('h2', {}, t('camp.list')), table(['id', '', t('common.state'), '', ''], rows)), editor);
 
@@ -701,6 +712,7 @@ function renderEditor(root, item, doc) {
       const r = await admin(`${CAMPAIGN}/apply`, { body: doc });
       clearErrors();
       flash(t('camp.applied', { v: r.version }));
+      root.dataset.version = String(r.version);
       await versions();
     } catch (e) {
       if (e.data && Array.isArray(e.data.errors)) showErrors(e.data.errors);
@@ -745,6 +757,8 @@ function renderEditor(root, item, doc) {
             'button',
             {
               type: 'button',
+              class: 'rollback',
+              'data-version': v.version,
               onclick: async () => {
                 try {
                   const n = await admin(`${CAMPAIGN}/rollback`, { body: { ...idQuery(item), version: v.version } });
