@@ -197,6 +197,24 @@ impl AmqpBus {
         Ok(bus)
     }
 
+    /// Waits for the publisher's outstanding confirms and closes its connection (at
+    /// shutdown, once nothing publishes any more). A later publish opens a new one.
+    pub async fn close_publisher(&self) {
+        let Some(link) = self.inner.publisher.lock().await.take() else {
+            return;
+        };
+        match tokio::time::timeout(Duration::from_secs(5), link.channel.wait_for_confirms()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(broker = %self.inner.address, error = %e, "waiting for the last confirms failed")
+            }
+            Err(_) => {
+                tracing::warn!(broker = %self.inner.address, "no confirms within 5 s; closing")
+            }
+        }
+        self.close(link).await;
+    }
+
     /// The broker as `host:port (vhost v)` (no credentials).
     pub fn address(&self) -> &str {
         &self.inner.address

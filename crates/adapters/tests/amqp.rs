@@ -2,6 +2,9 @@
 //! guest/guest, vhost `/`, or `TEST_AMQP_URL`). These tests fail, never skip, when it is
 //! unreachable. Each test names its queues with its own prefix and deletes them at the
 //! end, so runs do not see each other.
+//!
+//! Compiled only with `--features production-tests`.
+#![cfg(feature = "production-tests")]
 
 use async_trait::async_trait;
 use big_market_adapters::amqp::{

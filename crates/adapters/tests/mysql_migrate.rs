@@ -1,6 +1,9 @@
 //! `migrate` against the MariaDB/MySQL server of this machine (127.0.0.1:3306, root, or
 //! `TEST_MYSQL_URL`): fresh databases, then databases made from upstream's own
 //! dumps. Each test uses databases of its own name and drops them at the end.
+//!
+//! Compiled only with `--features production-tests`.
+#![cfg(feature = "production-tests")]
 
 use big_market_adapters::mysql::migrate::{connect, load_upstream_dumps};
 use big_market_adapters::mysql::{MysqlOptions, migrate};
@@ -111,16 +114,14 @@ async fn fresh_databases_get_upstream_layout_and_the_sample_once() {
     drop_all(&mut conn, &options).await;
 }
 
-/// Upstream's dumps, beside the project (`../shared/upstream-sql`, or `UPSTREAM_SQL_DIR`).
+/// Upstream's dumps, from `UPSTREAM_SQL_DIR` (`.ci/run` sets it).
 fn upstream_sql_dir() -> PathBuf {
     let dir = std::env::var("UPSTREAM_SQL_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream-sql")
-        });
+        .expect("UPSTREAM_SQL_DIR must name the directory of upstream's dumps (big_market.sql …)");
     assert!(
         dir.join("big_market.sql").exists(),
-        "upstream's dumps are expected in {} (or UPSTREAM_SQL_DIR)",
+        "upstream's dumps are expected in {} (UPSTREAM_SQL_DIR)",
         dir.display()
     );
     dir

@@ -4,6 +4,9 @@
 //! at the end; a server that cannot be reached fails the test.
 //!
 //! Concurrency is real: many tokio tasks on a multi-thread runtime, exact counts.
+//!
+//! Compiled only with `--features production-tests`.
+#![cfg(feature = "production-tests")]
 
 mod redis_common;
 

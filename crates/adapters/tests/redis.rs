@@ -1,5 +1,8 @@
 //! The Redis adapter against the real server on this machine (127.0.0.1:6379 or
 //! `TEST_REDIS_URL`). These tests fail, never skip, when it is unreachable.
+//!
+//! Compiled only with `--features production-tests`.
+#![cfg(feature = "production-tests")]
 
 mod redis_common;
 

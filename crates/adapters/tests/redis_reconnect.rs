@@ -1,6 +1,9 @@
 //! A subscriber whose connection is killed reconnects and asks for a resync. Its own
 //! test binary: it kills a server-side connection, and the tests of one binary run in
 //! parallel.
+//!
+//! Compiled only with `--features production-tests`.
+#![cfg(feature = "production-tests")]
 
 mod redis_common;
 

@@ -136,6 +136,9 @@ pub struct Config {
     /// A stock reservation whose order is not in SQL after this long is given back by the
     /// sweeper. It must exceed the longest a draw's transaction can stay open.
     pub stock_reservation_secs: u64,
+    /// After SIGINT/SIGTERM: how long the requests in flight and the background jobs
+    /// (sends in flight, the last stock write-back) may take to finish.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -179,6 +182,7 @@ impl Default for Config {
             redis_prefix: "big_market:".into(),
             stock_writeback_ms: 1000,
             stock_reservation_secs: 60,
+            shutdown_timeout_ms: 10_000,
         }
     }
 }

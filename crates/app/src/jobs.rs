@@ -1,8 +1,12 @@
 //! Background work of the process: the outbox dispatcher (sends a task as soon as its
 //! transaction committed), the compensation job (re-sends failed and stale tasks) and,
-//! with Redis stock, the stock write-back and sweeper. All stop when the shutdown signal
-//! flips. Jobs that must run once across nodes take a Redis lease per round
-//! ([`Leadership`]); without Redis there is one node and it always leads.
+//! with Redis stock, the stock write-back and sweeper. Jobs that must run once across
+//! nodes take a Redis lease per round ([`Leadership`]); without Redis there is one node
+//! and it always leads.
+//!
+//! Every job runs under a [`Supervisor`]: one that panics (or ends on its own) is logged
+//! and started again; at shutdown the jobs are stopped stage by stage, each stage waited
+//! for, so the last stock write-back sees every draw and delivery that finished.
 
 use big_market_adapters::mysql::MysqlStore;
 use big_market_adapters::redis_store::{Notice, RedisLock, Subscription};
@@ -11,10 +15,188 @@ use big_market_domain::cluster::Changed;
 use big_market_domain::dcc::DynamicConfig;
 use big_market_domain::strategy::StrategyService;
 use big_market_domain::task::{Task, TaskNotifier, TaskRow, TaskService};
+use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::task::{Id, JoinSet};
+
+/// When a job stops at shutdown: every job of a stage is asked to stop and waited for
+/// before the next stage is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// Jobs that produce work: the dispatcher (its sends in flight are waited for),
+    /// compensation, consumers, the configuration follower, housekeeping.
+    Work,
+    /// Jobs that settle what the work left: the last stock write-back.
+    Settle,
+}
+
+impl Stage {
+    const ALL: [Stage; 2] = [Stage::Work, Stage::Settle];
+}
+
+type JobFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+type StartJob = Arc<dyn Fn(watch::Receiver<bool>) -> JobFuture + Send + Sync>;
+
+struct JobSpec {
+    name: &'static str,
+    stage: Stage,
+    start: StartJob,
+}
+
+/// The background jobs of one process, before they start.
+#[derive(Default)]
+pub struct Supervisor {
+    jobs: Vec<JobSpec>,
+    restart_delay: Option<Duration>,
+}
+
+impl Supervisor {
+    /// Adds a job. `start` is called again to restart it after a panic, so what a job
+    /// owns alone (a receiver) is shared behind a lock the job holds while it runs.
+    pub fn add<F>(
+        &mut self,
+        name: &'static str,
+        stage: Stage,
+        start: impl Fn(watch::Receiver<bool>) -> F + Send + Sync + 'static,
+    ) where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.jobs.push(JobSpec {
+            name,
+            stage,
+            start: Arc::new(move |stop| Box::pin(start(stop))),
+        });
+    }
+
+    /// How long a job that failed waits before it starts again (1 s by default).
+    pub fn restart_delay(mut self, delay: Duration) -> Self {
+        self.restart_delay = Some(delay);
+        self
+    }
+
+    /// Starts every job.
+    pub fn start(self) -> RunningJobs {
+        let (stop, asked) = oneshot::channel();
+        let delay = self.restart_delay.unwrap_or(Duration::from_secs(1));
+        let done = tokio::spawn(supervise(self.jobs, asked, delay));
+        RunningJobs { stop, done }
+    }
+}
+
+/// The started jobs; [`RunningJobs::stop`] ends them.
+pub struct RunningJobs {
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl RunningJobs {
+    /// Stops the jobs stage by stage and waits for them, at most `deadline`; past it the
+    /// jobs still running are cut off and the error says so.
+    pub async fn stop(self, deadline: Duration) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        let mut done = self.done;
+        match tokio::time::timeout(deadline, &mut done).await {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                done.abort();
+                anyhow::bail!("background jobs did not stop within {deadline:?}; cut off")
+            }
+        }
+    }
+}
+
+/// Runs the jobs, restarting any that ends before it is asked to stop; then stops them
+/// stage by stage.
+async fn supervise(jobs: Vec<JobSpec>, mut asked: oneshot::Receiver<()>, delay: Duration) {
+    let mut stops: HashMap<Stage, watch::Sender<bool>> = Stage::ALL
+        .iter()
+        .map(|&stage| (stage, watch::channel(false).0))
+        .collect();
+    let jobs: Vec<Arc<JobSpec>> = jobs.into_iter().map(Arc::new).collect();
+    let mut set = JoinSet::new();
+    let mut running: HashMap<Id, Arc<JobSpec>> = HashMap::new();
+    let spawn = |set: &mut JoinSet<()>,
+                 running: &mut HashMap<Id, Arc<JobSpec>>,
+                 job: Arc<JobSpec>,
+                 stop: watch::Receiver<bool>,
+                 wait: Duration| {
+        let start = job.start.clone();
+        let handle = set.spawn(async move {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            start(stop).await
+        });
+        running.insert(handle.id(), job);
+    };
+    for job in &jobs {
+        let stop = stops[&job.stage].subscribe();
+        spawn(&mut set, &mut running, job.clone(), stop, Duration::ZERO);
+    }
+    loop {
+        let ended = tokio::select! {
+            _ = &mut asked => break,
+            ended = set.join_next_with_id() => ended,
+        };
+        let Some(ended) = ended else {
+            // No job at all: wait for the stop.
+            let _ = (&mut asked).await;
+            break;
+        };
+        let (id, outcome) = match ended {
+            Ok((id, ())) => (id, None),
+            Err(e) => (e.id(), Some(e)),
+        };
+        let Some(job) = running.remove(&id) else {
+            continue;
+        };
+        match outcome {
+            Some(e) if e.is_panic() => {
+                tracing::error!(job = job.name, panic = %panic_message(e.into_panic()), "background job panicked; starting it again")
+            }
+            _ => tracing::warn!(
+                job = job.name,
+                "background job ended on its own; starting it again"
+            ),
+        }
+        let stop = stops[&job.stage].subscribe();
+        spawn(&mut set, &mut running, job, stop, delay);
+    }
+    for stage in Stage::ALL {
+        if let Some(stop) = stops.remove(&stage) {
+            let _ = stop.send(true);
+        }
+        while running.values().any(|j| j.stage == stage) {
+            let Some(ended) = set.join_next_with_id().await else {
+                break;
+            };
+            let (id, panic) = match ended {
+                Ok((id, ())) => (id, None),
+                Err(e) => (e.id(), e.is_panic().then(|| e.into_panic())),
+            };
+            if let Some(job) = running.remove(&id) {
+                match panic {
+                    Some(p) => {
+                        tracing::error!(job = job.name, panic = %panic_message(p), "background job panicked while stopping")
+                    }
+                    None => tracing::debug!(job = job.name, "background job stopped"),
+                }
+            }
+        }
+    }
+}
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(not a string)".into())
+}
 
 /// Hands committed tasks to the dispatcher.
 pub struct ChannelNotifier(pub mpsc::UnboundedSender<Committed>);
@@ -29,13 +211,23 @@ impl TaskNotifier for ChannelNotifier {
     }
 }
 
-/// Sends each notified task, several at a time so their writes share commits.
+/// The dispatcher's queue of committed tasks, held by the running dispatcher (a restarted
+/// one takes it over).
+pub type CommittedQueue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Committed>>>;
+
+/// How many tasks the dispatcher sends at once.
+const DISPATCH_IN_FLIGHT: u32 = 256;
+
+/// Sends each notified task, several at a time so their writes share commits. At shutdown
+/// it stops taking tasks and waits for the sends in flight (a task left in the queue is
+/// in the outbox: compensation sends it).
 pub async fn dispatcher(
-    mut committed: mpsc::UnboundedReceiver<Committed>,
+    committed: CommittedQueue,
     tasks: Arc<TaskService>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let in_flight = Arc::new(Semaphore::new(256));
+    let mut committed = committed.lock().await;
+    let in_flight = Arc::new(Semaphore::new(DISPATCH_IN_FLIGHT as usize));
     loop {
         let task = tokio::select! {
             task = committed.recv() => match task { Some(t) => t, None => break },
@@ -53,6 +245,8 @@ pub async fn dispatcher(
             drop(permit);
         });
     }
+    // Every permit back: no send in flight.
+    let _all = in_flight.acquire_many(DISPATCH_IN_FLIGHT).await;
     tracing::debug!("outbox dispatcher stopped");
 }
 
@@ -241,12 +435,13 @@ pub async fn housekeeping(
 /// activity or the dcc switches are reloaded from SQL; after a lost subscription,
 /// everything is (announcements sent during the gap are gone).
 pub async fn follow_config_changes(
-    mut subscription: Subscription,
+    subscription: Arc<tokio::sync::Mutex<Subscription>>,
     strategy: Arc<StrategyService>,
     activity: Arc<ActivityService>,
     dcc: Arc<DynamicConfig>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut subscription = subscription.lock().await;
     loop {
         let notice = tokio::select! {
             n = subscription.recv() => match n { Some(n) => n, None => break },
@@ -274,4 +469,74 @@ pub async fn follow_config_changes(
         }
     }
     tracing::debug!("configuration follower stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A job that panics is started again; one that stops when asked is not.
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_job_is_started_again() {
+        let starts = Arc::new(AtomicUsize::new(0));
+        let mut jobs = Supervisor::default().restart_delay(Duration::from_millis(10));
+        let counted = starts.clone();
+        jobs.add("flaky", Stage::Work, move |mut stop| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                assert!(n >= 2, "start {n} fails");
+                let _ = stop.wait_for(|s| *s).await;
+            }
+        });
+        let running = jobs.start();
+        while starts.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        running.stop(Duration::from_secs(1)).await.unwrap();
+        assert_eq!(starts.load(Ordering::SeqCst), 3);
+    }
+
+    /// The settle stage is asked to stop only once every job of the work stage ended.
+    #[tokio::test(start_paused = true)]
+    async fn stages_stop_in_order() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut jobs = Supervisor::default();
+        let l = log.clone();
+        jobs.add("settle", Stage::Settle, move |mut stop| {
+            let l = l.clone();
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+                l.lock().unwrap().push("settle asked");
+            }
+        });
+        for name in ["work a", "work b"] {
+            let l = log.clone();
+            jobs.add("work", Stage::Work, move |mut stop| {
+                let l = l.clone();
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                    // Work in flight takes a while to finish.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    l.lock().unwrap().push(name);
+                }
+            });
+        }
+        let running = jobs.start();
+        tokio::task::yield_now().await;
+        running.stop(Duration::from_secs(5)).await.unwrap();
+        let log = log.lock().unwrap().clone();
+        assert_eq!(log.len(), 3, "{log:?}");
+        assert_eq!(log[2], "settle asked", "{log:?}");
+    }
+
+    /// A job that does not stop is cut off at the deadline, and the error says so.
+    #[tokio::test(start_paused = true)]
+    async fn a_job_that_never_stops_is_cut_off() {
+        let mut jobs = Supervisor::default();
+        jobs.add("stuck", Stage::Work, |_stop| std::future::pending::<()>());
+        let err = jobs.start().stop(Duration::from_secs(2)).await.unwrap_err();
+        assert!(err.to_string().contains("did not stop"), "{err}");
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod campaign_cli;
 pub mod config;
 pub mod consumers;
 pub mod jobs;
@@ -18,6 +19,7 @@ use big_market_adapters::redis_store::{
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
 use big_market_domain::activity::{ActivityRepository, ActivityService};
 use big_market_domain::award::{AwardGateway, AwardRepository, AwardService};
+use big_market_domain::campaign::{CampaignRepository, CampaignService};
 use big_market_domain::cluster::ConfigBroadcast;
 use big_market_domain::credit::{CreditRepository, CreditService};
 use big_market_domain::dcc::{DccRepository, DynamicConfig};
@@ -31,9 +33,10 @@ use big_market_domain::task::{Consumer, EventBus, TaskRepository, TaskService, t
 use big_market_domain::time::{Clock, SystemClock};
 use big_market_http::{AppState, HttpOptions};
 use config::Config;
+use jobs::Stage;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot};
 
 /// File name of the embedded store inside the data directory.
 pub const DB_FILE: &str = "big-market.db";
@@ -81,6 +84,7 @@ struct Ports {
     task: Arc<dyn TaskRepository>,
     dcc: Arc<dyn DccRepository>,
     erp: Arc<dyn ErpRepository>,
+    campaign: Arc<dyn CampaignRepository>,
     probe: Arc<dyn StoreProbe>,
 }
 
@@ -95,6 +99,7 @@ impl Ports {
             + TaskRepository
             + DccRepository
             + ErpRepository
+            + CampaignRepository
             + StoreProbe
             + Clone
             + 'static,
@@ -108,6 +113,7 @@ impl Ports {
             task: Arc::new(store.clone()),
             dcc: Arc::new(store.clone()),
             erp: Arc::new(store.clone()),
+            campaign: Arc::new(store.clone()),
             probe: Arc::new(store.clone()),
         }
     }
@@ -128,6 +134,8 @@ pub struct Services {
     pub dcc: Arc<DynamicConfig>,
     pub guard: Arc<DrawGuard>,
     pub erp: Arc<ErpService>,
+    /// Campaign documents: export, validate, simulate, apply, versions, rollback.
+    pub campaign: Arc<CampaignService>,
     /// Task ids committed by the services, for the dispatcher (taken when it starts).
     notices: Mutex<Option<mpsc::UnboundedReceiver<jobs::Committed>>>,
     /// With `amqp_url`: the broker, and the consumer of each topic to run against it.
@@ -358,7 +366,13 @@ impl Services {
             },
         ));
         let erp = Arc::new(ErpService::new(ports.erp, activity.clone()));
+        let campaign = Arc::new(CampaignService::new(
+            ports.campaign,
+            strategy.clone(),
+            activity.clone(),
+        ));
         Ok(Self {
+            campaign,
             probe: ports.probe,
             dcc,
             guard,
@@ -384,7 +398,10 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: axum::Router,
     pub services: Services,
-    stop_jobs: watch::Sender<bool>,
+    /// The background jobs, started with the server.
+    jobs: jobs::Supervisor,
+    /// How long the jobs may take to stop once the server stopped.
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -432,6 +449,7 @@ impl Application {
                 dcc: services.dcc.clone(),
                 guard: services.guard.clone(),
                 erp: services.erp.clone(),
+                campaign: services.campaign.clone(),
                 probe: services.probe.clone(),
                 auth: Arc::new(big_market_http::auth::AuthConfig {
                     admin_token: config.admin_token.as_ref().map(|s| s.0.clone()),
@@ -446,19 +464,20 @@ impl Application {
                 cors_origins: config.cors_origins.clone(),
             },
         );
-        let (stop_jobs, stopped) = watch::channel(false);
-        let stopped_guard = stopped.clone();
+        let mut jobs = jobs::Supervisor::default();
         if let Some(notices) = services
             .notices
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
         {
-            tokio::spawn(jobs::dispatcher(
-                notices,
+            let (queue, tasks) = (
+                Arc::new(tokio::sync::Mutex::new(notices)),
                 services.tasks.clone(),
-                stopped.clone(),
-            ));
+            );
+            jobs.add("outbox dispatcher", Stage::Work, move |stop| {
+                jobs::dispatcher(queue.clone(), tasks.clone(), stop)
+            });
         }
         let subscription = services
             .changes
@@ -470,41 +489,54 @@ impl Application {
             services.strategy.set_broadcast(broadcast.clone());
             services.activity.set_broadcast(broadcast.clone());
             services.dcc.set_broadcast(broadcast);
-            tokio::spawn(jobs::follow_config_changes(
-                subscription,
+            let subscription = Arc::new(tokio::sync::Mutex::new(subscription));
+            let (strategy, activity, dcc) = (
                 services.strategy.clone(),
                 services.activity.clone(),
                 services.dcc.clone(),
-                stopped_guard.clone(),
-            ));
+            );
+            jobs.add("configuration follower", Stage::Work, move |stop| {
+                jobs::follow_config_changes(
+                    subscription.clone(),
+                    strategy.clone(),
+                    activity.clone(),
+                    dcc.clone(),
+                    stop,
+                )
+            });
         }
         let leadership = jobs::Leadership(services.redis.as_ref().map(|r| r.lock.clone()));
-        tokio::spawn(jobs::compensation(
-            services.tasks.clone(),
-            Duration::from_secs(config.outbox_interval_secs),
-            leadership.clone(),
-            stopped,
-        ));
-        if let (Some(store), Some(_)) = (services.store.mysql(), &services.redis) {
-            tokio::spawn(jobs::stock_upkeep(
-                store.clone(),
-                Duration::from_millis(config.stock_writeback_ms),
-                Duration::from_secs(config.stock_reservation_secs),
-                leadership,
-                stopped_guard.clone(),
-            ));
+        {
+            let (tasks, leadership) = (services.tasks.clone(), leadership.clone());
+            let interval = Duration::from_secs(config.outbox_interval_secs);
+            jobs.add("outbox compensation", Stage::Work, move |stop| {
+                jobs::compensation(tasks.clone(), interval, leadership.clone(), stop)
+            });
         }
-        tokio::spawn(jobs::housekeeping(
-            services.guard.clone(),
-            stopped_guard.clone(),
-        ));
+        if let (Some(store), Some(_)) = (services.store.mysql(), &services.redis) {
+            let store = store.clone();
+            let interval = Duration::from_millis(config.stock_writeback_ms);
+            let bound = Duration::from_secs(config.stock_reservation_secs);
+            jobs.add("stock upkeep", Stage::Settle, move |stop| {
+                jobs::stock_upkeep(store.clone(), interval, bound, leadership.clone(), stop)
+            });
+        }
+        {
+            let guard = services.guard.clone();
+            jobs.add("housekeeping", Stage::Work, move |stop| {
+                jobs::housekeeping(guard.clone(), stop)
+            });
+        }
         if let Some((bus, consumers)) = &services.amqp {
             let policy = ConsumerPolicy::from(&config.retry_policy());
             for (topic, consumer) in consumers.clone() {
-                let (bus, policy, stop) = (bus.clone(), policy.clone(), stopped_guard.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = run_consumer(&bus, topic, consumer, policy, stop).await {
-                        tracing::error!(%topic, error = %e, "RabbitMQ consumer stopped");
+                let (bus, policy) = (bus.clone(), policy.clone());
+                jobs.add("RabbitMQ consumer", Stage::Work, move |stop| {
+                    let (bus, policy, consumer) = (bus.clone(), policy.clone(), consumer.clone());
+                    async move {
+                        if let Err(e) = run_consumer(&bus, topic, consumer, policy, stop).await {
+                            tracing::error!(%topic, error = %e, "RabbitMQ consumer stopped");
+                        }
                     }
                 });
             }
@@ -513,7 +545,8 @@ impl Application {
             listener,
             router,
             services,
-            stop_jobs,
+            jobs,
+            shutdown_timeout: Duration::from_millis(config.shutdown_timeout_ms),
         })
     }
 
@@ -521,15 +554,47 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves, then stops in order: no new connections, the
+    /// requests in flight answered (a draw that committed is reported), the background
+    /// jobs stopped stage by stage (sends in flight confirmed, the last stock write-back),
+    /// the broker connection closed. All of it within `shutdown_timeout_ms` after the
+    /// signal; past it the error says what was cut off.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
+        let running = self.jobs.start();
         tracing::info!(%addr, "big-market listening");
-        big_market_http::serve(self.listener, self.router, shutdown).await?;
-        let _ = self.stop_jobs.send(true);
+        let (signalled, signal) = oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        };
+        let deadline = self.shutdown_timeout;
+        let served = big_market_http::serve(self.listener, self.router, shutdown);
+        tokio::pin!(served);
+        // The deadline runs from the signal: a server that never drains is cut off too.
+        let (served, signalled_at) = tokio::select! {
+            result = &mut served => (result.map_err(anyhow::Error::from), tokio::time::Instant::now()),
+            _ = signal => {
+                let at = tokio::time::Instant::now();
+                let result = match tokio::time::timeout(deadline, &mut served).await {
+                    Ok(result) => result.map_err(anyhow::Error::from),
+                    Err(_) => Err(anyhow::anyhow!("requests still in flight after {deadline:?}; cut off")),
+                };
+                (result, at)
+            }
+        };
+        tracing::info!("no more requests; stopping the background jobs");
+        let stopped = running
+            .stop(deadline.saturating_sub(signalled_at.elapsed()))
+            .await;
+        if let Some((bus, _)) = &self.services.amqp {
+            bus.close_publisher().await;
+        }
+        served?;
+        stopped?;
         tracing::info!("big-market stopped");
         Ok(())
     }

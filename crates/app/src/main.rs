@@ -1,7 +1,9 @@
 //! `big-market`: the raffle platform in one binary.
 
+use big_market::campaign_cli::CampaignCommand;
 use big_market::config::Config;
 use big_market::{Application, Services, audit, shutdown_signal};
+use big_market_domain::campaign::{CampaignKey, SimulationRequest};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +64,14 @@ enum Command {
         #[arg(long)]
         sample_data: bool,
     },
+    /// Campaigns as documents: export, validate, simulate, apply, versions, rollback
+    /// (docs/CAMPAIGNS.md), on the configured store.
+    Campaign {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: CampaignAction,
+    },
     /// Load-test `POST activity/draw` of a running service over HTTP.
     Bench {
         /// Base URL of the service.
@@ -84,6 +94,74 @@ enum Command {
         /// …or after this many seconds.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+    },
+}
+
+/// Which campaign: `--activity-id` or `--strategy-id`.
+#[derive(Args, Clone)]
+#[group(required = true, multiple = false)]
+struct Which {
+    #[arg(long)]
+    activity_id: Option<i64>,
+    #[arg(long)]
+    strategy_id: Option<i64>,
+}
+
+impl Which {
+    fn key(&self) -> Option<CampaignKey> {
+        match (self.activity_id, self.strategy_id) {
+            (Some(a), _) => Some(CampaignKey::Activity(a)),
+            (None, Some(s)) => Some(CampaignKey::Strategy(s)),
+            (None, None) => None,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum CampaignAction {
+    /// Print a campaign's document.
+    Export {
+        #[command(flatten)]
+        which: Which,
+    },
+    /// Check a document (FILE, or - for stdin) against the store; exits 1 when invalid.
+    Validate { file: PathBuf },
+    /// Run the real draw on an in-memory copy of a document's (or a stored campaign's)
+    /// stock; nothing is stored.
+    Simulate {
+        /// A document; else --activity-id or --strategy-id.
+        file: Option<PathBuf>,
+        #[arg(long)]
+        activity_id: Option<i64>,
+        #[arg(long)]
+        strategy_id: Option<i64>,
+        #[arg(long, default_value_t = 1000)]
+        users: u32,
+        #[arg(long, default_value_t = 100)]
+        draws_per_user: u32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Validate, write in one transaction as a new version, and publish a document.
+    Apply {
+        file: PathBuf,
+        /// Recorded with the version.
+        #[arg(long, default_value = "local")]
+        author: String,
+    },
+    /// List a campaign's versions, newest first.
+    Versions {
+        #[command(flatten)]
+        which: Which,
+    },
+    /// Apply an old version again, as a new version.
+    Rollback {
+        #[command(flatten)]
+        which: Which,
+        #[arg(long)]
+        version: i64,
+        #[arg(long, default_value = "local")]
+        author: String,
     },
 }
 
@@ -179,6 +257,53 @@ async fn main() -> anyhow::Result<()> {
                 "{deviating} table(s) deviate from their configured odds"
             );
             Ok(())
+        }
+        Command::Campaign { common, action } => {
+            let config = load(&common)?;
+            init_tracing(&config);
+            let zone = jiff::tz::TimeZone::get(&config.time_zone)?;
+            let clock = Arc::new(big_market_domain::time::SystemClock::new(zone));
+            let command = match action {
+                CampaignAction::Export { which } => {
+                    CampaignCommand::Export(which.key().expect("clap requires one"))
+                }
+                CampaignAction::Validate { file } => CampaignCommand::Validate(file),
+                CampaignAction::Simulate {
+                    file,
+                    activity_id,
+                    strategy_id,
+                    users,
+                    draws_per_user,
+                    seed,
+                } => CampaignCommand::Simulate {
+                    key: Which {
+                        activity_id,
+                        strategy_id,
+                    }
+                    .key(),
+                    file,
+                    request: SimulationRequest {
+                        users,
+                        draws_per_user,
+                        seed,
+                    },
+                },
+                CampaignAction::Apply { file, author } => CampaignCommand::Apply { file, author },
+                CampaignAction::Versions { which } => {
+                    CampaignCommand::Versions(which.key().expect("clap requires one"))
+                }
+                CampaignAction::Rollback {
+                    which,
+                    version,
+                    author,
+                } => CampaignCommand::Rollback {
+                    key: which.key().expect("clap requires one"),
+                    version,
+                    author,
+                },
+            };
+            let services = Services::build(&config, clock).await?;
+            big_market::campaign_cli::run(&services, command).await
         }
         Command::Bench {
             url,

@@ -6,6 +6,9 @@
 //! The broker of this machine is shared, so it is never stopped: the server reaches it
 //! through a TCP relay of the test, which the outage closes (listener and every relayed
 //! connection) and then opens again on the same port.
+//!
+//! Compiled only with `--features production-tests`.
+#![cfg(feature = "production-tests")]
 
 mod support;
 

@@ -7,14 +7,13 @@
 
 mod support;
 
-use big_market_adapters::redis_store::StockKey;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use support::{AwardRecord, Production, Server, Snapshot, Task};
+use support::{AwardRecord, Server, Snapshot, Task};
 
 const USERS: usize = 40;
 const DRAWS_PER_USER: usize = 50;
@@ -24,6 +23,8 @@ const SKU_STOCK: i64 = 100;
 const ACTIVITY: i64 = 900300;
 const STRATEGY: i64 = 900300;
 const SKU: i64 = 990300;
+/// The shutdown deadline the SIGTERM test gives the server (a debug build under load).
+const SHUTDOWN_TIMEOUT_MS: u64 = 20_000;
 /// The awards with stock; 101 is the luck award their tree falls back to.
 const STOCKED: [i64; 2] = [102, 103];
 
@@ -61,6 +62,31 @@ async fn crash_and_restart(
     configure: impl AsyncFnOnce(),
     after_kill: impl AsyncFnOnce(),
 ) -> (usize, Server) {
+    stop_and_restart(dir, env, Stop::Kill, configure, async |_| {
+        after_kill().await
+    })
+    .await
+}
+
+/// How the server is stopped in the middle of the load.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// `kill -9`.
+    Kill,
+    /// SIGTERM: the server must exit with status 0 within its shutdown deadline.
+    #[cfg_attr(not(feature = "production-tests"), allow(dead_code))]
+    Term,
+}
+
+/// [`crash_and_restart`] with the way of stopping chosen; `after_stop` gets the draws
+/// answered `0000` before the stop.
+async fn stop_and_restart(
+    dir: &Path,
+    env: &[(String, String)],
+    stop: Stop,
+    configure: impl AsyncFnOnce(),
+    after_stop: impl AsyncFnOnce(usize),
+) -> (usize, Server) {
     let users = users();
     let server = Server::start(dir, env).await;
     configure().await;
@@ -79,11 +105,22 @@ async fn crash_and_restart(
         async || answered.load(Ordering::SeqCst) >= total / 3,
     )
     .await;
-    server.kill9();
-    assert!(!load.await.unwrap(), "the kill cut the load short");
+    match stop {
+        Stop::Kill => server.kill9(),
+        Stop::Term => {
+            let (status, took) = server.terminate(Duration::from_secs(60)).await;
+            eprintln!("SIGTERM: exited with {status} after {took:?}");
+            assert!(status.success(), "exit status after SIGTERM: {status}");
+            assert!(
+                took < Duration::from_millis(SHUTDOWN_TIMEOUT_MS),
+                "exited {took:?} after SIGTERM, past its deadline"
+            );
+        }
+    }
+    assert!(!load.await.unwrap(), "the stop cut the load short");
     let before_restart = answered.load(Ordering::SeqCst);
     assert!(before_restart < total);
-    after_kill().await;
+    after_stop(before_restart).await;
 
     let server = Server::start(dir, env).await;
     eprintln!("{before_restart} of {total} draws answered before the kill");
@@ -296,69 +333,157 @@ async fn a_killed_server_loses_and_duplicates_nothing() {
     server.kill9();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_killed_server_on_mariadb_redis_and_rabbitmq_loses_and_duplicates_nothing() {
-    let prod = Production::create("bmc").await;
-    support::with_cleanup(&prod, async {
-        let dir = tempfile::tempdir().unwrap();
-        let env = prod.env(&support::amqp_url());
-        let keys: Vec<StockKey> = STOCKED
+/// The production backend's run: compiled only with `--features production-tests`.
+#[cfg(feature = "production-tests")]
+mod production {
+    use super::*;
+    use big_market_adapters::redis_store::StockKey;
+    use support::Production;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_killed_server_on_mariadb_redis_and_rabbitmq_loses_and_duplicates_nothing() {
+        let prod = Production::create("bmc").await;
+        support::with_cleanup(&prod, async {
+            let dir = tempfile::tempdir().unwrap();
+            let env = prod.env(&support::amqp_url());
+            let keys: Vec<StockKey> = STOCKED
+                .iter()
+                .map(|&award_id| StockKey::Award {
+                    strategy_id: STRATEGY,
+                    award_id: award_id as i32,
+                })
+                .chain([StockKey::Sku { sku: SKU }])
+                .collect();
+            let (answered, server) = crash_and_restart(
+                dir.path(),
+                &env,
+                async || prod.config_sql(&configure_sql()).await,
+                async || {
+                    let mut open = Vec::new();
+                    for key in &keys {
+                        open.push(prod.stock.pending(*key).await.expect("pending"));
+                    }
+                    eprintln!("reservations left open by the kill: {open:?}");
+                },
+            )
+            .await;
+            let started = std::time::Instant::now();
+
+            // The sweeper settles the reservations the kill left (older than 5 s), and the
+            // write-back brings the SQL surplus to the Redis counters.
+            support::until_ok(
+                "stock settled in Redis and SQL",
+                Duration::from_secs(60),
+                async || {
+                    let s = prod.snapshot(ACTIVITY, STRATEGY, SKU).await;
+                    for key in &keys {
+                        let sql = match key {
+                            StockKey::Award { award_id, .. } => {
+                                s.award_surplus[&i64::from(*award_id)]
+                            }
+                            StockKey::Sku { .. } => s.sku_surplus,
+                        };
+                        prod.redis_settled(*key, sql).await?;
+                    }
+                    Ok(())
+                },
+            )
+            .await;
+            let snapshot = prod.snapshot(ACTIVITY, STRATEGY, SKU).await;
+            eprintln!(
+                "stock settled {:?} after the load; surplus {:?}, sku {}",
+                started.elapsed(),
+                snapshot.award_surplus,
+                snapshot.sku_surplus
+            );
+            check_counts(&snapshot, answered);
+
+            support::eventually(
+                "every task delivered",
+                Duration::from_secs(120),
+                async || delivered(&prod.snapshot(ACTIVITY, STRATEGY, SKU).await).is_ok(),
+            )
+            .await;
+            server.kill9();
+        })
+        .await;
+    }
+
+    /// SIGTERM while 64 connections draw: the server answers what it took, stops its jobs
+    /// and exits 0 within its deadline; every answered draw is in SQL, no reservation is
+    /// left open and each SQL surplus equals its Redis counter without any sweep. After a
+    /// restart the same invariants as after a crash hold.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_terminated_server_on_mariadb_redis_and_rabbitmq_finishes_its_work() {
+        let prod = Production::create("bmt").await;
+        support::with_cleanup(&prod, async {
+            let dir = tempfile::tempdir().unwrap();
+            let mut env = prod.env(&support::amqp_url());
+            env.push((
+                "BIG_MARKET_SHUTDOWN_TIMEOUT_MS".into(),
+                SHUTDOWN_TIMEOUT_MS.to_string(),
+            ));
+            // No sweep in the window that is checked: only the shutdown settles stock.
+            env.retain(|(k, _)| k != "BIG_MARKET_STOCK_RESERVATION_SECS");
+            let keys = stock_keys();
+            let (answered, server) = stop_and_restart(
+                dir.path(),
+                &env,
+                Stop::Term,
+                async || prod.config_sql(&configure_sql()).await,
+                async |answered| {
+                    let s = prod.snapshot(ACTIVITY, STRATEGY, SKU).await;
+                    assert_eq!(
+                        s.orders.len(),
+                        answered,
+                        "raffle orders in SQL = draws answered 0000 before the stop"
+                    );
+                    for key in &keys {
+                        let sql = match key {
+                            StockKey::Award { award_id, .. } => {
+                                s.award_surplus[&i64::from(*award_id)]
+                            }
+                            StockKey::Sku { .. } => s.sku_surplus,
+                        };
+                        prod.redis_settled(*key, sql)
+                            .await
+                            .unwrap_or_else(|e| panic!("after SIGTERM: {e}"));
+                    }
+                },
+            )
+            .await;
+            support::until_ok(
+                "stock settled in Redis and SQL",
+                Duration::from_secs(60),
+                async || {
+                    let s = prod.snapshot(ACTIVITY, STRATEGY, SKU).await;
+                    for key in &keys {
+                        let sql = match key {
+                            StockKey::Award { award_id, .. } => {
+                                s.award_surplus[&i64::from(*award_id)]
+                            }
+                            StockKey::Sku { .. } => s.sku_surplus,
+                        };
+                        prod.redis_settled(*key, sql).await?;
+                    }
+                    Ok(())
+                },
+            )
+            .await;
+            check_counts(&prod.snapshot(ACTIVITY, STRATEGY, SKU).await, answered);
+            server.kill9();
+        })
+        .await;
+    }
+
+    fn stock_keys() -> Vec<StockKey> {
+        STOCKED
             .iter()
             .map(|&award_id| StockKey::Award {
                 strategy_id: STRATEGY,
                 award_id: award_id as i32,
             })
             .chain([StockKey::Sku { sku: SKU }])
-            .collect();
-        let (answered, server) = crash_and_restart(
-            dir.path(),
-            &env,
-            async || prod.config_sql(&configure_sql()).await,
-            async || {
-                let mut open = Vec::new();
-                for key in &keys {
-                    open.push(prod.stock.pending(*key).await.expect("pending"));
-                }
-                eprintln!("reservations left open by the kill: {open:?}");
-            },
-        )
-        .await;
-        let started = std::time::Instant::now();
-
-        // The sweeper settles the reservations the kill left (older than 5 s), and the
-        // write-back brings the SQL surplus to the Redis counters.
-        support::until_ok(
-            "stock settled in Redis and SQL",
-            Duration::from_secs(60),
-            async || {
-                let s = prod.snapshot(ACTIVITY, STRATEGY, SKU).await;
-                for key in &keys {
-                    let sql = match key {
-                        StockKey::Award { award_id, .. } => s.award_surplus[&i64::from(*award_id)],
-                        StockKey::Sku { .. } => s.sku_surplus,
-                    };
-                    prod.redis_settled(*key, sql).await?;
-                }
-                Ok(())
-            },
-        )
-        .await;
-        let snapshot = prod.snapshot(ACTIVITY, STRATEGY, SKU).await;
-        eprintln!(
-            "stock settled {:?} after the load; surplus {:?}, sku {}",
-            started.elapsed(),
-            snapshot.award_surplus,
-            snapshot.sku_surplus
-        );
-        check_counts(&snapshot, answered);
-
-        support::eventually(
-            "every task delivered",
-            Duration::from_secs(120),
-            async || delivered(&prod.snapshot(ACTIVITY, STRATEGY, SKU).await).is_ok(),
-        )
-        .await;
-        server.kill9();
-    })
-    .await;
+            .collect()
+    }
 }

@@ -1,6 +1,9 @@
 //! The application on MariaDB/MySQL (this machine's server, or `TEST_MYSQL_URL`): with
 //! `mysql_url` set, `Services::build` serves from the sharded databases; a server that
 //! cannot be reached is a start-up error naming it.
+//!
+//! Compiled only with `--features production-tests`.
+#![cfg(feature = "production-tests")]
 
 use big_market::Application;
 use big_market::config::{Config, Secret};

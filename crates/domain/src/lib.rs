@@ -14,6 +14,7 @@
 
 pub mod activity;
 pub mod award;
+pub mod campaign;
 pub mod cluster;
 pub mod credit;
 pub mod dcc;

@@ -605,6 +605,7 @@ impl SampleData {
                 .iter()
                 .find(|a| a.strategy_id == strategy_id)
                 .map(|a| a.activity_id),
+            award_table: self.awards.clone(),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod activity;
 pub mod auth;
+mod campaign;
 mod dcc;
 mod erp;
 mod health;
@@ -21,6 +22,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, Uri};
 use big_market_domain::activity::ActivityService;
 use big_market_domain::award::AwardService;
+use big_market_domain::campaign::CampaignService;
 use big_market_domain::credit::CreditService;
 use big_market_domain::dcc::DynamicConfig;
 use big_market_domain::erp::ErpService;
@@ -55,6 +57,8 @@ pub struct AppState {
     /// Degrade, rate limit, circuit breaker and deadline of draws.
     pub guard: Arc<DrawGuard>,
     pub erp: Arc<ErpService>,
+    /// Campaign documents (`admin/campaign/…`).
+    pub campaign: Arc<CampaignService>,
     /// Readiness and load of the configured stores.
     pub probe: Arc<dyn StoreProbe>,
     pub auth: Arc<auth::AuthConfig>,
@@ -107,6 +111,7 @@ pub const BASE: &str = "/api/v1/raffle";
         (name = "strategy"), (name = "activity"), (name = "rebate"), (name = "credit"),
         (name = "dcc", description = "run-time switches (operator)"),
         (name = "erp", description = "back office (operator)"),
+        (name = "campaign", description = "campaigns as documents: export, validate, simulate, apply, versions, rollback (operator)"),
         (name = "operating", description = "health, readiness, metrics, this document"),
     )
 )]
@@ -136,7 +141,8 @@ fn api() -> OpenApiRouter<AppState> {
                 .merge(rebate::routes())
                 .merge(task::routes())
                 .merge(dcc::routes())
-                .merge(erp::routes()),
+                .merge(erp::routes())
+                .merge(campaign::routes()),
         )
         .routes(routes!(health::health))
         .routes(routes!(health::ready))

@@ -110,7 +110,21 @@ impl MysqlStore {
             "SELECT activity_id FROM {cfg}.raffle_activity WHERE strategy_id = ? ORDER BY id LIMIT 1"
         );
         let activity: Option<(i64,)> = self.one(sqlx::query_as(&sql).bind(strategy_id)).await?;
+        let sql = format!(
+            "SELECT award_id, award_key, award_config, award_desc FROM {cfg}.award ORDER BY id"
+        );
+        let award_table: Vec<(i32, String, String, String)> =
+            self.all(sqlx::query_as(&sql)).await?;
         Ok(StrategyConfig {
+            award_table: award_table
+                .into_iter()
+                .map(|(award_id, award_key, award_config, award_desc)| Award {
+                    award_id,
+                    award_key,
+                    award_config,
+                    award_desc,
+                })
+                .collect(),
             strategy: strategy.map(|s| Strategy {
                 strategy_id: s.0,
                 strategy_desc: s.1,

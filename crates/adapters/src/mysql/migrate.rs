@@ -34,6 +34,12 @@ const CONFIG: &[Migration] = &[
         sql: include_str!("../../migrations/mysql/config/0002_dcc_config.sql"),
         skip_if: None,
     },
+    Migration {
+        version: 3,
+        name: "campaign_version",
+        sql: include_str!("../../migrations/mysql/config/0003_campaign_version.sql"),
+        skip_if: None,
+    },
 ];
 
 const USER: &[Migration] = &[

@@ -3,6 +3,7 @@
 //! `tb_count` copies of the sharded tables (`_000`, …). A user's rows live where
 //! upstream's router puts them ([`crate::router`]), so Java and Rust nodes share data.
 
+mod campaign;
 mod config;
 mod group;
 pub mod migrate;

@@ -263,7 +263,7 @@ impl MysqlStore {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "production-tests"))]
 mod tests {
     use super::{StockHold, parse_id};
     use crate::redis_store::{RedisStock, StockKey};

@@ -32,6 +32,7 @@ use std::sync::LazyLock;
 
 static RESERVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("reserve.lua")));
 static CANCEL: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("cancel.lua")));
+static ADJUST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("adjust.lua")));
 static TAKE_DIRTY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("take_dirty.lua")));
 
 /// Which stock a counter holds.
@@ -112,7 +113,7 @@ impl RedisStock {
         let prefix = prefix.into();
         check_prefix(&prefix)?;
         let mut c = conn.clone();
-        for script in [&*RESERVE, &*CANCEL, &*TAKE_DIRTY] {
+        for script in [&*RESERVE, &*CANCEL, &*TAKE_DIRTY, &*ADJUST] {
             script.load_async(&mut c).await?;
         }
         Ok(Self { conn, prefix })
@@ -279,6 +280,20 @@ impl RedisStock {
             .run_and_mark(&CANCEL, &reservation.key, &[&reservation.id])
             .await?;
         Ok(returned == 1)
+    }
+
+    /// Changes what is left by `delta` (a campaign changed the total by `delta`):
+    /// `None` when the counter is not assembled (the SQL surplus is then the truth),
+    /// `Some(false)` when fewer than `-delta` units are left (nothing changes).
+    pub async fn adjust(&self, key: StockKey, delta: i64) -> Result<Option<bool>> {
+        let outcome = self
+            .run_and_mark(&ADJUST, &key, &[&delta.to_string()])
+            .await?;
+        Ok(match outcome {
+            -1 => None,
+            0 => Some(false),
+            _ => Some(true),
+        })
     }
 
     /// Runs a stock script and marks the counter dirty in the same round trip. The mark

@@ -11,6 +11,7 @@
 
 mod activity;
 mod award;
+mod campaign;
 mod erp;
 mod error;
 mod seed;
@@ -37,6 +38,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_dcc_config",
         include_str!("../../migrations/sqlite/0003_dcc_config.sql"),
+    ),
+    (
+        "0004_campaign_version",
+        include_str!("../../migrations/sqlite/0004_campaign_version.sql"),
     ),
 ];
 

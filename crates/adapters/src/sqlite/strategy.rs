@@ -4,6 +4,7 @@
 use super::{SqliteStore, StoreError, decimal};
 use async_trait::async_trait;
 use big_market_domain::Result;
+use big_market_domain::award::Award;
 use big_market_domain::strategy::tree::{RuleTreeLineRow, RuleTreeNodeRow, RuleTreeRow};
 use big_market_domain::strategy::{
     AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, Strategy, StrategyAward,
@@ -107,7 +108,21 @@ fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, St
         .prepare_cached("SELECT activity_id FROM raffle_activity WHERE strategy_id = ?1")?
         .query_row([strategy_id], |r| r.get(0))
         .optional()?;
+    let award_table = conn
+        .prepare_cached(
+            "SELECT award_id, award_key, award_config, award_desc FROM award ORDER BY id",
+        )?
+        .query_map([], |r| {
+            Ok(Award {
+                award_id: r.get(0)?,
+                award_key: r.get(1)?,
+                award_config: r.get(2)?,
+                award_desc: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(StrategyConfig {
+        award_table,
         strategy,
         awards,
         rules,

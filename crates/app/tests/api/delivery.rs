@@ -946,6 +946,7 @@ async fn rebate_and_credit_endpoints_reject_bad_input() {
     assert_eq!(credits(&app, "nobody").await, 0.0);
 }
 
+#[cfg(feature = "production-tests")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_amqp_url_tasks_go_through_rabbitmq() {
     let url = std::env::var("TEST_AMQP_URL")

@@ -520,6 +520,34 @@ impl TestApp {
         self.exec(sql.to_owned()).await;
     }
 
+    /// Rows of a query on the configuration tables, every column selected as text
+    /// (`CAST(… AS CHAR)` in the query).
+    pub async fn config_query(&self, sql: &str, columns: usize) -> Vec<Vec<Option<String>>> {
+        let sql = sql.to_owned();
+        match &self.sql {
+            Some(pool) => sqlx::query(&sql)
+                .fetch_all(pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .iter()
+                .map(|r| {
+                    (0..columns)
+                        .map(|i| r.get::<Option<String>, _>(i))
+                        .collect()
+                })
+                .collect(),
+            None => self
+                .embedded()
+                .read(move |c| {
+                    Ok(c.prepare(&sql)?
+                        .query_map([], |r| (0..columns).map(|i| r.get(i)).collect())?
+                        .collect::<Result<_, _>>()?)
+                })
+                .await
+                .expect("query"),
+        }
+    }
+
     /// One integer from the configuration tables.
     pub async fn config_i64(&self, sql: &str) -> i64 {
         self.config_scalar(sql.to_owned()).await
@@ -866,10 +894,9 @@ async fn from_upstream_dumps(options: &MysqlOptions, clock: &dyn Clock) {
     }
     let dir = std::env::var("UPSTREAM_SQL_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/upstream-sql")
-        });
+        .expect(
+            "TEST_MYSQL_SCHEMA=upstream needs UPSTREAM_SQL_DIR: the directory of upstream's dumps",
+        );
     big_market_adapters::mysql::migrate::load_upstream_dumps(options, &dir)
         .await
         .unwrap_or_else(|e| panic!("loading upstream's dumps from {}: {e}", dir.display()));

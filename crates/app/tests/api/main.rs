@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on a random port, a fresh data dir per test.
 
 mod activity;
+mod campaign;
 mod delivery;
 mod helpers;
 mod lifecycle;

@@ -66,6 +66,19 @@ async fn random_raffle_draws_an_award_of_the_strategy() {
         .post("random_raffle", json!({"strategyId": 100004}))
         .await;
     assert_eq!(v["data"]["awardId"], 109, "{v}");
+    // 109's one unit is gone: its tree gives luck award 101, which 100004 does not list;
+    // it comes from the award table, on no cell of the grid.
+    for _ in 0..3 {
+        let v = app
+            .post("random_raffle", json!({"strategyId": 100004}))
+            .await;
+        assert_eq!(code(&v), "0000", "{v}");
+        assert_eq!(
+            (&v["data"]["awardId"], &v["data"]["awardIndex"]),
+            (&json!(101), &json!(0)),
+            "{v}"
+        );
+    }
 }
 
 #[tokio::test]

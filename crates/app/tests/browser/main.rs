@@ -186,3 +186,8 @@ async fn player_page() {
 async fn operator_console() {
     scenario("console.mjs").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_in_the_console() {
+    scenario("campaign.mjs").await;
+}

@@ -125,6 +125,28 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGTERM, then waits for the process to exit, at most `limit`: its exit status and
+    /// how long it took.
+    pub async fn terminate(mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
+        let began = Instant::now();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM failed");
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return (status, began.elapsed());
+            }
+            assert!(
+                began.elapsed() < limit,
+                "the server did not exit within {limit:?} of SIGTERM:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `kill -9`: no shutdown hook runs.
     pub fn kill9(self) {
         drop(self);

@@ -9,6 +9,7 @@ use super::alias::{AliasError, AliasTable};
 use super::rules::{Blacklist, parse_blacklist, parse_weight};
 use super::tree::{RuleTree, RuleTreeLineRow, RuleTreeNodeRow, RuleTreeRow};
 use super::{Strategy, StrategyAward, StrategyRule, model};
+use crate::award::Award;
 use crate::error::{Error, ResponseCode, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,6 +25,9 @@ pub struct StrategyConfig {
     pub tree_lines: Vec<RuleTreeLineRow>,
     /// The activity whose `strategy_id` is this strategy (1:1 upstream), if any.
     pub activity_id: Option<i64>,
+    /// The `award` table: where an award a rule names outside the strategy's awards (a
+    /// luck award, the blacklist award) is found.
+    pub award_table: Vec<Award>,
 }
 
 /// A `rule_weight` group with its own table.
@@ -52,6 +56,11 @@ pub struct AssembledStrategy {
     pub default_table: AliasTable<i32>,
     pub chain: Vec<ChainRule>,
     pub trees: HashMap<String, Arc<RuleTree>>,
+    /// Awards a rule gives that are not among `awards` (upstream's 100004 names luck
+    /// award 101 without listing it), by id, as the `award` table describes them. Every
+    /// award a rule can give is in `awards` or here: the armory refuses a strategy
+    /// naming one the award table does not have, so a draw never fails on it.
+    pub rule_awards: HashMap<i32, Award>,
 }
 
 /// Exact integer weights from `decimal` rates: every rate is scaled to the largest scale
@@ -186,6 +195,30 @@ impl AssembledStrategy {
             trees.insert(tree_id.to_owned(), Arc::new(tree));
         }
 
+        let named = chain
+            .iter()
+            .filter_map(|rule| match rule {
+                ChainRule::Blacklist(b) => Some(b.award_id),
+                ChainRule::Weight(_) => None,
+            })
+            .chain(trees.values().flat_map(|t| t.luck_award_ids()));
+        let mut rule_awards = HashMap::new();
+        for award_id in named {
+            if awards.iter().any(|a| a.award_id == award_id) {
+                continue;
+            }
+            let award = config
+                .award_table
+                .iter()
+                .find(|a| a.award_id == award_id)
+                .ok_or_else(|| {
+                    Error::config(format!(
+                        "strategy {id} has no award {award_id} (named by a rule), and the award table has none either"
+                    ))
+                })?;
+            rule_awards.insert(award_id, award.clone());
+        }
+
         Ok(Self {
             strategy,
             activity_id: config.activity_id,
@@ -193,6 +226,7 @@ impl AssembledStrategy {
             default_table,
             chain,
             trees,
+            rule_awards,
         })
     }
 

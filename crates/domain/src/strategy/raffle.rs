@@ -39,6 +39,8 @@ pub struct RaffleAward {
     pub sort: i32,
     /// Which chain rule picked the award before the tree ran.
     pub rule_model: &'static str,
+    /// Whether the tree replaced the picked award with its luck award.
+    pub by_luck: bool,
 }
 
 /// Runs the chain and the tree for one draw.
@@ -61,6 +63,7 @@ pub async fn perform_raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
                         b.award_id,
                         Some(BLACKLIST_AWARD_CONFIG.to_owned()),
                         model::BLACKLIST,
+                        false,
                     );
                 }
             }
@@ -76,12 +79,19 @@ pub async fn perform_raffle<S: StockStore + ?Sized, R: Rng + ?Sized>(
         picked.unwrap_or_else(|| (*strategy.default_table.sample(rng), model::DEFAULT));
 
     let Some(tree) = strategy.tree_of(award_id) else {
-        return finish(strategy, award_id, None, rule_model);
+        return finish(strategy, award_id, None, rule_model, false);
     };
     let decided = tree
         .process(strategy.strategy_id(), award_id, factor.today_used, stock)
         .await?;
-    finish(strategy, decided.award_id, decided.award_config, rule_model)
+    let by_luck = decided.award_id != award_id;
+    finish(
+        strategy,
+        decided.award_id,
+        decided.award_config,
+        rule_model,
+        by_luck,
+    )
 }
 
 fn finish(
@@ -89,19 +99,29 @@ fn finish(
     award_id: i32,
     award_config: Option<String>,
     rule_model: &'static str,
+    by_luck: bool,
 ) -> Result<RaffleAward> {
-    let award = strategy.award(award_id).ok_or_else(|| {
-        Error::config(format!(
-            "strategy {} has no award {award_id} (named by a rule)",
-            strategy.strategy_id()
-        ))
-    })?;
+    // An award of the strategy, or one a rule names from the award table: it is on no
+    // cell of the strategy's grid, so its `awardIndex` is 0.
+    let (award_title, sort) = match strategy.award(award_id) {
+        Some(award) => (award.award_title.clone(), award.sort),
+        None => match strategy.rule_awards.get(&award_id) {
+            Some(award) => (award.award_desc.clone(), 0),
+            None => {
+                return Err(Error::config(format!(
+                    "strategy {} has no award {award_id} (named by a rule)",
+                    strategy.strategy_id()
+                )));
+            }
+        },
+    };
     Ok(RaffleAward {
         award_id,
-        award_title: award.award_title.clone(),
+        award_title,
         award_config,
-        sort: award.sort,
+        sort,
         rule_model,
+        by_luck,
     })
 }
 
@@ -142,6 +162,41 @@ mod tests {
         rng: &mut StdRng,
     ) -> RaffleAward {
         pollster::block_on(perform_raffle(s, f, stock, rng)).unwrap()
+    }
+
+    /// Upstream's 100004 gives luck award 101 once 109's one unit is gone, but 101 is not
+    /// among its awards: it is served as the award table describes it, off the grid.
+    #[test]
+    fn a_luck_award_outside_the_strategy_comes_from_the_award_table() {
+        let s = sample::assembled(100004);
+        let mut stock = MemStock(HashMap::from([(109, 1)]));
+        let mut rng = StdRng::seed_from_u64(7);
+        let first = draw(&s, &factor("system", 0, 0), &mut stock, &mut rng);
+        assert_eq!((first.award_id, first.sort), (109, 9));
+        let second = draw(&s, &factor("system", 0, 0), &mut stock, &mut rng);
+        assert_eq!(
+            (
+                second.award_id,
+                second.award_title.as_str(),
+                second.award_config.as_deref(),
+                second.sort
+            ),
+            (101, "用户积分【优先透彻规则范围，如果没有则走配置】", Some("1,100"), 0)
+        );
+    }
+
+    /// A rule naming an award that neither the strategy nor the award table has stops
+    /// the strategy at armory, not at a user's draw.
+    #[test]
+    fn a_luck_award_nobody_has_is_refused_at_armory() {
+        let mut config = sample::SampleData::upstream().strategy_config(100004);
+        config.award_table.retain(|a| a.award_id != 101);
+        let err = AssembledStrategy::assemble(config).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("strategy 100004 has no award 101 (named by a rule)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -110,6 +110,16 @@ pub struct RuleTree {
     root: usize,
 }
 
+impl RuleTree {
+    /// The awards the tree's `rule_luck_award` nodes can give instead of the drawn one.
+    pub fn luck_award_ids(&self) -> impl Iterator<Item = i32> + '_ {
+        self.nodes.iter().filter_map(|n| match n.logic {
+            NodeLogic::LuckAward { award_id, .. } => Some(award_id),
+            _ => None,
+        })
+    }
+}
+
 /// What the tree decided: the award (drawn or replaced) and its config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeAward {
