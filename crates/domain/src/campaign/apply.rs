@@ -3,7 +3,7 @@
 //! the service the edges call ([`CampaignService`]).
 
 use super::document::{CampaignDocument, CampaignKey, CampaignSummary, rule_value};
-use super::simulate::{Simulation, SimulationRequest, simulate};
+use super::simulate::{Simulation, SimulationInput, SimulationRequest, simulate};
 use super::validate::{Finding, Report, validate_against};
 use crate::activity::{
     ActivityService, RaffleActivity, RaffleActivityCount, RaffleActivitySku, RaffleActivityStage,
@@ -119,11 +119,23 @@ fn decimal(raw: &str, scale: u32, what: &str) -> Result<Decimal> {
 }
 
 /// The strategy's armory input as the document describes it (for validation and
-/// simulation: the real armory assembles it).
-pub fn to_strategy_config(doc: &CampaignDocument) -> Result<StrategyConfig> {
+/// simulation: the real armory assembles it). `stored_awards` is the award table as
+/// stored; the document's own award rows take the place of theirs.
+pub fn to_strategy_config(
+    doc: &CampaignDocument,
+    stored_awards: &[Award],
+) -> Result<StrategyConfig> {
     let (strategy, awards, rules, trees) = strategy_rows(doc)?;
+    let mut award_table: Vec<Award> = awards.iter().map(|(_, a)| a.clone()).collect();
+    award_table.extend(
+        stored_awards
+            .iter()
+            .filter(|s| !awards.iter().any(|(_, a)| a.award_id == s.award_id))
+            .cloned(),
+    );
     Ok(StrategyConfig {
         strategy: Some(strategy),
+        award_table,
         awards: awards.into_iter().map(|(a, _)| a).collect(),
         rules,
         trees: trees.iter().map(|t| t.tree.clone()).collect(),
@@ -660,22 +672,34 @@ impl CampaignService {
         doc: Option<CampaignDocument>,
         key: Option<CampaignKey>,
         request: &SimulationRequest,
-    ) -> Result<std::result::Result<CampaignDocument, Vec<Finding>>> {
+    ) -> Result<std::result::Result<SimulationInput, Vec<Finding>>> {
         request.check()?;
-        match (doc, key) {
+        let rows = self.repo.config_rows().await?;
+        let doc = match (doc, key) {
             (Some(d), _) => {
-                let report = self.validate(&d).await?;
-                Ok(if report.valid {
-                    Ok(d)
-                } else {
-                    Err(report.errors)
-                })
+                let records = self
+                    .repo
+                    .awards_with_records(d.strategy.strategy_id)
+                    .await?;
+                let report = validate_against(&d, &rows, &records);
+                if !report.valid {
+                    return Ok(Err(report.errors));
+                }
+                d
             }
-            (None, Some(k)) => self.export(k).await.map(Ok),
-            (None, None) => Err(Error::illegal(
-                "give a document, an activityId or a strategyId",
-            )),
-        }
+            (None, Some(k)) => {
+                super::document::export(&rows, k).ok_or_else(|| Self::not_found(k))?
+            }
+            (None, None) => {
+                return Err(Error::illegal(
+                    "give a document, an activityId or a strategyId",
+                ));
+            }
+        };
+        Ok(Ok(SimulationInput {
+            doc,
+            award_table: rows.awards,
+        }))
     }
 
     /// [`Self::simulation_input`] then [`simulate`], on the calling thread.
@@ -686,7 +710,7 @@ impl CampaignService {
         request: SimulationRequest,
     ) -> Result<std::result::Result<Simulation, Vec<Finding>>> {
         match self.simulation_input(doc, key, &request).await? {
-            Ok(doc) => simulate(&doc, &request).map(Ok),
+            Ok(input) => simulate(&input, &request).map(Ok),
             Err(e) => Ok(Err(e)),
         }
     }

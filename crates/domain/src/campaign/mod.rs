@@ -23,7 +23,8 @@ pub use document::{
     export, list, parse_document,
 };
 pub use simulate::{
-    AwardOutcome, ByRule, MAX_SIMULATED_DRAWS, Simulation, SimulationRequest, simulate,
+    AwardOutcome, ByRule, MAX_SIMULATED_DRAWS, Simulation, SimulationInput, SimulationRequest,
+    simulate,
 };
 pub use validate::{Finding, Report, validate, validate_against};
 

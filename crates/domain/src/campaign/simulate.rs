@@ -102,10 +102,18 @@ impl StockStore for MemoryStock {
     }
 }
 
-/// Runs the simulation; `doc` must be valid (see `CampaignService::simulation_input`).
-pub fn simulate(doc: &CampaignDocument, request: &SimulationRequest) -> Result<Simulation> {
+/// A validated document with the award table its rules may name.
+#[derive(Debug, Clone)]
+pub struct SimulationInput {
+    pub doc: CampaignDocument,
+    pub award_table: Vec<crate::award::Award>,
+}
+
+/// Runs the simulation (see `CampaignService::simulation_input` for its input).
+pub fn simulate(input: &SimulationInput, request: &SimulationRequest) -> Result<Simulation> {
     request.check()?;
-    let strategy = AssembledStrategy::assemble(to_strategy_config(doc)?)?;
+    let strategy =
+        AssembledStrategy::assemble(to_strategy_config(&input.doc, &input.award_table)?)?;
     let mut users: Vec<String> = Vec::new();
     for rule in &strategy.chain {
         if let ChainRule::Blacklist(b) = rule {

@@ -490,6 +490,13 @@ fn plan_changes_stock_by_the_delta_and_summarises() {
 
 // Simulation.
 
+fn input(doc: CampaignDocument) -> SimulationInput {
+    SimulationInput {
+        doc,
+        award_table: rows().awards,
+    }
+}
+
 fn plain_strategy() -> CampaignDocument {
     let mut d = doc(CampaignKey::Strategy(100002));
     d.strategy.strategy_id = 200001;
@@ -510,7 +517,7 @@ fn simulation_agrees_with_the_odds_of_a_strategy_without_rules() {
         draws_per_user: 100,
         seed: 42,
     };
-    let s = simulate(&d, &req).unwrap();
+    let s = simulate(&input(d.clone()), &req).unwrap();
     assert_eq!(s.draws, 100_000);
     let chi: f64 = s
         .awards
@@ -521,9 +528,9 @@ fn simulation_agrees_with_the_odds_of_a_strategy_without_rules() {
     assert!(p > 0.001, "chi-square {chi}, p {p}: {s:#?}");
     assert!(s.awards.iter().all(|a| a.by_rule.default == a.granted));
     // Seeded: the same input, the same answer.
-    assert_eq!(simulate(&d, &req).unwrap(), s);
+    assert_eq!(simulate(&input(d.clone()), &req).unwrap(), s);
     assert_ne!(
-        simulate(&d, &SimulationRequest { seed: 43, ..req }).unwrap(),
+        simulate(&input(d.clone()), &SimulationRequest { seed: 43, ..req }).unwrap(),
         s
     );
 }
@@ -536,7 +543,7 @@ fn simulation_follows_the_rules_of_100006() {
         draws_per_user: 1000,
         seed: 7,
     };
-    let s = simulate(&d, &req).unwrap();
+    let s = simulate(&input(d.clone()), &req).unwrap();
     let by = |id: i32| s.awards.iter().find(|a| a.award_id == id).unwrap();
     // Weight draws: one per user at draws 10, 70 and 1000, minus the 3 blacklisted users.
     let weighted: u64 = s.awards.iter().map(|a| a.by_rule.weight).sum();
@@ -563,7 +570,7 @@ fn simulation_locks_hold_until_the_lock_count() {
     let d = activity();
     // One draw each: today_used = 1, so tree_lock_2 (106) stays locked; 107 (lock 1) opens.
     let s = simulate(
-        &d,
+        &input(d.clone()),
         &SimulationRequest {
             users: 20000,
             draws_per_user: 1,
@@ -581,7 +588,7 @@ fn simulation_limits_are_checked() {
     let d = activity();
     for (users, draws) in [(0, 1), (1, 0), (1001, 1000)] {
         let e = simulate(
-            &d,
+            &input(d.clone()),
             &SimulationRequest {
                 users,
                 draws_per_user: draws,

@@ -497,7 +497,7 @@ pub fn validate(
                 format!("tree {} is used by no award", tree.tree_id),
             );
         }
-        check_tree(&mut c, &p, tree, &award_ids, &known_award);
+        check_tree(&mut c, &p, tree, &known_award);
         if let Some(stored) = super::document::export_tree(rows, &tree.tree_id)
             && &stored != tree
         {
@@ -513,7 +513,7 @@ pub fn validate(
 
     // Last, the armory itself: whatever the draw would refuse.
     if c.errors.is_empty()
-        && let Err(e) = to_strategy_config(doc).and_then(AssembledStrategy::assemble)
+        && let Err(e) = to_strategy_config(doc, &rows.awards).and_then(AssembledStrategy::assemble)
     {
         c.err("strategy", e.to_string());
     }
@@ -596,10 +596,18 @@ fn check_rule(
                 format!("blacklist belongs to rule_blacklist, not {}", r.rule_model),
             );
         }
-        if !award_ids.contains(&b.award_id) {
+        if !award_ids.contains(&b.award_id)
+            && !rows
+                .awards
+                .iter()
+                .any(|w| i64::from(w.award_id) == b.award_id)
+        {
             c.err(
                 format!("{p}.blacklist.awardId"),
-                format!("award {} is not in the strategy", b.award_id),
+                format!(
+                    "award {} is neither in the strategy nor in the award table",
+                    b.award_id
+                ),
             );
         }
         if b.users.is_empty() {
@@ -637,10 +645,15 @@ fn check_rule(
                         "a blacklist needs at least one user",
                     );
                 }
-                if !award_ids.contains(&i64::from(b.award_id)) {
+                if !award_ids.contains(&i64::from(b.award_id))
+                    && !rows.awards.iter().any(|w| w.award_id == b.award_id)
+                {
                     c.err(
                         format!("{p}.ruleValue"),
-                        format!("award {} is not in the strategy", b.award_id),
+                        format!(
+                            "award {} is neither in the strategy nor in the award table",
+                            b.award_id
+                        ),
                     );
                 }
             }),
@@ -650,16 +663,9 @@ fn check_rule(
             c.err(format!("{p}.ruleValue"), e.to_string());
         }
     }
-    let _ = rows;
 }
 
-fn check_tree(
-    c: &mut Checker,
-    p: &str,
-    tree: &TreeDoc,
-    award_ids: &HashSet<i64>,
-    known_award: &dyn Fn(i64) -> bool,
-) {
+fn check_tree(c: &mut Checker, p: &str, tree: &TreeDoc, known_award: &dyn Fn(i64) -> bool) {
     c.text(&format!("{p}.treeName"), &tree.tree_name, 64);
     if let Some(d) = &tree.tree_desc {
         c.len(&format!("{p}.treeDesc"), d, 128);
@@ -708,12 +714,6 @@ fn check_tree(
                     Ok(id) if !known_award(id) => c.err(
                         format!("{np}.ruleValue"),
                         format!("luck award {id} does not exist in the award table"),
-                    ),
-                    Ok(id) if !award_ids.contains(&id) => c.err(
-                        format!("{np}.ruleValue"),
-                        format!(
-                            "luck award {id} is not an award of this strategy: the draw would fail"
-                        ),
                     ),
                     Ok(_) => {}
                 }
