@@ -27,6 +27,7 @@ async function openEditor() {
 }
 
 async function apply() {
+  await p.evaluate(() => { document.querySelector('#flash').textContent = ''; });
   await p.click('#campaign-apply');
   await p.waitForFunction(() => document.querySelector('#flash').textContent.match(/已发布为版本 \d+/));
   return Number((await p.textContent('#flash')).match(/(\d+)/)[1]);
@@ -81,6 +82,7 @@ await steps([
     assert.ok((await titles()).includes('浏览器台灯二代'));
     await p.waitForSelector(`button.rollback[data-version="${first}"]`);
     await shot(p, 'console-campaign.png', { fullPage: true });
+    await p.evaluate(() => { document.querySelector('#flash').textContent = ''; });
     await p.click(`button.rollback[data-version="${first}"]`);
     await p.waitForFunction(() => document.querySelector('#flash').textContent.includes('已回滚'));
     assert.ok((await titles()).includes('浏览器台灯'), 'rolled back to the first version');
