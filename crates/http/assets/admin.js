@@ -167,7 +167,7 @@ async function dashboard(root) {
       tiles,
       tile(t('dash.drawsPerMinute'), perMinute == null ? '–' : perMinute.toFixed(1), 'draws-per-minute'),
       tile(t('dash.draws'), String(draws), 'draws-total'),
-      tile(t('dash.backlog'), `${pending} / ${parkedN}`, 'backlog-total'),
+      tile(t('dash.backlog.tile'), `${pending} / ${parkedN}`, 'backlog-total'),
       tile(t('dash.breaker'), breaker ? t('dash.breaker.open') : t('dash.breaker.closed'), 'breaker'),
     );
     const byCode = new Map();
