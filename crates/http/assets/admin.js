@@ -429,6 +429,9 @@ async function parked(root) {
             'button',
             {
               type: 'button',
+              class: 'requeue',
+              'data-message-id': p.messageId,
+              'aria-label': `${t('parked.requeue')} ${p.messageId}`,
               onclick: async () => {
                 try {
                   await admin('erp/requeue_task', { body: { messageId: p.messageId } });

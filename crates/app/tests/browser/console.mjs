@@ -113,6 +113,34 @@ await steps([
     await go('undelivered');
     assert.equal(await p.$(`button.redeliver[data-order-id="${order}"]`), null);
   }],
+  ['a parked task is requeued', async () => {
+    await fetch(`${ACCOUNT_SERVICE}/control?code=0001`, { method: 'POST' });
+    await recharge('op-3', 9903, 'op-3-a');
+    const mine = async () => ok('activity/query_user_award_record_list', { body: { userId: 'op-3', activityId: 100401 } });
+    let task = null;
+    for (let i = 0; i < 10 && !task; i += 1) {
+      await ok('activity/draw', { body: { userId: 'op-3', activityId: 100401 } });
+      const r = await eventually('the newest award delivered or noted', async () => {
+        const newest = (await mine())[0];
+        return newest.awardState === 'completed' || newest.deliveryNote ? newest : null;
+      });
+      if (r.awardState !== 'completed' && /account service/.test(r.deliveryNote)) {
+        task = await eventually('its task parked', async () => {
+          const parked = await ok('erp/query_parked_task_list', { method: 'GET', admin: true });
+          return parked.find((t) => t.userId === 'op-3') || null;
+        });
+        task.orderId = r.orderId;
+      }
+    }
+    assert.ok(task, 'a parked task');
+    await go('parked');
+    await p.waitForSelector(`button.requeue[data-message-id="${task.messageId}"]`);
+    await fetch(`${ACCOUNT_SERVICE}/control?code=0000`, { method: 'POST' });
+    await p.click(`button.requeue[data-message-id="${task.messageId}"]`);
+    await p.waitForFunction((id) => document.querySelector('#flash').textContent.includes(id), task.messageId);
+    await eventually('delivered', async () => (await mine()).find((r) => r.orderId === task.orderId).awardState === 'completed');
+    assert.equal(await p.$(`button.requeue[data-message-id="${task.messageId}"]`), null);
+  }],
   ['live stock', async () => {
     await go('stock');
     await p.selectOption('#strategy', '100006');
