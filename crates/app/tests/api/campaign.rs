@@ -426,7 +426,7 @@ async fn bad_input_is_0002_with_a_reason() {
     );
 }
 
-fn award_mut<'a>(doc: &'a mut Value, award_id: i64) -> &'a mut Value {
+fn award_mut(doc: &mut Value, award_id: i64) -> &mut Value {
     doc["strategy"]["awards"]
         .as_array_mut()
         .unwrap()

@@ -26,7 +26,7 @@ pub use simulate::{
     AwardOutcome, ByRule, MAX_SIMULATED_DRAWS, Simulation, SimulationInput, SimulationRequest,
     simulate,
 };
-pub use validate::{Finding, Report, validate, validate_against};
+pub use validate::{Finding, Report, check_strategy_config, validate, validate_against};
 
 #[cfg(test)]
 mod tests;

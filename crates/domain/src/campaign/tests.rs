@@ -599,3 +599,25 @@ fn simulation_limits_are_checked() {
         assert_eq!(e.code(), crate::ResponseCode::IllegalParameter);
     }
 }
+
+#[test]
+fn the_armory_runs_the_same_checks_on_stored_rows() {
+    let s = SampleData::upstream();
+    // tree_lock_3 (used by 100006) never reaches its rule_stock node.
+    let found = check_strategy_config(&s.strategy_config(100006));
+    assert!(
+        found
+            .iter()
+            .any(|f| f.message.contains("cannot be reached")),
+        "{found:#?}"
+    );
+    let mut config = s.strategy_config(100002);
+    config.awards[0].award_rate = rust_decimal::Decimal::new(-1, 1);
+    let found = check_strategy_config(&config);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.path == "strategy.awards[0].awardRate" && f.message.contains("negative")),
+        "{found:#?}"
+    );
+}

@@ -865,3 +865,31 @@ pub fn validate_against(
         warnings,
     }
 }
+
+/// The document checks on a strategy as the armory reads it (its rows, its trees, the
+/// award table). The armory logs what this finds: it keeps refusing only what cannot be
+/// drawn (a stored strategy that upstream's data left imperfect still serves), while a
+/// document that adds such a problem is refused at validation.
+pub fn check_strategy_config(config: &crate::strategy::StrategyConfig) -> Vec<Finding> {
+    let Some(strategy) = &config.strategy else {
+        return Vec::new();
+    };
+    let rows = ConfigRows {
+        awards: config.award_table.clone(),
+        strategies: vec![strategy.clone()],
+        strategy_awards: config.awards.clone(),
+        strategy_rules: config.rules.clone(),
+        rule_trees: config.trees.clone(),
+        rule_tree_nodes: config.tree_nodes.clone(),
+        rule_tree_lines: config.tree_lines.clone(),
+        activities: Vec::new(),
+        activity_counts: Vec::new(),
+        activity_skus: Vec::new(),
+        rebates: Vec::new(),
+        stages: Vec::new(),
+    };
+    match super::document::export(&rows, super::CampaignKey::Strategy(strategy.strategy_id)) {
+        Some(doc) => validate(&doc, &rows, &HashSet::new()),
+        None => Vec::new(),
+    }
+}

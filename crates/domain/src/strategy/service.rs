@@ -104,6 +104,11 @@ impl StrategyService {
                 "strategy {strategy_id} does not exist"
             )));
         }
+        // The campaign document's checks, the same that `validate` and `apply` run: logged
+        // here (the stored rows are what serves), refused when a document brings them.
+        for f in crate::campaign::check_strategy_config(&config) {
+            tracing::warn!(strategy_id, path = %f.path, problem = %f.message, "strategy configuration");
+        }
         match AssembledStrategy::assemble(config) {
             Ok(s) => {
                 tracing::info!(strategy_id, awards = s.awards.len(), "strategy assembled");
