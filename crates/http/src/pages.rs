@@ -180,6 +180,8 @@ async fn console(headers: HeaderMap) -> Response {
     serve("admin.html", &headers)
 }
 
+/// `/assets/{name}`: the stylesheet, scripts and icon (the HTML pages only at their own
+/// paths, so there is one address per page).
 async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     if name.ends_with(".html") {
         return serve("", &headers);
