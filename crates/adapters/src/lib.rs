@@ -9,7 +9,10 @@
 //! - [`router`]: upstream's userId sharding formula (Java `String.hashCode`).
 //! - [`redis_store`]: production stock with reservations, locks, cache invalidation.
 //!
-//! Adapters depend on `big-market-domain`, never on each other or on HTTP.
+//! Adapters depend on `big-market-domain`, never on each other or on HTTP. Outside
+//! tests nothing here unwraps or indexes: data a store returns never panics the server.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
 
 pub mod amqp;
 pub mod gateway;

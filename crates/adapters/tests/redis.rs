@@ -501,3 +501,38 @@ async fn the_block_list_is_shared_by_nodes_and_follows_the_callers_clock() {
     );
     redis.cleanup().await;
 }
+
+/// A campaign's change of a total moves what is left by the same amount, atomically and
+/// never below zero, with reservations in flight already out of the counter.
+#[tokio::test]
+async fn adjust_moves_what_is_left_by_the_delta_and_never_below_zero() {
+    let redis = TestRedis::start().await;
+    let stock = redis.stock().await;
+    assert_eq!(stock.adjust(AWARD, 5).await.unwrap(), None, "not assembled");
+    stock.init(AWARD, 10).await.unwrap();
+    assert!(stock.reserve(AWARD, "r:order1.1:u1", -1).await.unwrap());
+    let _ = stock.take_dirty().await.unwrap();
+    assert_eq!(stock.adjust(AWARD, 30).await.unwrap(), Some(true));
+    assert_eq!(stock.surplus(AWARD).await.unwrap(), Some(39));
+    assert_eq!(
+        stock.take_dirty().await.unwrap(),
+        vec![(AWARD, 39)],
+        "marked for the write-back"
+    );
+    assert_eq!(stock.adjust(AWARD, -40).await.unwrap(), Some(false));
+    assert_eq!(
+        stock.surplus(AWARD).await.unwrap(),
+        Some(39),
+        "refused: unchanged"
+    );
+    assert_eq!(stock.adjust(AWARD, -39).await.unwrap(), Some(true));
+    assert_eq!(stock.surplus(AWARD).await.unwrap(), Some(0));
+    // The reserved unit goes back if its order rolls back.
+    let r = Reservation {
+        key: AWARD,
+        id: "r:order1.1:u1".into(),
+    };
+    assert!(stock.cancel(&r).await.unwrap());
+    assert_eq!(stock.surplus(AWARD).await.unwrap(), Some(1));
+    redis.cleanup().await;
+}

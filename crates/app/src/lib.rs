@@ -422,7 +422,7 @@ impl Application {
         let services = Services::build_with(&config, clock, &seams).await?;
         if config.admin_token.is_none() {
             tracing::warn!(
-                "admin_token is not set: operator endpoints (armory, sku_recharge, dcc, erp) answer loopback clients only"
+                "admin_token is not set: operator endpoints (armory, sku_recharge, dcc, erp, admin/campaign) answer loopback clients only"
             );
         }
         if config.jwt_secret.is_none() {

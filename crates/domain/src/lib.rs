@@ -11,6 +11,12 @@
 //!
 //! Adapters implement the ports declared here (e.g. [`strategy::StockStore`]); this crate
 //! never depends on them.
+//!
+//! Outside tests, nothing here may panic on data: no `unwrap`, no indexing (a bad index
+//! is a configuration to refuse, not a crash), and no silent `as` where odds (alias
+//! tables, award prizes) or money (credits) are computed.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
 
 pub mod activity;
 pub mod award;

@@ -8,7 +8,7 @@ use crate::response::{
     require_text,
 };
 use axum::extract::State;
-use big_market_domain::{Error, ResponseCode};
+use big_market_domain::Error;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -112,12 +112,8 @@ async fn draw_by_token(
     guarded_draw(&app, user_id, req.activity_id).await
 }
 
-/// The draw behind both endpoints.
-///
-/// The read half (finding the activity and strategy) is abandoned at the deadline; the
-/// transaction is handed to the store with the deadline, which refuses it if it comes
-/// too late, and is then always awaited: a draw that committed is answered with its
-/// award however late, so `0006` means nothing was taken.
+/// The draw behind both endpoints: the guards, then the draw by its deadline
+/// (`ActivityService::draw_by`: `0006` only when nothing was taken).
 async fn guarded_draw(
     app: &AppState,
     user_id: String,
@@ -126,42 +122,15 @@ async fn guarded_draw(
     let activity_id = require_id(activity_id, "activityId")?;
     let admission = app.guard.admit(&user_id).await?;
     let deadline = std::time::Instant::now() + app.guard.draw_timeout();
-    let prepared = tokio::time::timeout_at(
-        tokio::time::Instant::from_std(deadline),
-        app.activity
-            .prepare_draw(user_id, activity_id, Some(deadline)),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(Error::biz(
-            ResponseCode::Hystrix,
-            "the draw could not be prepared before its deadline; nothing was taken",
-        ))
-    });
-    let outcome = match prepared {
-        Ok(job) => {
-            // At the deadline the draw is given up if the store has not started it yet
-            // (it never will: `0006` at once, nothing taken); once started, its answer
-            // is awaited however late.
-            let gate = job.gate.clone();
-            let commit = app.activity.commit_draw(job);
-            tokio::pin!(commit);
-            tokio::select! {
-                outcome = &mut commit => outcome,
-                () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
-                    if gate.give_up() {
-                        Err(Error::biz(
-                            ResponseCode::Hystrix,
-                            "the store did not start the draw before its deadline; nothing was taken",
-                        ))
-                    } else {
-                        commit.await
-                    }
-                }
-            }
-        }
-        Err(e) => Err(e),
-    };
+    let outcome = app
+        .activity
+        .draw_by(
+            user_id,
+            activity_id,
+            deadline,
+            tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)),
+        )
+        .await;
     app.guard.finish(admission, &outcome);
     let r = outcome?;
     app.metrics.draw(activity_id, r.award_id);

@@ -1,6 +1,6 @@
 //! Who may call what.
 //!
-//! - [`Admin`]: operator endpoints (armory, recharge, DCC, ERP). With an admin token
+//! - [`Admin`]: operator endpoints (armory, recharge, DCC, ERP, campaigns). With an admin token
 //!   configured they need `Authorization: Bearer <token>`; without one they answer only
 //!   loopback clients. A refusal is `0008` (upstream's "接口权限拦截").
 //! - [`TokenUser`]: the `*_by_token` endpoints take the user id from the `openId` claim

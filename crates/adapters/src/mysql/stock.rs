@@ -18,12 +18,43 @@ use crate::redis_store::{RedisStock, Reservation, StockKey, SweepReport};
 use big_market_domain::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
 
+/// What kind of order holds a reservation: the first part of its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum HolderKind {
+    /// A draw's raffle order: its award record commits with the award stock (`r`).
+    Raffle,
+    /// A recharge's activity order: it commits with the SKU stock (`a`).
+    Recharge,
+    /// A strategy-level raffle, with no order: nothing commits, a crash returns the unit (`x`).
+    Strategy,
+}
+
+impl HolderKind {
+    /// The letter in reservation ids (ids outlive a node: the letters never change).
+    fn code(self) -> char {
+        match self {
+            HolderKind::Raffle => 'r',
+            HolderKind::Recharge => 'a',
+            HolderKind::Strategy => 'x',
+        }
+    }
+
+    fn from_code(code: char) -> Option<Self> {
+        match code {
+            'r' => Some(HolderKind::Raffle),
+            'a' => Some(HolderKind::Recharge),
+            'x' => Some(HolderKind::Strategy),
+            _ => None,
+        }
+    }
+}
+
 /// The stock side of one transaction.
 pub(crate) struct StockHold {
     pub(crate) store: RedisStock,
     pub(crate) user_id: String,
     /// Kind and `{orderId}.{nonce}` of the order this transaction writes, once known.
-    pub(crate) holder: Option<(char, String)>,
+    pub(crate) holder: Option<(HolderKind, String)>,
     pub(crate) reserved: Vec<Reservation>,
 }
 
@@ -31,7 +62,7 @@ impl StockHold {
     /// The order the next reservations belong to. A nonce per call keeps the ids of two
     /// transactions apart even when both hold the same order (a reused `create` raffle
     /// order, a transaction run again), so one never settles the other's unit.
-    pub(crate) fn hold_for(&mut self, kind: char, order_id: &str) {
+    pub(crate) fn hold_for(&mut self, kind: HolderKind, order_id: &str) {
         let nonce = big_market_domain::activity::random_digits(&mut rand::rng(), 8);
         self.holder = Some((kind, format!("{order_id}.{nonce}")));
     }
@@ -41,7 +72,7 @@ impl StockHold {
         let (kind, order) = match &self.holder {
             Some((kind, order)) => (*kind, order.clone()),
             None => (
-                'x',
+                HolderKind::Strategy,
                 big_market_domain::activity::random_digits(&mut rand::rng(), 12),
             ),
         };
@@ -51,7 +82,7 @@ impl StockHold {
             0 => String::new(),
             n => format!("-{n}"),
         };
-        let id = format!("{kind}:{order}{again}:{}", self.user_id);
+        let id = format!("{}:{order}{again}:{}", kind.code(), self.user_id);
         // Stamped with Redis's clock, which the sweeper reads too: nodes' clocks may differ.
         let taken = self.store.reserve(key, &id, SERVER_TIME).await?;
         if taken {
@@ -82,9 +113,9 @@ pub(crate) async fn settle(hold: Option<StockHold>, committed: bool) {
 const SERVER_TIME: i64 = -1;
 
 /// The kind, order id (without the nonce) and user id of a reservation id.
-fn parse_id(id: &str) -> Option<(char, &str, &str)> {
+fn parse_id(id: &str) -> Option<(HolderKind, &str, &str)> {
     let mut parts = id.splitn(3, ':');
-    let kind = parts.next()?.chars().next()?;
+    let kind = HolderKind::from_code(parts.next()?.chars().next()?)?;
     let order = parts.next()?;
     let order = order.split_once('.').map_or(order, |(o, _)| o);
     Some((kind, order, parts.next()?))
@@ -201,7 +232,7 @@ impl MysqlStore {
     /// or SKU.
     async fn committed_orders(&self, key: StockKey, ids: Vec<String>) -> Result<HashSet<String>> {
         // (table, shard) → order ids to look up there.
-        let mut asks: BTreeMap<(char, usize), Vec<(String, String)>> = BTreeMap::new();
+        let mut asks: BTreeMap<(HolderKind, usize), Vec<(String, String)>> = BTreeMap::new();
         let mut shards: Vec<std::sync::Arc<Shard>> = Vec::new();
         for id in ids {
             let Some((kind, order_id, user_id)) = parse_id(&id) else {
@@ -209,7 +240,7 @@ impl MysqlStore {
                     "malformed stock reservation {id:?}"
                 )));
             };
-            if kind == 'x' {
+            if kind == HolderKind::Strategy {
                 continue; // no order: never committed anything to look for
             }
             let shard = self.shard(user_id);
@@ -229,15 +260,19 @@ impl MysqlStore {
         }
         let mut found = HashSet::new();
         for ((kind, at), orders) in asks {
-            let shard = &shards[at];
+            let Some(shard) = shards.get(at) else {
+                continue;
+            };
             let (table, column, value) = match (kind, key) {
-                ('r', StockKey::Award { award_id, .. }) => {
+                (HolderKind::Raffle, StockKey::Award { award_id, .. }) => {
                     ("user_award_record", "award_id", i64::from(award_id))
                 }
-                ('a', StockKey::Sku { sku }) => ("raffle_activity_order", "sku", sku),
+                (HolderKind::Recharge, StockKey::Sku { sku }) => {
+                    ("raffle_activity_order", "sku", sku)
+                }
                 (kind, key) => {
                     return Err(Error::internal(format!(
-                        "reservation kind {kind} does not hold {key}"
+                        "reservation kind {kind:?} does not hold {key}"
                     )));
                 }
             };
@@ -264,8 +299,8 @@ impl MysqlStore {
 }
 
 #[cfg(all(test, feature = "production-tests"))]
-mod tests {
-    use super::{StockHold, parse_id};
+mod redis_tests {
+    use super::{HolderKind, StockHold, parse_id};
     use crate::redis_store::{RedisStock, StockKey};
 
     /// Against this machine's Redis (or `TEST_REDIS_URL`), under a fresh prefix.
@@ -289,7 +324,7 @@ mod tests {
             holder: None,
             reserved: Vec::new(),
         };
-        hold.hold_for('r', "123456789012");
+        hold.hold_for(HolderKind::Raffle, "123456789012");
         assert!(hold.reserve(key).await.unwrap());
         assert!(hold.reserve(key).await.unwrap());
         assert_eq!(store.surplus(key).await.unwrap(), Some(3));
@@ -298,7 +333,7 @@ mod tests {
             let (kind, order, user) = parse_id(&r.id).unwrap();
             assert_eq!(
                 (kind, order, user),
-                ('r', "123456789012", "u:1"),
+                (HolderKind::Raffle, "123456789012", "u:1"),
                 "{}",
                 r.id
             );
@@ -320,17 +355,23 @@ mod tests {
             .await
             .unwrap();
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HolderKind, parse_id};
 
     #[test]
     fn reservation_ids_keep_user_ids_with_colons() {
         assert_eq!(
             parse_id("r:123456789012:a:b"),
-            Some(('r', "123456789012", "a:b"))
+            Some((HolderKind::Raffle, "123456789012", "a:b"))
         );
         assert_eq!(
             parse_id("a:123456789012.00012345:u.1"),
-            Some(('a', "123456789012", "u.1"))
+            Some((HolderKind::Recharge, "123456789012", "u.1"))
         );
         assert_eq!(parse_id("x"), None);
+        assert_eq!(parse_id("q:123456789012:u"), None);
     }
 }

@@ -8,15 +8,16 @@
 //! - credit is taken with a guarded relative update (`available_amount >= ?`), never a
 //!   value computed from an earlier read.
 
+use super::stock::HolderKind;
 use super::store::{MysqlTx, duplicate_key, index_dup};
 use crate::redis_store::StockKey;
 use big_market_domain::activity::quota::{DrawDeduction, QuotaRows};
 use big_market_domain::activity::{
-    ActivityAccount, ActivityTx, PeriodAccount, RaffleActivityCount, RaffleActivityOrder,
+    ActivityAccount, DrawTx, PeriodAccount, RaffleActivityCount, RaffleActivityOrder, RechargeTx,
     UserRaffleOrder, random_digits,
 };
-use big_market_domain::award::{AwardTx, UserAwardRecord};
-use big_market_domain::credit::{self, CreditOrder, CreditTx};
+use big_market_domain::award::{AwardRecordTx, AwardTx, UserAwardRecord};
+use big_market_domain::credit::{self, CreditGrantTx, CreditOrder, CreditTx};
 use big_market_domain::rebate::{RebateOrder, RebateTx};
 use big_market_domain::strategy::StockStore;
 use big_market_domain::task::{Task, TaskTx};
@@ -42,7 +43,7 @@ fn cents(d: Decimal) -> Decimal {
 
 impl MysqlTx {
     /// The order the stock reserved from now on belongs to (Redis stock only).
-    fn hold_for(&mut self, kind: char, order_id: &str) {
+    fn hold_for(&mut self, kind: HolderKind, order_id: &str) {
         if let Some(hold) = &mut self.stock {
             hold.hold_for(kind, order_id);
         }
@@ -52,51 +53,6 @@ impl MysqlTx {
     pub(super) async fn exec(&mut self, q: Query<'_, MySql, MySqlArguments>) -> Result<u64> {
         let r = q.execute(&mut *self.tx).await;
         Ok(self.check(r)?.rows_affected())
-    }
-
-    /// Runs a query expected to yield at most one row.
-    /// The `raffle_activity_account_{unit}` row (`unit` is `day` or `month`, whose
-    /// table and columns share the name), locked for the transaction.
-    async fn period_account(
-        &mut self,
-        unit: &str,
-        user_id: &str,
-        activity_id: i64,
-        key: &str,
-    ) -> Result<Option<PeriodAccount>> {
-        let sql = format!(
-            "SELECT user_id, activity_id, {unit}, {unit}_count, {unit}_count_surplus
-             FROM {db}.raffle_activity_account_{unit}
-             WHERE user_id = ? AND activity_id = ? AND {unit} = ? FOR UPDATE",
-            db = self.shard.db
-        );
-        let row: Option<PeriodRow> = self
-            .optional(
-                sqlx::query_as(&sql)
-                    .bind(user_id)
-                    .bind(activity_id)
-                    .bind(key),
-            )
-            .await?;
-        Ok(row.map(period))
-    }
-
-    /// `{unit}_count_surplus − 1` of one period row, guarded by `> 0`; whether it changed.
-    async fn deduct_period(
-        &mut self,
-        unit: &str,
-        user_id: &str,
-        activity_id: i64,
-        key: &str,
-    ) -> Result<bool> {
-        let sql = format!(
-            "UPDATE {db}.raffle_activity_account_{unit}
-             SET {unit}_count_surplus = {unit}_count_surplus - 1
-             WHERE user_id = ? AND activity_id = ? AND {unit} = ? AND {unit}_count_surplus > 0",
-            db = self.shard.db
-        );
-        let q = sqlx::query(&sql).bind(user_id).bind(activity_id).bind(key);
-        Ok(self.exec(q).await? == 1)
     }
 
     /// Inserts a `raffle_activity_account_{unit}` row.
@@ -119,6 +75,7 @@ impl MysqlTx {
         Ok(())
     }
 
+    /// Runs a query expected to yield at most one row.
     pub(super) async fn optional<O>(
         &mut self,
         q: QueryAs<'_, MySql, O, MySqlArguments>,
@@ -193,8 +150,6 @@ impl StockStore for MysqlTx {
     }
 }
 
-type AccountRow = (String, i64, i64, i64, i64, i64, i64, i64);
-type PeriodRow = (String, i64, String, i64, i64);
 type RaffleOrderRow = (String, i64, String, i64, String, String, String);
 type ActivityOrderRow = (
     String,
@@ -211,16 +166,6 @@ type ActivityOrderRow = (
     String,
     String,
 );
-
-fn period(r: PeriodRow) -> PeriodAccount {
-    PeriodAccount {
-        user_id: r.0,
-        activity_id: r.1,
-        period: r.2,
-        count: r.3,
-        count_surplus: r.4,
-    }
-}
 
 pub(super) const RAFFLE_ORDER_COLUMNS: &str =
     "user_id, activity_id, activity_name, strategy_id, order_id,
@@ -261,17 +206,31 @@ fn activity_order(r: ActivityOrderRow) -> Result<RaffleActivityOrder> {
     })
 }
 
-/// The accounts of `users` in an activity with their `month` and `day` rows, all locked
-/// (in user order, as every reader takes them), by user. One statement for any number of
-/// users: a draw reads one, a group of draws all of theirs.
+/// Whether a read locks the rows it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lock {
+    /// `FOR UPDATE`: inside the transaction that changes them.
+    ForUpdate,
+    /// A plain read (queries outside a transaction).
+    No,
+}
+
+/// The accounts of `users` in an activity with this month's and today's rows, by user;
+/// locked (in user order, as every reader takes them) with [`Lock::ForUpdate`]. One
+/// statement for any number of users: a draw reads one, a group of draws all of theirs.
 pub(super) async fn read_quota_rows(
     conn: &mut MySqlConnection,
     db: &str,
     activity_id: i64,
-    month: &str,
-    day: &str,
+    keys: &CalendarKeys,
     users: &[&str],
+    lock: Lock,
 ) -> Result<HashMap<String, QuotaRows>, sqlx::Error> {
+    let (month, day) = (keys.month.as_str(), keys.day.as_str());
+    let lock = match lock {
+        Lock::ForUpdate => " FOR UPDATE",
+        Lock::No => "",
+    };
     let list = vec!["?"; users.len()].join(", ");
     let sql = format!(
         "SELECT a.user_id, a.total_count, a.total_count_surplus, a.day_count,
@@ -283,7 +242,7 @@ pub(super) async fn read_quota_rows(
          LEFT JOIN {db}.raffle_activity_account_day d
            ON d.user_id = a.user_id AND d.activity_id = a.activity_id AND d.day = ?
          WHERE a.activity_id = ? AND a.user_id IN ({list})
-         ORDER BY a.user_id FOR UPDATE"
+         ORDER BY a.user_id{lock}"
     );
     type Row = (
         String,
@@ -318,8 +277,8 @@ pub(super) async fn read_quota_rows(
                     count_surplus,
                 })
         };
-        let quota = (
-            Some(ActivityAccount {
+        let quota = QuotaRows {
+            account: Some(ActivityAccount {
                 user_id: r.0.clone(),
                 activity_id,
                 total_count: r.1,
@@ -329,15 +288,15 @@ pub(super) async fn read_quota_rows(
                 month_count: r.5,
                 month_count_surplus: r.6,
             }),
-            period(month, r.7, r.8),
-            period(day, r.9, r.10),
-        );
+            month: period(month, r.7, r.8),
+            day: period(day, r.9, r.10),
+        };
         rows.insert(r.0.clone(), quota);
     }
     Ok(rows)
 }
 
-impl ActivityTx for MysqlTx {
+impl DrawTx for MysqlTx {
     /// One statement: the account with this month's and today's rows, all locked.
     async fn quota_rows(
         &mut self,
@@ -350,18 +309,14 @@ impl ActivityTx for MysqlTx {
             &mut self.tx,
             &db,
             activity_id,
-            &keys.month,
-            &keys.day,
+            keys,
             &[user_id],
+            Lock::ForUpdate,
         )
         .await;
         // At most one row: user ids compare as the column's collation does, so it may be
         // spelled otherwise than asked (`Alice` for `alice`), and it is this user's.
-        Ok(self
-            .check(r)?
-            .into_values()
-            .next()
-            .unwrap_or((None, None, None)))
+        Ok(self.check(r)?.into_values().next().unwrap_or_default())
     }
 
     /// One multi-table `UPDATE` of the total row and the month and day rows named.
@@ -405,101 +360,12 @@ impl ActivityTx for MysqlTx {
         Ok(self.exec(q).await? == rows)
     }
 
-    async fn account(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-    ) -> Result<Option<ActivityAccount>> {
-        let sql = format!(
-            "SELECT user_id, activity_id, total_count, total_count_surplus, day_count, day_count_surplus,
-                    month_count, month_count_surplus
-             FROM {db}.raffle_activity_account WHERE user_id = ? AND activity_id = ? FOR UPDATE",
-            db = self.shard.db
-        );
-        let row: Option<AccountRow> = self
-            .optional(sqlx::query_as(&sql).bind(user_id).bind(activity_id))
-            .await?;
-        Ok(row.map(|r| ActivityAccount {
-            user_id: r.0,
-            activity_id: r.1,
-            total_count: r.2,
-            total_count_surplus: r.3,
-            day_count: r.4,
-            day_count_surplus: r.5,
-            month_count: r.6,
-            month_count_surplus: r.7,
-        }))
-    }
-
-    async fn month_account(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        month: &str,
-    ) -> Result<Option<PeriodAccount>> {
-        self.period_account("month", user_id, activity_id, month)
-            .await
-    }
-
-    async fn day_account(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        day: &str,
-    ) -> Result<Option<PeriodAccount>> {
-        self.period_account("day", user_id, activity_id, day).await
-    }
-
-    async fn deduct_total(&mut self, user_id: &str, activity_id: i64) -> Result<bool> {
-        let sql = format!(
-            "UPDATE {db}.raffle_activity_account SET total_count_surplus = total_count_surplus - 1
-             WHERE user_id = ? AND activity_id = ? AND total_count_surplus > 0",
-            db = self.shard.db
-        );
-        Ok(self
-            .exec(sqlx::query(&sql).bind(user_id).bind(activity_id))
-            .await?
-            == 1)
-    }
-
-    async fn deduct_month(&mut self, user_id: &str, activity_id: i64, month: &str) -> Result<bool> {
-        self.deduct_period("month", user_id, activity_id, month)
-            .await
-    }
-
-    async fn deduct_day(&mut self, user_id: &str, activity_id: i64, day: &str) -> Result<bool> {
-        self.deduct_period("day", user_id, activity_id, day).await
-    }
-
     async fn insert_month(&mut self, row: &PeriodAccount) -> Result<()> {
         self.insert_period("month", row).await
     }
 
     async fn insert_day(&mut self, row: &PeriodAccount) -> Result<()> {
         self.insert_period("day", row).await
-    }
-
-    async fn set_mirrors(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        month_surplus: i64,
-        day_surplus: i64,
-    ) -> Result<()> {
-        let sql = format!(
-            "UPDATE {db}.raffle_activity_account SET month_count_surplus = ?, day_count_surplus = ?
-             WHERE user_id = ? AND activity_id = ?",
-            db = self.shard.db
-        );
-        self.exec(
-            sqlx::query(&sql)
-                .bind(month_surplus)
-                .bind(day_surplus)
-                .bind(user_id)
-                .bind(activity_id),
-        )
-        .await?;
-        Ok(())
     }
 
     async fn unused_raffle_order(
@@ -543,7 +409,7 @@ impl ActivityTx for MysqlTx {
             })
             .await;
         self.check(r)?;
-        self.hold_for('r', &o.order_id);
+        self.hold_for(HolderKind::Raffle, &o.order_id);
         Ok(())
     }
 
@@ -559,11 +425,13 @@ impl ActivityTx for MysqlTx {
             .await?
             == 1;
         if used {
-            self.hold_for('r', order_id);
+            self.hold_for(HolderKind::Raffle, order_id);
         }
         Ok(used)
     }
+}
 
+impl RechargeTx for MysqlTx {
     async fn insert_activity_order(&mut self, o: &mut RaffleActivityOrder) -> Result<()> {
         let sql = format!(
             "INSERT INTO {db}.raffle_activity_order{sfx} (user_id, sku, activity_id, activity_name,
@@ -598,7 +466,7 @@ impl ActivityTx for MysqlTx {
             },
         )
         .await?;
-        self.hold_for('a', &o.order_id);
+        self.hold_for(HolderKind::Recharge, &o.order_id);
         Ok(())
     }
 
@@ -737,6 +605,33 @@ impl ActivityTx for MysqlTx {
 }
 
 impl AwardTx for MysqlTx {
+    async fn award_state(&mut self, user_id: &str, order_id: &str) -> Result<Option<String>> {
+        let sql = format!(
+            "SELECT award_state FROM {db}.user_award_record{sfx} WHERE user_id = ? AND order_id = ?",
+            db = self.shard.db,
+            sfx = self.shard.sfx
+        );
+        let row: Option<(String,)> = self
+            .optional(sqlx::query_as(&sql).bind(user_id).bind(order_id))
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    async fn complete_award(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
+        let sql = format!(
+            "UPDATE {db}.user_award_record{sfx} SET award_state = 'completed', delivery_note = NULL
+             WHERE user_id = ? AND order_id = ? AND award_state = 'create'",
+            db = self.shard.db,
+            sfx = self.shard.sfx
+        );
+        Ok(self
+            .exec(sqlx::query(&sql).bind(user_id).bind(order_id))
+            .await?
+            == 1)
+    }
+}
+
+impl AwardRecordTx for MysqlTx {
     async fn insert_award_record(&mut self, r: &UserAwardRecord) -> Result<()> {
         let sql = format!(
             "INSERT INTO {db}.user_award_record{sfx} (user_id, activity_id, strategy_id, order_id,
@@ -764,31 +659,6 @@ impl AwardTx for MysqlTx {
             ))),
             Err(e) => Err(self.fail(e)),
         }
-    }
-
-    async fn award_state(&mut self, user_id: &str, order_id: &str) -> Result<Option<String>> {
-        let sql = format!(
-            "SELECT award_state FROM {db}.user_award_record{sfx} WHERE user_id = ? AND order_id = ?",
-            db = self.shard.db,
-            sfx = self.shard.sfx
-        );
-        let row: Option<(String,)> = self
-            .optional(sqlx::query_as(&sql).bind(user_id).bind(order_id))
-            .await?;
-        Ok(row.map(|r| r.0))
-    }
-
-    async fn complete_award(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
-        let sql = format!(
-            "UPDATE {db}.user_award_record{sfx} SET award_state = 'completed', delivery_note = NULL
-             WHERE user_id = ? AND order_id = ? AND award_state = 'create'",
-            db = self.shard.db,
-            sfx = self.shard.sfx
-        );
-        Ok(self
-            .exec(sqlx::query(&sql).bind(user_id).bind(order_id))
-            .await?
-            == 1)
     }
 }
 
@@ -832,20 +702,6 @@ impl CreditTx for MysqlTx {
         Ok(row.map_or(Decimal::ZERO, |r| r.0))
     }
 
-    async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {db}.user_credit_account (user_id, total_amount, available_amount, account_status)
-             VALUES (?, ?, ?, 'open')
-             ON DUPLICATE KEY UPDATE total_amount = total_amount + VALUES(total_amount),
-                 available_amount = available_amount + VALUES(available_amount)",
-            db = self.shard.db
-        );
-        let amount = cents(amount);
-        self.exec(sqlx::query(&sql).bind(user_id).bind(amount).bind(amount))
-            .await?;
-        Ok(())
-    }
-
     /// Takes `amount` only when that much is available, in one guarded statement.
     async fn credit_take(&mut self, user_id: &str, amount: Decimal) -> Result<bool> {
         let sql = format!(
@@ -858,6 +714,22 @@ impl CreditTx for MysqlTx {
             .exec(sqlx::query(&sql).bind(amount).bind(user_id).bind(amount))
             .await?
             == 1)
+    }
+}
+
+impl CreditGrantTx for MysqlTx {
+    async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {db}.user_credit_account (user_id, total_amount, available_amount, account_status)
+             VALUES (?, ?, ?, 'open')
+             ON DUPLICATE KEY UPDATE total_amount = total_amount + VALUES(total_amount),
+                 available_amount = available_amount + VALUES(available_amount)",
+            db = self.shard.db
+        );
+        let amount = cents(amount);
+        self.exec(sqlx::query(&sql).bind(user_id).bind(amount).bind(amount))
+            .await?;
+        Ok(())
     }
 
     async fn insert_credit_order(&mut self, o: &mut CreditOrder) -> Result<()> {

@@ -7,17 +7,16 @@
 //! the user databases in turn (few: `db_count`).
 
 use super::group::{CreditJob, RecordJob};
-use super::store::{MysqlStore, Shard, check_deadline, in_user_tx};
-use super::tx::{RAFFLE_ORDER_COLUMNS, datetime, raffle_order};
+use super::store::{MysqlStore, check_deadline, in_user_tx};
+use super::tx::{Lock, RAFFLE_ORDER_COLUMNS, datetime, raffle_order, read_quota_rows};
 use crate::redis_store::StockKey;
 use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::activity::quota::{self, DrawOutcome};
 use big_market_domain::activity::service::{AccountRows, DrawJob, RechargeJob};
 use big_market_domain::activity::{
-    ActivityAccount, ActivityConfig, ActivityRepository, ActivityTx, PeriodAccount,
-    RaffleActivityCount, RaffleActivityOrder, RaffleActivitySku, RaffleActivityStage,
-    UserRaffleOrder,
+    ActivityAccount, ActivityConfig, ActivityRepository, PeriodAccount, RaffleActivityCount,
+    RaffleActivityOrder, RaffleActivitySku, RaffleActivityStage, UserRaffleOrder,
 };
 use big_market_domain::award::{
     self, Award, AwardRecordView, AwardRepository, AwardTx, SendAwardMessage, UndeliveredAward,
@@ -27,8 +26,7 @@ use big_market_domain::erp::{CreditLedgerLine, ErpRepository};
 use big_market_domain::health::{OutboxStats, StoreLoad, StoreProbe};
 use big_market_domain::rebate::{self, Behavior, DailyBehaviorRebate, RebateRepository};
 use big_market_domain::strategy::{
-    AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, StrategyConfig, StrategyRepository,
-    perform_raffle,
+    AssembledStrategy, DrawCounts, RaffleAward, StrategyConfig, StrategyRepository,
 };
 use big_market_domain::task::{ParkedTask, Task, TaskOutcome, TaskRepository, TaskRow};
 use big_market_domain::time::CalendarKeys;
@@ -41,41 +39,6 @@ use std::sync::Arc;
 /// may live across the transaction's awaits.
 pub(super) fn rng() -> StdRng {
     StdRng::from_rng(&mut rand::rng())
-}
-
-/// Draws used by a user in an activity, in total and on `day`; zeros without an account.
-async fn draw_counts_on(
-    store: &MysqlStore,
-    shard: &Shard,
-    user_id: &str,
-    activity_id: i64,
-    day: &str,
-) -> Result<DrawCounts> {
-    let sql = format!(
-        "SELECT total_count - total_count_surplus FROM {db}.raffle_activity_account
-         WHERE user_id = ? AND activity_id = ?",
-        db = shard.db
-    );
-    let total: Option<(i64,)> = store
-        .one(sqlx::query_as(&sql).bind(user_id).bind(activity_id))
-        .await?;
-    let sql = format!(
-        "SELECT day_count - day_count_surplus FROM {db}.raffle_activity_account_day
-         WHERE user_id = ? AND activity_id = ? AND day = ?",
-        db = shard.db
-    );
-    let today: Option<(i64,)> = store
-        .one(
-            sqlx::query_as(&sql)
-                .bind(user_id)
-                .bind(activity_id)
-                .bind(day),
-        )
-        .await?;
-    Ok(DrawCounts {
-        total_used: total.map_or(0, |r| r.0),
-        today_used: today.map_or(0, |r| r.0),
-    })
 }
 
 #[async_trait]
@@ -101,44 +64,36 @@ impl StrategyRepository for MysqlStore {
         Ok(config)
     }
 
-    async fn draw_counts(&self, user_id: &str, activity_id: i64, day: &str) -> Result<DrawCounts> {
-        draw_counts_on(self, &self.shard(user_id), user_id, activity_id, day).await
+    async fn draw_counts(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        keys: &CalendarKeys,
+    ) -> Result<DrawCounts> {
+        let shard = self.shard(user_id);
+        let mut conn = self.pool().acquire().await.map_err(super::store::sql)?;
+        let rows = read_quota_rows(
+            &mut conn,
+            &shard.db,
+            activity_id,
+            keys,
+            &[user_id],
+            Lock::No,
+        )
+        .await
+        .map_err(super::store::sql)?;
+        Ok(rows.into_values().next().unwrap_or_default().used())
     }
 
     async fn raffle(
         &self,
         strategy: Arc<AssembledStrategy>,
         user_id: String,
-        day: String,
+        keys: CalendarKeys,
     ) -> Result<RaffleAward> {
         let mut rng = rng();
         in_user_tx!(self, &user_id, |tx| {
-            async {
-                let counts = match strategy.activity_id {
-                    Some(activity_id) => {
-                        // Read in the transaction, locking the account as a draw does.
-                        let total = tx
-                            .account(&user_id, activity_id)
-                            .await?
-                            .map_or(0, |a| a.total_count - a.total_count_surplus);
-                        let today = ActivityTx::day_account(tx, &user_id, activity_id, &day)
-                            .await?
-                            .map_or(0, |d| d.count - d.count_surplus);
-                        DrawCounts {
-                            total_used: total,
-                            today_used: today,
-                        }
-                    }
-                    None => DrawCounts::default(),
-                };
-                let factor = RaffleFactor {
-                    user_id: user_id.clone(),
-                    total_used: counts.total_used,
-                    today_used: counts.today_used,
-                };
-                perform_raffle(&strategy, &factor, tx, &mut rng).await
-            }
-            .await
+            quota::strategy_raffle(tx, &strategy, &user_id, &keys, &mut rng).await
         })
     }
 }

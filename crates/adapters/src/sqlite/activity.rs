@@ -4,12 +4,12 @@
 use super::error::is_unique_violation;
 use super::{SqliteStore, StoreError, datetime, decimal};
 use async_trait::async_trait;
-use big_market_domain::activity::quota::{self, DrawOutcome};
+use big_market_domain::activity::quota::{self, DrawDeduction, DrawOutcome};
 use big_market_domain::activity::service::{AccountRows, DrawJob, RechargeJob};
 use big_market_domain::activity::{
-    ActivityAccount, ActivityConfig, ActivityRepository, ActivityTx, PeriodAccount, RaffleActivity,
-    RaffleActivityCount, RaffleActivityOrder, RaffleActivitySku, RaffleActivityStage,
-    UserRaffleOrder, random_digits,
+    ActivityAccount, ActivityConfig, ActivityRepository, DrawTx, PeriodAccount, QuotaRows,
+    RaffleActivity, RaffleActivityCount, RaffleActivityOrder, RaffleActivitySku,
+    RaffleActivityStage, RechargeTx, UserRaffleOrder, random_digits,
 };
 use big_market_domain::strategy::StockStore;
 use big_market_domain::task::Task;
@@ -139,70 +139,63 @@ fn activity_order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<[String; 4]> {
     Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
 }
 
-impl ActivityTx for SqliteTx<'_> {
-    async fn account(
+impl DrawTx for SqliteTx<'_> {
+    async fn quota_rows(
         &mut self,
         user_id: &str,
         activity_id: i64,
-    ) -> Result<Option<ActivityAccount>> {
-        account(self.conn, user_id, activity_id).map_err(internal)
+        keys: &CalendarKeys,
+    ) -> Result<QuotaRows> {
+        // The writer thread is the only writer: rows read here cannot change before the
+        // transaction ends.
+        Ok(QuotaRows {
+            account: account(self.conn, user_id, activity_id).map_err(internal)?,
+            month: month_account(self.conn, user_id, activity_id, &keys.month).map_err(internal)?,
+            day: day_account(self.conn, user_id, activity_id, &keys.day).map_err(internal)?,
+        })
     }
 
-    async fn month_account(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        month: &str,
-    ) -> Result<Option<PeriodAccount>> {
-        month_account(self.conn, user_id, activity_id, month).map_err(internal)
-    }
-
-    async fn day_account(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        day: &str,
-    ) -> Result<Option<PeriodAccount>> {
-        day_account(self.conn, user_id, activity_id, day).map_err(internal)
-    }
-
-    async fn deduct_total(&mut self, user_id: &str, activity_id: i64) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE raffle_activity_account SET total_count_surplus = total_count_surplus - 1,
-                        update_time = CURRENT_TIMESTAMP
-                 WHERE user_id = ?1 AND activity_id = ?2 AND total_count_surplus > 0",
-            )
-            .and_then(|mut s| s.execute(params![user_id, activity_id]))
-            .map_err(internal)?;
-        Ok(n == 1)
-    }
-
-    async fn deduct_month(&mut self, user_id: &str, activity_id: i64, month: &str) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE raffle_activity_account_month SET month_count_surplus = month_count_surplus - 1,
-                        update_time = CURRENT_TIMESTAMP
-                 WHERE user_id = ?1 AND activity_id = ?2 AND month = ?3 AND month_count_surplus > 0",
-            )
-            .and_then(|mut s| s.execute(params![user_id, activity_id, month]))
-            .map_err(internal)?;
-        Ok(n == 1)
-    }
-
-    async fn deduct_day(&mut self, user_id: &str, activity_id: i64, day: &str) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE raffle_activity_account_day SET day_count_surplus = day_count_surplus - 1,
-                        update_time = CURRENT_TIMESTAMP
-                 WHERE user_id = ?1 AND activity_id = ?2 AND day = ?3 AND day_count_surplus > 0",
-            )
-            .and_then(|mut s| s.execute(params![user_id, activity_id, day]))
-            .map_err(internal)?;
-        Ok(n == 1)
+    async fn deduct_draw(&mut self, d: DrawDeduction<'_>) -> Result<bool> {
+        let conn = self.conn;
+        (|| -> rusqlite::Result<bool> {
+            let total = conn
+                .prepare_cached(
+                    "UPDATE raffle_activity_account SET total_count_surplus = total_count_surplus - 1,
+                            month_count_surplus = ?3, day_count_surplus = ?4,
+                            update_time = CURRENT_TIMESTAMP
+                     WHERE user_id = ?1 AND activity_id = ?2 AND total_count_surplus > 0",
+                )?
+                .execute(params![d.user_id, d.activity_id, d.month_left, d.day_left])?;
+            if total != 1 {
+                return Ok(false);
+            }
+            if let Some(month) = d.month {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE raffle_activity_account_month SET month_count_surplus = month_count_surplus - 1,
+                                update_time = CURRENT_TIMESTAMP
+                         WHERE user_id = ?1 AND activity_id = ?2 AND month = ?3 AND month_count_surplus > 0",
+                    )?
+                    .execute(params![d.user_id, d.activity_id, month])?;
+                if n != 1 {
+                    return Ok(false);
+                }
+            }
+            if let Some(day) = d.day {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE raffle_activity_account_day SET day_count_surplus = day_count_surplus - 1,
+                                update_time = CURRENT_TIMESTAMP
+                         WHERE user_id = ?1 AND activity_id = ?2 AND day = ?3 AND day_count_surplus > 0",
+                    )?
+                    .execute(params![d.user_id, d.activity_id, day])?;
+                if n != 1 {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })()
+        .map_err(internal)
     }
 
     async fn insert_month(&mut self, row: &PeriodAccount) -> Result<()> {
@@ -227,23 +220,6 @@ impl ActivityTx for SqliteTx<'_> {
             .and_then(|mut s| {
                 s.execute(params![row.user_id, row.activity_id, row.period, row.count, row.count_surplus])
             })
-            .map_err(internal)?;
-        Ok(())
-    }
-
-    async fn set_mirrors(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        month_surplus: i64,
-        day_surplus: i64,
-    ) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "UPDATE raffle_activity_account SET month_count_surplus = ?3, day_count_surplus = ?4
-                 WHERE user_id = ?1 AND activity_id = ?2",
-            )
-            .and_then(|mut s| s.execute(params![user_id, activity_id, month_surplus, day_surplus]))
             .map_err(internal)?;
         Ok(())
     }
@@ -324,7 +300,9 @@ impl ActivityTx for SqliteTx<'_> {
             .map_err(internal)?;
         Ok(n == 1)
     }
+}
 
+impl RechargeTx for SqliteTx<'_> {
     async fn insert_activity_order(&mut self, o: &mut RaffleActivityOrder) -> Result<()> {
         let conn = self.conn;
         let time = format_datetime(&o.order_time);

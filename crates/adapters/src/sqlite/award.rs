@@ -7,10 +7,12 @@ use super::{SqliteStore, datetime, decimal};
 use async_trait::async_trait;
 use big_market_domain::activity::random_digits;
 use big_market_domain::award::{
-    self, Award, AwardRecordView, AwardRepository, AwardTx, SendAwardMessage, UndeliveredAward,
-    UserAwardRecord,
+    self, Award, AwardRecordTx, AwardRecordView, AwardRepository, AwardTx, SendAwardMessage,
+    UndeliveredAward, UserAwardRecord,
 };
-use big_market_domain::credit::{self, CreditOrder, CreditRepository, CreditTx, Trade};
+use big_market_domain::credit::{
+    self, CreditGrantTx, CreditOrder, CreditRepository, CreditTx, Trade,
+};
 use big_market_domain::rebate::{
     self, Behavior, DailyBehaviorRebate, RebateOrder, RebateRepository, RebateTx,
 };
@@ -26,6 +28,33 @@ fn amount_text(d: Decimal) -> String {
 }
 
 impl AwardTx for SqliteTx<'_> {
+    async fn award_state(&mut self, user_id: &str, order_id: &str) -> Result<Option<String>> {
+        self.conn
+            .prepare_cached(
+                "SELECT award_state FROM user_award_record WHERE user_id = ?1 AND order_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![user_id, order_id], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(internal)
+    }
+
+    async fn complete_award(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE user_award_record SET award_state = 'completed', delivery_note = NULL,
+                        update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND order_id = ?2 AND award_state = 'create'",
+            )
+            .and_then(|mut s| s.execute(params![user_id, order_id]))
+            .map_err(internal)?;
+        Ok(n == 1)
+    }
+}
+
+impl AwardRecordTx for SqliteTx<'_> {
     async fn insert_award_record(&mut self, r: &UserAwardRecord) -> Result<()> {
         self.conn
             .prepare_cached(
@@ -52,31 +81,6 @@ impl AwardTx for SqliteTx<'_> {
                 }
             })?;
         Ok(())
-    }
-
-    async fn award_state(&mut self, user_id: &str, order_id: &str) -> Result<Option<String>> {
-        self.conn
-            .prepare_cached(
-                "SELECT award_state FROM user_award_record WHERE user_id = ?1 AND order_id = ?2",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![user_id, order_id], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(internal)
-    }
-
-    async fn complete_award(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE user_award_record SET award_state = 'completed', delivery_note = NULL,
-                        update_time = CURRENT_TIMESTAMP
-                 WHERE user_id = ?1 AND order_id = ?2 AND award_state = 'create'",
-            )
-            .and_then(|mut s| s.execute(params![user_id, order_id]))
-            .map_err(internal)?;
-        Ok(n == 1)
     }
 }
 
@@ -119,6 +123,25 @@ impl CreditTx for SqliteTx<'_> {
             .map_err(internal)?;
         Ok(v.map(|s| decimal(&s)).transpose()?.unwrap_or(Decimal::ZERO))
     }
+
+    async fn credit_take(&mut self, user_id: &str, amount: Decimal) -> Result<bool> {
+        let available = self.credit_available(user_id).await?;
+        if available < amount {
+            return Ok(false);
+        }
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE user_credit_account SET available_amount = ?2, update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![user_id, amount_text(available - amount)]))
+            .map_err(internal)?;
+        Ok(n == 1)
+    }
+}
+
+impl CreditGrantTx for SqliteTx<'_> {
     async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()> {
         let current: Option<(String, String)> = self
             .conn
@@ -154,22 +177,6 @@ impl CreditTx for SqliteTx<'_> {
             }
         }
         Ok(())
-    }
-
-    async fn credit_take(&mut self, user_id: &str, amount: Decimal) -> Result<bool> {
-        let available = self.credit_available(user_id).await?;
-        if available < amount {
-            return Ok(false);
-        }
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE user_credit_account SET available_amount = ?2, update_time = CURRENT_TIMESTAMP
-                 WHERE user_id = ?1",
-            )
-            .and_then(|mut s| s.execute(params![user_id, amount_text(available - amount)]))
-            .map_err(internal)?;
-        Ok(n == 1)
     }
 
     async fn insert_credit_order(&mut self, o: &mut CreditOrder) -> Result<()> {

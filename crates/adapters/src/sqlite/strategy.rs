@@ -1,15 +1,18 @@
 //! Strategy repository of the embedded store: configuration rows, draw counts and the
 //! strategy-level raffle with award stock taken in the same transaction.
 
+use super::activity::{SqliteTx, account, day_account};
 use super::{SqliteStore, StoreError, decimal};
 use async_trait::async_trait;
 use big_market_domain::Result;
+use big_market_domain::activity::{QuotaRows, quota};
 use big_market_domain::award::Award;
 use big_market_domain::strategy::tree::{RuleTreeLineRow, RuleTreeNodeRow, RuleTreeRow};
 use big_market_domain::strategy::{
-    AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, Strategy, StrategyAward,
-    StrategyConfig, StrategyRepository, StrategyRule, perform_raffle,
+    AssembledStrategy, DrawCounts, RaffleAward, Strategy, StrategyAward, StrategyConfig,
+    StrategyRepository, StrategyRule,
 };
+use big_market_domain::time::CalendarKeys;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 
@@ -133,50 +136,6 @@ fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, St
     })
 }
 
-/// Draws used by a user in an activity: in total, and on `day`. Zeros without an account.
-pub(super) fn draw_counts(
-    conn: &Connection,
-    user_id: &str,
-    activity_id: i64,
-    day: &str,
-) -> Result<DrawCounts, StoreError> {
-    let total_used = conn
-        .prepare_cached(
-            "SELECT total_count - total_count_surplus FROM raffle_activity_account
-             WHERE user_id = ?1 AND activity_id = ?2",
-        )?
-        .query_row(params![user_id, activity_id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
-    let today_used = conn
-        .prepare_cached(
-            "SELECT day_count - day_count_surplus FROM raffle_activity_account_day
-             WHERE user_id = ?1 AND activity_id = ?2 AND day = ?3",
-        )?
-        .query_row(params![user_id, activity_id, day], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
-    Ok(DrawCounts {
-        total_used,
-        today_used,
-    })
-}
-
-/// Runs the chain and tree for `factor` on `conn` (inside the caller's transaction).
-pub(super) fn raffle_in_tx(
-    conn: &Connection,
-    strategy: &AssembledStrategy,
-    factor: &RaffleFactor,
-) -> Result<RaffleAward, StoreError> {
-    let mut stock = super::activity::SqliteTx { conn };
-    Ok(pollster::block_on(perform_raffle(
-        strategy,
-        factor,
-        &mut stock,
-        &mut rand::rng(),
-    ))?)
-}
-
 #[async_trait]
 impl StrategyRepository for SqliteStore {
     async fn strategy_ids(&self) -> Result<Vec<i64>> {
@@ -196,31 +155,41 @@ impl StrategyRepository for SqliteStore {
             .await?)
     }
 
-    async fn draw_counts(&self, user_id: &str, activity_id: i64, day: &str) -> Result<DrawCounts> {
-        let (user_id, day) = (user_id.to_owned(), day.to_owned());
-        Ok(self
-            .read(move |conn| draw_counts(conn, &user_id, activity_id, &day))
-            .await?)
+    async fn draw_counts(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        keys: &CalendarKeys,
+    ) -> Result<DrawCounts> {
+        let (user_id, keys) = (user_id.to_owned(), keys.clone());
+        let rows = self
+            .read(move |conn| {
+                Ok(QuotaRows {
+                    account: account(conn, &user_id, activity_id)?,
+                    month: None,
+                    day: day_account(conn, &user_id, activity_id, &keys.day)?,
+                })
+            })
+            .await?;
+        Ok(rows.used())
     }
 
     async fn raffle(
         &self,
         strategy: Arc<AssembledStrategy>,
         user_id: String,
-        day: String,
+        keys: CalendarKeys,
     ) -> Result<RaffleAward> {
         Ok(self
             .write(move |conn| {
-                let counts = match strategy.activity_id {
-                    Some(activity_id) => draw_counts(conn, &user_id, activity_id, &day)?,
-                    None => DrawCounts::default(),
-                };
-                let factor = RaffleFactor {
-                    user_id,
-                    total_used: counts.total_used,
-                    today_used: counts.today_used,
-                };
-                raffle_in_tx(conn, &strategy, &factor)
+                let mut tx = SqliteTx { conn };
+                Ok(pollster::block_on(quota::strategy_raffle(
+                    &mut tx,
+                    &strategy,
+                    &user_id,
+                    &keys,
+                    &mut rand::rng(),
+                ))?)
             })
             .await?)
     }

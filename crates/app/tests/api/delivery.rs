@@ -1,4 +1,4 @@
-//! Award delivery, sign-in rebates, credits and paying credits for draws (issue 5).
+//! Award delivery, sign-in rebates, credits and paying credits for draws.
 
 use crate::helpers::{TestApp, by_code, code, concurrently, eventually, in_process_bus};
 use big_market::Seams;

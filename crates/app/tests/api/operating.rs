@@ -309,6 +309,19 @@ async fn operator_endpoints_need_the_configured_admin_token() {
             "erp/update_stage_activity_2_active",
             Some(json!({"id": 1})),
         ),
+        (get.clone(), "admin/campaign/list", None),
+        (get.clone(), "admin/campaign/export?activityId=100301", None),
+        (
+            get.clone(),
+            "admin/campaign/versions?activityId=100301",
+            None,
+        ),
+        (post.clone(), "admin/campaign/validate", Some(json!({}))),
+        (
+            post.clone(),
+            "admin/campaign/simulate",
+            Some(json!({"activityId": 100301, "users": 2, "drawsPerUser": 2, "seed": 1})),
+        ),
     ];
     for (method, path, body) in calls {
         let v = send(&app, method.clone(), path, None, body.clone()).await;
@@ -332,6 +345,43 @@ async fn operator_endpoints_need_the_configured_admin_token() {
             assert_eq!(code(&v), "0000", "{path} with the token: {v}");
         }
     }
+    // A campaign applied with the token is recorded as the admin's.
+    let doc = send(
+        &app,
+        get.clone(),
+        "admin/campaign/export?strategyId=100001",
+        Some("Bearer adm-s3cret"),
+        None,
+    )
+    .await["data"]
+        .clone();
+    let v = send(
+        &app,
+        post.clone(),
+        "admin/campaign/apply",
+        None,
+        Some(doc.clone()),
+    )
+    .await;
+    assert_eq!(code(&v), "0008", "apply without a token: {v}");
+    let v = send(
+        &app,
+        post.clone(),
+        "admin/campaign/apply",
+        Some("Bearer adm-s3cret"),
+        Some(doc),
+    )
+    .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    let v = send(
+        &app,
+        get.clone(),
+        "admin/campaign/versions?strategyId=100001",
+        Some("Bearer adm-s3cret"),
+        None,
+    )
+    .await;
+    assert_eq!(v["data"][0]["author"], "admin", "{v}");
     // User endpoints stay open.
     let v = send(
         &app,

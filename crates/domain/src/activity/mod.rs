@@ -54,10 +54,11 @@ pub struct RaffleActivityStage {
     pub state: String,
 }
 
+pub mod memory;
 pub mod quota;
 pub mod service;
 
-pub use quota::{ActivityTx, OrderTradeType, SkuRecharge};
+pub use quota::{DrawTx, OrderTradeType, QuotaRows, RechargeTx, SkuRecharge};
 pub use service::{ActivityRepository, ActivityService, DrawResult, StartGate};
 
 /// A user's quota in an activity (`raffle_activity_account`). The day/month fields are
@@ -74,6 +75,14 @@ pub struct ActivityAccount {
     pub month_count_surplus: i64,
 }
 
+impl ActivityAccount {
+    /// Draws used in the activity: what was granted minus what is left. The one place
+    /// that says it; stores read the rows and ask.
+    pub fn used(&self) -> i64 {
+        self.total_count - self.total_count_surplus
+    }
+}
+
 /// `raffle_activity_account_day` / `_month`: quota of one day (`yyyy-MM-dd`) or month
 /// (`yyyy-MM`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +92,13 @@ pub struct PeriodAccount {
     pub period: String,
     pub count: i64,
     pub count_surplus: i64,
+}
+
+impl PeriodAccount {
+    /// Draws used in the period.
+    pub fn used(&self) -> i64 {
+        self.count - self.count_surplus
+    }
 }
 
 /// `raffle_activity_order.state` values.

@@ -2,7 +2,7 @@
 //! whole of it in one unit of work.
 //!
 //! These functions hold the rules; the caller owns the transaction and passes it as an
-//! [`ActivityTx`]. Every check that guards a counter is a guarded write (`… WHERE
+//! [`DrawTx`] or a [`RechargeTx`]. Every check that guards a counter is a guarded write (`… WHERE
 //! surplus > 0`) whose row count decides, so no counter can go below zero under
 //! contention, and any error rolls the whole unit back: a failed draw consumes nothing.
 
@@ -10,10 +10,12 @@ use super::{
     ActivityAccount, PeriodAccount, RaffleActivity, RaffleActivityCount, RaffleActivityOrder,
     RaffleActivitySku, UserRaffleOrder, order_state, raffle_state, random_digits,
 };
-use crate::award::{AwardTx, SendAwardMessage, UserAwardRecord};
+use crate::award::{AwardRecordTx, SendAwardMessage, UserAwardRecord};
 use crate::credit::{CreditTx, Trade, TradeName, TradeType};
 use crate::error::{Error, ResponseCode, Result};
-use crate::strategy::{AssembledStrategy, RaffleAward, RaffleFactor, StockStore, perform_raffle};
+use crate::strategy::{
+    AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, StockStore, perform_raffle,
+};
 use crate::task::{EventMessage, Task, TaskTx, topic};
 use crate::time::CalendarKeys;
 use jiff::civil::DateTime;
@@ -57,14 +59,26 @@ impl SkuRecharge {
     }
 }
 
-/// An account with this month's and today's rows.
-pub type QuotaRows = (
-    Option<ActivityAccount>,
-    Option<PeriodAccount>,
-    Option<PeriodAccount>,
-);
+/// The quota rows of one user in one activity as a draw reads them: the account (locked
+/// for the rest of the transaction) with this month's and today's rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuotaRows {
+    pub account: Option<ActivityAccount>,
+    pub month: Option<PeriodAccount>,
+    pub day: Option<PeriodAccount>,
+}
 
-/// See [`ActivityTx::deduct_draw`].
+impl QuotaRows {
+    /// Draws used so far, in total and today (zeros without rows).
+    pub fn used(&self) -> DrawCounts {
+        DrawCounts {
+            total_used: self.account.as_ref().map_or(0, ActivityAccount::used),
+            today_used: self.day.as_ref().map_or(0, PeriodAccount::used),
+        }
+    }
+}
+
+/// See [`DrawTx::deduct_draw`].
 #[derive(Debug, Clone, Copy)]
 pub struct DrawDeduction<'a> {
     pub user_id: &'a str,
@@ -76,75 +90,38 @@ pub struct DrawDeduction<'a> {
     pub day_left: i64,
 }
 
-/// The writes and reads a unit of work on one user's store offers. Implementations run
-/// them inside one transaction; `insert_*` of a row with a random id may replace the id
-/// when it collides with an existing one (ids are random digits, as upstream).
+impl DrawDeduction<'_> {
+    /// Whether `rows` (read under the account's lock) leave a draw to take from every row
+    /// this deduction names: what the guarded writes will check, for a store that decides
+    /// before it writes.
+    pub fn fits(&self, rows: &QuotaRows) -> bool {
+        rows.account
+            .as_ref()
+            .is_some_and(|a| a.total_count_surplus > 0)
+            && (self.month.is_none() || rows.month.as_ref().is_some_and(|m| m.count_surplus > 0))
+            && (self.day.is_none() || rows.day.as_ref().is_some_and(|d| d.count_surplus > 0))
+    }
+}
+
+/// What a draw reads and writes on one user's store, inside one transaction (award stock
+/// through [`StockStore`]). `insert_*` of a row with a random id may replace the id when
+/// it collides with an existing one (ids are random digits, as upstream).
 #[allow(async_fn_in_trait)]
-pub trait ActivityTx: StockStore {
-    async fn account(&mut self, user_id: &str, activity_id: i64)
-    -> Result<Option<ActivityAccount>>;
-    async fn month_account(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        month: &str,
-    ) -> Result<Option<PeriodAccount>>;
-    async fn day_account(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        day: &str,
-    ) -> Result<Option<PeriodAccount>>;
-    /// The account (locked for the rest of the transaction, as [`Self::account`]) with
-    /// this month's and today's rows. A store may read them in one statement.
+pub trait DrawTx: StockStore {
+    /// The account, locked for the rest of the transaction, with this month's and
+    /// today's rows.
     async fn quota_rows(
         &mut self,
         user_id: &str,
         activity_id: i64,
         keys: &CalendarKeys,
-    ) -> Result<QuotaRows> {
-        let account = self.account(user_id, activity_id).await?;
-        let month = self
-            .month_account(user_id, activity_id, &keys.month)
-            .await?;
-        let day = self.day_account(user_id, activity_id, &keys.day).await?;
-        Ok((account, month, day))
-    }
+    ) -> Result<QuotaRows>;
     /// One draw: the total row − 1 with its mirrors set to `month_left`/`day_left`, and
     /// − 1 on the month and day rows named (`None`: the row was just created with the
-    /// draw already taken), each guarded by `surplus > 0`; whether every row changed. A
-    /// store may do it in one statement.
-    async fn deduct_draw(&mut self, d: DrawDeduction<'_>) -> Result<bool> {
-        Ok(self.deduct_total(d.user_id, d.activity_id).await?
-            && match d.month {
-                Some(m) => self.deduct_month(d.user_id, d.activity_id, m).await?,
-                None => true,
-            }
-            && match d.day {
-                Some(day) => self.deduct_day(d.user_id, d.activity_id, day).await?,
-                None => true,
-            }
-            && {
-                self.set_mirrors(d.user_id, d.activity_id, d.month_left, d.day_left)
-                    .await?;
-                true
-            })
-    }
-    /// `total_count_surplus − 1 WHERE total_count_surplus > 0`; whether a row changed.
-    async fn deduct_total(&mut self, user_id: &str, activity_id: i64) -> Result<bool>;
-    /// `month_count_surplus − 1 WHERE month_count_surplus > 0`; whether a row changed.
-    async fn deduct_month(&mut self, user_id: &str, activity_id: i64, month: &str) -> Result<bool>;
-    async fn deduct_day(&mut self, user_id: &str, activity_id: i64, day: &str) -> Result<bool>;
+    /// draw already taken), each guarded by `surplus > 0`; whether every row changed.
+    async fn deduct_draw(&mut self, d: DrawDeduction<'_>) -> Result<bool>;
     async fn insert_month(&mut self, row: &PeriodAccount) -> Result<()>;
     async fn insert_day(&mut self, row: &PeriodAccount) -> Result<()>;
-    /// Sets the total row's mirrors of this month's and today's remaining quota.
-    async fn set_mirrors(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        month_surplus: i64,
-        day_surplus: i64,
-    ) -> Result<()>;
     /// The newest `create` raffle order of the user in the activity.
     async fn unused_raffle_order(
         &mut self,
@@ -154,6 +131,12 @@ pub trait ActivityTx: StockStore {
     async fn insert_raffle_order(&mut self, order: &mut UserRaffleOrder) -> Result<()>;
     /// `create → used`, guarded; whether a row changed.
     async fn use_raffle_order(&mut self, user_id: &str, order_id: &str) -> Result<bool>;
+}
+
+/// What a recharge and the delivery of a paid order read and write on one user's store,
+/// inside one transaction.
+#[allow(async_fn_in_trait)]
+pub trait RechargeTx {
     /// Inserts a recharge order; a taken `out_business_no` → `0003`.
     async fn insert_activity_order(&mut self, order: &mut RaffleActivityOrder) -> Result<()>;
     /// `stock_count_surplus − 1 WHERE stock_count_surplus > 0`; whether a unit was taken.
@@ -200,7 +183,7 @@ pub struct RechargeInput<'a> {
 
 /// A SKU recharge: `activity_base_action` and `activity_sku_stock_action`, then the
 /// order, and for a no-pay trade the quota, all in the caller's transaction.
-pub async fn recharge<T: ActivityTx + CreditTx + ?Sized, R: Rng + ?Sized>(
+pub async fn recharge<T: RechargeTx + CreditTx + ?Sized, R: Rng + ?Sized>(
     tx: &mut T,
     input: RechargeInput<'_>,
     rng: &mut R,
@@ -278,7 +261,7 @@ pub async fn recharge<T: ActivityTx + CreditTx + ?Sized, R: Rng + ?Sized>(
 
 /// Partake: reuse an unused raffle order, or deduct one draw from the total, this month
 /// and today (creating the month and day rows from the totals) and create one.
-pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
+pub async fn partake<T: DrawTx + ?Sized, R: Rng + ?Sized>(
     tx: &mut T,
     activity: &RaffleActivity,
     user_id: &str,
@@ -301,7 +284,11 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
             format!("user {user_id} has no {what} draws left in activity {aid}"),
         )
     };
-    let (account, month, day) = tx.quota_rows(user_id, aid, keys).await?;
+    let QuotaRows {
+        account,
+        month,
+        day,
+    } = tx.quota_rows(user_id, aid, keys).await?;
     let account = account
         .filter(|a| a.total_count_surplus > 0)
         .ok_or_else(|| quota_error(ResponseCode::AccountQuotaError, "total"))?;
@@ -311,7 +298,7 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
     if day.as_ref().is_some_and(|d| d.count_surplus <= 0) {
         return Err(quota_error(ResponseCode::AccountDayQuotaError, "daily"));
     }
-    let total_used = account.total_count - (account.total_count_surplus - 1);
+    let total_used = account.used() + 1;
     // A missing month or day row is created from the totals with this draw taken.
     let month_left = match &month {
         Some(m) => m.count_surplus - 1,
@@ -331,7 +318,7 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
         }
     };
     let (day_left, today_used) = match &day {
-        Some(d) => (d.count_surplus - 1, d.count - (d.count_surplus - 1)),
+        Some(d) => (d.count_surplus - 1, d.used() + 1),
         None => {
             let row = PeriodAccount {
                 user_id: user_id.to_owned(),
@@ -344,7 +331,7 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
                 return Err(quota_error(ResponseCode::AccountDayQuotaError, "daily"));
             }
             tx.insert_day(&row).await?;
-            (row.count_surplus, row.count - row.count_surplus)
+            (row.count_surplus, row.used())
         }
     };
     // The rows were read under the account's lock, so the guards hold unless a writer
@@ -375,7 +362,7 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
     Ok(Partaken {
         order,
         reused: false,
-        used: Some(crate::strategy::DrawCounts {
+        used: Some(DrawCounts {
             total_used,
             today_used,
         }),
@@ -388,7 +375,7 @@ pub async fn partake<T: ActivityTx + ?Sized, R: Rng + ?Sized>(
 pub struct Partaken {
     pub order: UserRaffleOrder,
     pub reused: bool,
-    pub used: Option<crate::strategy::DrawCounts>,
+    pub used: Option<DrawCounts>,
 }
 
 /// What a committed draw produced.
@@ -411,7 +398,7 @@ pub struct DrawInput<'a> {
 
 /// The draw in one unit of work: partake, the strategy's chain and tree (award stock
 /// taken here), the raffle order `used`, the award record and its `send_award` task.
-pub async fn draw<T: ActivityTx + AwardTx + TaskTx + ?Sized, R: Rng + ?Sized>(
+pub async fn draw<T: DrawTx + AwardRecordTx + TaskTx + ?Sized, R: Rng + ?Sized>(
     tx: &mut T,
     input: DrawInput<'_>,
     rng: &mut R,
@@ -439,16 +426,13 @@ pub async fn draw<T: ActivityTx + AwardTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         ));
     }
     let aid = activity.activity_id;
-    let (total_used, today_used) = match used {
-        Some(c) => (c.total_used, c.today_used),
-        None => (
-            tx.account(user_id, aid)
-                .await?
-                .map_or(0, |a| a.total_count - a.total_count_surplus),
-            tx.day_account(user_id, aid, &keys.day)
-                .await?
-                .map_or(0, |d| d.count - d.count_surplus),
-        ),
+    // A reused order's draw was counted when the order was made.
+    let DrawCounts {
+        total_used,
+        today_used,
+    } = match used {
+        Some(counts) => counts,
+        None => tx.quota_rows(user_id, aid, keys).await?.used(),
     };
     let factor = RaffleFactor {
         user_id: user_id.to_owned(),
@@ -488,11 +472,36 @@ pub async fn draw<T: ActivityTx + AwardTx + TaskTx + ?Sized, R: Rng + ?Sized>(
     })
 }
 
+/// A draw of the strategy alone (`random_raffle`): its chain and tree, with the user's
+/// draws as the strategy's activity counts them (read under the account's lock, as a
+/// draw does), award stock taken in the caller's unit of work; no quota, order or record.
+pub async fn strategy_raffle<T: DrawTx + ?Sized, R: Rng + ?Sized>(
+    tx: &mut T,
+    strategy: &AssembledStrategy,
+    user_id: &str,
+    keys: &CalendarKeys,
+    rng: &mut R,
+) -> Result<RaffleAward> {
+    let DrawCounts {
+        total_used,
+        today_used,
+    } = match strategy.activity_id {
+        Some(activity_id) => tx.quota_rows(user_id, activity_id, keys).await?.used(),
+        None => DrawCounts::default(),
+    };
+    let factor = RaffleFactor {
+        user_id: user_id.to_owned(),
+        total_used,
+        today_used,
+    };
+    perform_raffle(strategy, &factor, tx, rng).await
+}
+
 /// Paying credits for a SKU in one unit of work: the `wait_pay` order (created, or the
 /// user's unpaid one reused) and the reverse credit trade that pays it, with its
 /// `credit_adjust_success` task. Not enough credits rolls back the order and its stock,
 /// so nobody is left with an order they could not pay for.
-pub async fn exchange<T: ActivityTx + CreditTx + TaskTx + ?Sized, R: Rng + ?Sized>(
+pub async fn exchange<T: RechargeTx + CreditTx + TaskTx + ?Sized, R: Rng + ?Sized>(
     tx: &mut T,
     input: RechargeInput<'_>,
     timestamp_ms: i64,
@@ -513,7 +522,7 @@ pub async fn exchange<T: ActivityTx + CreditTx + TaskTx + ?Sized, R: Rng + ?Size
 /// `credit_adjust_success` delivery: the paid order `wait_pay → completed` and its quota,
 /// once. `Ok(false)` when there is no such order (a credit trade unrelated to a SKU) or
 /// it was delivered before.
-pub async fn deliver_paid_order<T: ActivityTx + ?Sized>(
+pub async fn deliver_paid_order<T: RechargeTx + ?Sized>(
     tx: &mut T,
     user_id: &str,
     out_business_no: &str,

@@ -419,6 +419,48 @@ impl ActivityService {
         self.commit_draw(job).await
     }
 
+    /// A draw that answers by `deadline` (the guard's `draw_timeout`). Finding the
+    /// activity and strategy is abandoned at the deadline, and so is the transaction if
+    /// the store has not started it (the store refuses a job it reaches too late); once
+    /// started, its answer is awaited however late. So `0006` always means nothing was
+    /// taken, and a draw that committed is always reported. `at_deadline` resolves at
+    /// `deadline`: the caller's timer (the domain has none).
+    pub async fn draw_by(
+        &self,
+        user_id: String,
+        activity_id: i64,
+        deadline: Instant,
+        at_deadline: impl Future<Output = ()>,
+    ) -> Result<DrawResult> {
+        use futures_util::future::{Either, select};
+        let mut at_deadline = std::pin::pin!(at_deadline);
+        let prepare = std::pin::pin!(self.prepare_draw(user_id, activity_id, Some(deadline)));
+        let job = match select(prepare, at_deadline.as_mut()).await {
+            Either::Left((job, _)) => job?,
+            Either::Right(((), _)) => {
+                return Err(Error::biz(
+                    ResponseCode::Hystrix,
+                    "the draw could not be prepared before its deadline; nothing was taken",
+                ));
+            }
+        };
+        let gate = job.gate.clone();
+        let commit = std::pin::pin!(self.commit_draw(job));
+        match select(commit, at_deadline).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right(((), commit)) => {
+                if gate.give_up() {
+                    Err(Error::biz(
+                        ResponseCode::Hystrix,
+                        "the store did not start the draw before its deadline; nothing was taken",
+                    ))
+                } else {
+                    commit.await
+                }
+            }
+        }
+    }
+
     /// The read-only half of a draw: validates and finds the activity and its strategy
     /// (from the process, or loaded). Nothing is written, so a caller may abandon it.
     pub async fn prepare_draw(

@@ -44,16 +44,21 @@ pub struct SendAwardMessage {
     pub user_id: String,
 }
 
-use crate::credit::{CreditOrder, CreditTx, TradeName, TradeType, to_cents};
+use crate::credit::{CreditGrantTx, CreditOrder, TradeName, TradeType, to_cents};
 use crate::error::{Error, ResponseCode, Result};
 use rand::Rng;
 use rust_decimal::Decimal;
 use std::sync::Arc;
 
-/// Award-record writes of a unit of work on the user's store.
+/// The award record a draw writes, inside its unit of work on the user's store.
+#[allow(async_fn_in_trait)]
+pub trait AwardRecordTx {
+    async fn insert_award_record(&mut self, record: &UserAwardRecord) -> Result<()>;
+}
+
+/// What delivering a prize reads and writes on the user's store, inside one transaction.
 #[allow(async_fn_in_trait)]
 pub trait AwardTx {
-    async fn insert_award_record(&mut self, record: &UserAwardRecord) -> Result<()>;
     /// The record's state, if the record exists.
     async fn award_state(&mut self, user_id: &str, order_id: &str) -> Result<Option<String>>;
     /// `create → completed`, guarded; whether a row changed.
@@ -100,7 +105,7 @@ pub fn random_credit<R: Rng + ?Sized>(min: Decimal, max: Decimal, rng: &mut R) -
 /// Credits a `user_credit_random` prize in the caller's transaction: the account, a
 /// forward credit order keyed by the award's order id, and the record `completed`.
 /// Returns `None` when the record was delivered before (a redelivered message).
-pub async fn deliver_credit<T: AwardTx + CreditTx + ?Sized, R: Rng + ?Sized>(
+pub async fn deliver_credit<T: AwardTx + CreditGrantTx + ?Sized, R: Rng + ?Sized>(
     tx: &mut T,
     message: &SendAwardMessage,
     default_config: &str,

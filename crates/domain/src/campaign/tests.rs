@@ -621,3 +621,38 @@ fn the_armory_runs_the_same_checks_on_stored_rows() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn simulation_applies_weight_groups_exactly_at_10_70_and_1000() {
+    // Ample stock, so only the rules decide: 7 users outside the blacklist reach each
+    // threshold once. Groups 10 (102, 103) and 70 (106, 107: unlocked by then) always
+    // win by weight; group 1000 (104, 105) too, except 105, whose tree_lock_3 always
+    // gives the luck award.
+    let mut d = activity();
+    for a in &mut d.strategy.awards {
+        a.award_count = 1_000_000;
+    }
+    let s = simulate(
+        &input(d),
+        &SimulationRequest {
+            users: 10,
+            draws_per_user: 1000,
+            seed: 11,
+        },
+    )
+    .unwrap();
+    let weight = |id: i32| {
+        s.awards
+            .iter()
+            .find(|a| a.award_id == id)
+            .unwrap()
+            .by_rule
+            .weight
+    };
+    assert_eq!(weight(102) + weight(103), 7, "{s:#?}");
+    assert_eq!(weight(106) + weight(107), 7, "{s:#?}");
+    assert!(weight(104) <= 7 && weight(105) == 0, "{s:#?}");
+    let total: u64 = s.awards.iter().map(|a| a.by_rule.weight).sum();
+    assert_eq!(total, 14 + weight(104));
+    assert!(s.awards.iter().all(|a| a.stock_out_at_draw.is_none()));
+}

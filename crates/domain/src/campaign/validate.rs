@@ -787,32 +787,36 @@ fn check_tree(c: &mut Checker, p: &str, tree: &TreeDoc, known_award: &dyn Fn(i64
         let out = edges.get(node).map_or(&[][..], Vec::as_slice);
         if let Some(&(to, l)) = out.get(*next) {
             *next += 1;
-            match state.get(to).copied() {
-                Some(1) => c.err(
-                    format!("{p}.lines[{l}]"),
-                    format!(
-                        "line {} → {} closes a cycle",
-                        tree.lines[l].rule_node_from, tree.lines[l].rule_node_to
-                    ),
-                ),
-                Some(0) => {
-                    state[to] = 1;
+            match state.get_mut(to) {
+                Some(1) => {
+                    let (from, to) = tree.lines.get(l).map_or(("", ""), |line| {
+                        (line.rule_node_from.as_str(), line.rule_node_to.as_str())
+                    });
+                    c.err(
+                        format!("{p}.lines[{l}]"),
+                        format!("line {from} → {to} closes a cycle"),
+                    );
+                }
+                Some(s @ 0) => {
+                    *s = 1;
                     stack.push((to, 0));
                 }
                 _ => {}
             }
         } else {
-            state[node] = 2;
+            if let Some(s) = state.get_mut(node) {
+                *s = 2;
+            }
             stack.pop();
         }
     }
-    for (n, s) in state.iter().enumerate() {
+    for ((n, s), node) in state.iter().enumerate().zip(&tree.nodes) {
         if *s == 0 {
             c.err(
                 format!("{p}.nodes[{n}]"),
                 format!(
                     "node {} cannot be reached from the root {}",
-                    tree.nodes[n].rule_key, tree.tree_node_rule_key
+                    node.rule_key, tree.tree_node_rule_key
                 ),
             );
         }

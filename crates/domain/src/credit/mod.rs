@@ -1,6 +1,8 @@
 //! The credit domain: points accounts (`user_credit_account`) changed only through
 //! trades (`user_credit_order`), so a balance is always the sum of its orders.
 
+#![cfg_attr(not(test), deny(clippy::as_conversions))]
+
 use crate::activity::random_digits;
 use crate::error::{Error, ResponseCode, Result};
 use crate::task::{EventMessage, Task, TaskTx, topic};
@@ -80,15 +82,21 @@ pub struct CreditAdjustSuccessMessage {
     pub user_id: String,
 }
 
-/// Credit writes of a unit of work on the user's store.
+/// Credit trades inside a unit of work on the user's store: reading and taking from
+/// the balance, besides granting.
 #[allow(async_fn_in_trait)]
-pub trait CreditTx {
+pub trait CreditTx: CreditGrantTx {
     /// Available credits (0 without an account).
     async fn credit_available(&mut self, user_id: &str) -> Result<Decimal>;
-    /// Adds to total and available, creating the account.
-    async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()>;
     /// Takes `amount` from available only if that much is there; whether it was.
     async fn credit_take(&mut self, user_id: &str, amount: Decimal) -> Result<bool>;
+}
+
+/// Granting credits (a prize's delivery needs only this part of [`CreditTx`]).
+#[allow(async_fn_in_trait)]
+pub trait CreditGrantTx {
+    /// Adds to total and available, creating the account.
+    async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()>;
     /// Inserts an order; a taken `out_business_no` → `0003`.
     async fn insert_credit_order(&mut self, order: &mut CreditOrder) -> Result<()>;
 }

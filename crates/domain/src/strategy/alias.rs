@@ -5,13 +5,15 @@
 //! one column per award whatever the precision, draws in O(1) with one random number, and
 //! (because it is built with integers only) gives every award exactly `weight / total`.
 
+#![cfg_attr(not(test), deny(clippy::as_conversions))]
+
 use rand::Rng;
 
 /// One column: with `threshold / total` keep the column's own entry, otherwise take `alias`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Column {
     threshold: u64,
-    alias: u32,
+    alias: usize,
 }
 
 /// An alias table over entries of type `T` (award ids in practice).
@@ -53,7 +55,7 @@ impl<T: Clone> AliasTable<T> {
         let span = total.checked_mul(n).ok_or(AliasError::Overflow)?;
 
         // Scaled weights: each column holds `total` units, the weights sum to `n × total`.
-        let mut scaled: Vec<u64> = weights.iter().map(|w| w * n).collect();
+        // Column `i` is `columns[i]`; its scaled weight travels with it while unsettled.
         let mut columns = vec![
             Column {
                 threshold: total,
@@ -61,28 +63,30 @@ impl<T: Clone> AliasTable<T> {
             };
             entries.len()
         ];
-        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
-            (0..entries.len()).partition(|&i| scaled[i] < total);
-        while let (Some(&s), Some(&l)) = (small.last(), large.last()) {
-            small.pop();
-            columns[s] = Column {
-                threshold: scaled[s],
-                alias: l as u32,
-            };
-            // The large entry gives `total - scaled[s]` units to fill column `s`.
-            scaled[l] -= total - scaled[s];
-            if scaled[l] < total {
-                large.pop();
-                small.push(l);
+        // (column, scaled weight) of the columns under and over `total`.
+        type Columns = Vec<(usize, u64)>;
+        let (mut small, mut large): (Columns, Columns) = weights
+            .iter()
+            .map(|w| w * n)
+            .enumerate()
+            .partition(|&(_, w)| w < total);
+        while let (Some((s, ws)), Some((l, wl))) = (small.pop(), large.pop()) {
+            if let Some(column) = columns.get_mut(s) {
+                *column = Column {
+                    threshold: ws,
+                    alias: l,
+                };
+            }
+            // The large entry gives `total - ws` units to fill column `s`.
+            let left = wl - (total - ws);
+            if left < total {
+                small.push((l, left));
+            } else {
+                large.push((l, left));
             }
         }
-        // Whatever is left is exactly full (integer arithmetic leaves no rounding residue).
-        for i in small.into_iter().chain(large) {
-            columns[i] = Column {
-                threshold: total,
-                alias: i as u32,
-            };
-        }
+        // Whatever is left is exactly full (integer arithmetic leaves no rounding residue):
+        // the column keeps its own entry, which `threshold: total` already says.
         Ok(Self {
             entries,
             columns,
@@ -95,14 +99,18 @@ impl<T: Clone> AliasTable<T> {
     #[inline]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> &T {
         let r = rng.random_range(0..self.span);
-        let col = (r / self.total) as usize;
+        // `span = total × columns`, so the column is always in range, and so is every
+        // alias (set from an entry's index): the fallbacks are never taken.
+        let col = usize::try_from(r / self.total).unwrap_or_default();
         let offset = r % self.total;
-        let column = self.columns[col];
-        if offset < column.threshold {
-            &self.entries[col]
-        } else {
-            &self.entries[column.alias as usize]
-        }
+        let index = match self.columns.get(col) {
+            Some(column) if offset >= column.threshold => column.alias,
+            _ => col,
+        };
+        self.entries
+            .get(index)
+            .or_else(|| self.entries.first())
+            .unwrap_or_else(|| unreachable!("an alias table has at least one entry"))
     }
 
     /// The entries that can be drawn, in construction order.
@@ -122,11 +130,14 @@ impl<T: Clone> AliasTable<T> {
     /// The exact probability of each entry as `(numerator, denominator)` reconstructed from
     /// the columns; used by the tests to prove the construction is exact.
     pub fn exact_mass(&self) -> Vec<(u64, u64)> {
-        let n = self.columns.len();
-        let mut mass = vec![0u64; n];
+        let mut mass = vec![0u64; self.columns.len()];
         for (i, c) in self.columns.iter().enumerate() {
-            mass[i] += c.threshold;
-            mass[c.alias as usize] += self.total - c.threshold;
+            if let Some(m) = mass.get_mut(i) {
+                *m += c.threshold;
+            }
+            if let Some(m) = mass.get_mut(c.alias) {
+                *m += self.total - c.threshold;
+            }
         }
         mass.into_iter().map(|m| (m, self.span)).collect()
     }

@@ -69,8 +69,12 @@ fn audit_table<R: Rng + ?Sized>(
     let mut counts = vec![0u64; ids.len()];
     for _ in 0..samples {
         let drawn = table.sample(rng);
-        if let Some(i) = ids.iter().position(|a| a == drawn) {
-            counts[i] += 1;
+        if let Some(count) = ids
+            .iter()
+            .position(|a| a == drawn)
+            .and_then(|i| counts.get_mut(i))
+        {
+            *count += 1;
         }
     }
     let rates: Vec<Decimal> = ids
@@ -188,10 +192,10 @@ fn ln_gamma(x: f64) -> f64 {
         return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
     }
     let x = x - 1.0;
-    let mut a = G[0];
+    let [mut a, rest @ ..] = G;
     let t = x + 7.5;
-    for (i, g) in G.iter().enumerate().skip(1) {
-        a += g / (x + i as f64);
+    for (i, g) in (1u32..).zip(rest) {
+        a += g / (x + f64::from(i));
     }
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
 }

@@ -24,15 +24,21 @@ pub trait StrategyRepository: Send + Sync {
     async fn strategy_ids(&self) -> Result<Vec<i64>>;
     /// The armory input of one strategy (`strategy` is `None` when it does not exist).
     async fn strategy_config(&self, strategy_id: i64) -> Result<StrategyConfig>;
-    /// Draws used by the user in the activity; zeros when the user has no account.
-    async fn draw_counts(&self, user_id: &str, activity_id: i64, day: &str) -> Result<DrawCounts>;
-    /// One draw of `strategy` for `user_id` in one unit of work: counts read and award
-    /// stock taken in the same transaction.
+    /// Draws used by the user in the activity this month and day (`ActivityAccount::used`
+    /// and `PeriodAccount::used` of the rows read); zeros when the user has no account.
+    async fn draw_counts(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        keys: &CalendarKeys,
+    ) -> Result<DrawCounts>;
+    /// `activity::quota::strategy_raffle` for `user_id` in one unit of work: counts read
+    /// and award stock taken in the same transaction.
     async fn raffle(
         &self,
         strategy: Arc<AssembledStrategy>,
         user_id: String,
-        day: String,
+        keys: CalendarKeys,
     ) -> Result<RaffleAward>;
 }
 
@@ -152,8 +158,8 @@ impl StrategyService {
     /// `random_raffle`: a draw as user `system` (who has no account: 0 draws).
     pub async fn random_raffle(&self, strategy_id: i64) -> Result<RaffleAward> {
         let strategy = self.catalog.get(strategy_id)?;
-        let day = CalendarKeys::of(&self.clock.now()).day;
-        self.repo.raffle(strategy, "system".into(), day).await
+        let keys = CalendarKeys::of(&self.clock.now());
+        self.repo.raffle(strategy, "system".into(), keys).await
     }
 
     fn strategy_of_activity(&self, activity_id: i64) -> Result<Arc<AssembledStrategy>> {
@@ -166,8 +172,8 @@ impl StrategyService {
     }
 
     async fn counts(&self, user_id: &str, activity_id: i64) -> Result<DrawCounts> {
-        let day = CalendarKeys::of(&self.clock.now()).day;
-        self.repo.draw_counts(user_id, activity_id, &day).await
+        let keys = CalendarKeys::of(&self.clock.now());
+        self.repo.draw_counts(user_id, activity_id, &keys).await
     }
 
     /// The awards of an activity's strategy with the user's unlock progress (today's draws

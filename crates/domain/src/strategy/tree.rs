@@ -203,7 +203,9 @@ impl RuleTree {
             ))
         })?;
         for (from, line) in resolved {
-            built[from].lines.push(line);
+            if let Some(node) = built.get_mut(from) {
+                node.lines.push(line);
+            }
         }
         Ok(Self {
             tree_id: id.clone(),
@@ -235,7 +237,10 @@ impl RuleTree {
         let mut decided: Option<TreeAward> = None;
         // A tree with a cycle is data, not a reason to spin: each node runs at most once.
         for _ in 0..=self.nodes.len() {
-            let node = &self.nodes[current];
+            // Lines were resolved to existing nodes at load, so this always finds one.
+            let Some(node) = self.nodes.get(current) else {
+                break;
+            };
             let check = match &node.logic {
                 NodeLogic::Lock { n } => {
                     if today_used >= *n {
@@ -274,7 +279,7 @@ impl RuleTree {
             }
         }
         Err(Error::config(format!(
-            "rule tree {} has a cycle: no leaf reached",
+            "rule tree {} has a cycle or a dangling line: no leaf reached",
             self.tree_id
         )))
     }

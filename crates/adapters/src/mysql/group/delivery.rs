@@ -4,7 +4,7 @@
 use super::{GroupError, Grouped, commit_unknown, expect_rows, push_case, push_list};
 use crate::mysql::store::{ER_LOCK_DEADLOCK, MysqlStore, error_number, sql};
 use big_market_domain::award::{self, AwardTx, SendAwardMessage};
-use big_market_domain::credit::{CreditOrder, CreditTx, to_cents};
+use big_market_domain::credit::{CreditGrantTx, CreditOrder, to_cents};
 use big_market_domain::task::{TaskOutcome, TaskRow};
 use big_market_domain::{Error, Result};
 use rust_decimal::Decimal;
@@ -81,7 +81,10 @@ impl Grouped for RecordJob {
         conn: &mut MySqlConnection,
         jobs: &[&Self],
     ) -> Result<Vec<Option<Result<()>>>> {
-        let db = &store.shard(&jobs[0].task.user_id).db;
+        let Some(first) = jobs.first() else {
+            return Ok(Vec::new());
+        };
+        let db = &store.shard(&first.task.user_id).db;
         let mut q = QueryBuilder::<MySql>::new(format!(
             "UPDATE {db}.task SET state = 'completed', update_time = NOW(3), last_error = "
         ));
@@ -165,7 +168,10 @@ impl MysqlStore {
         tx: &mut MySqlConnection,
         views: &[&GroupedCredit],
     ) -> Result<(), GroupError> {
-        let db = &self.shard(&views[0].user_id).db;
+        let Some(first) = views.first() else {
+            return Ok(());
+        };
+        let db = &self.shard(&first.user_id).db;
         let mut records: BTreeMap<String, Vec<(&str, &str)>> = BTreeMap::new();
         let mut orders: BTreeMap<String, Vec<&CreditOrder>> = BTreeMap::new();
         for v in views {
@@ -268,10 +274,8 @@ impl GroupedCredit {
 }
 
 impl AwardTx for GroupedCredit {
-    async fn insert_award_record(&mut self, _: &award::UserAwardRecord) -> Result<()> {
-        self.refuse("insert_award_record")
-    }
-
+    /// Not reached: `complete_award` here always succeeds (the group's `UPDATE` checks
+    /// it), and the domain reads the state only after a failed completion.
     async fn award_state(&mut self, _: &str, _: &str) -> Result<Option<String>> {
         self.refuse("award_state")
     }
@@ -285,21 +289,13 @@ impl AwardTx for GroupedCredit {
     }
 }
 
-impl CreditTx for GroupedCredit {
-    async fn credit_available(&mut self, _: &str) -> Result<Decimal> {
-        self.refuse("credit_available")
-    }
-
+impl CreditGrantTx for GroupedCredit {
     async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()> {
         if !self.own(user_id) || self.added.is_some() {
             return self.refuse("a second credit");
         }
         self.added = Some(to_cents(amount));
         Ok(())
-    }
-
-    async fn credit_take(&mut self, _: &str, _: Decimal) -> Result<bool> {
-        self.refuse("credit_take")
     }
 
     async fn insert_credit_order(&mut self, order: &mut CreditOrder) -> Result<()> {

@@ -4,22 +4,18 @@
 //! commit and returned when the group or the draw fails.
 
 use super::{GroupError, Grouped, commit_unknown, expect_rows, push_case, push_list};
-use crate::mysql::stock::{StockHold, settle};
+use crate::mysql::stock::{HolderKind, StockHold, settle};
 use crate::mysql::store::{ER_LOCK_DEADLOCK, MysqlStore, Shard, check_deadline, error_number, sql};
-use crate::mysql::tx::{RAFFLE_ORDER_COLUMNS, raffle_order, read_quota_rows};
+use crate::mysql::tx::{Lock, RAFFLE_ORDER_COLUMNS, raffle_order, read_quota_rows};
 use crate::redis_store::StockKey;
 use big_market_domain::activity::quota::{self, DrawDeduction, DrawOutcome, QuotaRows};
 use big_market_domain::activity::service::DrawJob;
-use big_market_domain::activity::{
-    ActivityAccount, ActivityTx, PeriodAccount, RaffleActivityCount, RaffleActivityOrder,
-    UserRaffleOrder,
-};
-use big_market_domain::award::{AwardTx, UserAwardRecord};
+use big_market_domain::activity::{DrawTx, PeriodAccount, UserRaffleOrder};
+use big_market_domain::award::{AwardRecordTx, UserAwardRecord};
 use big_market_domain::strategy::StockStore;
 use big_market_domain::task::{Task, TaskTx};
 use big_market_domain::time::{CalendarKeys, format_datetime};
 use big_market_domain::{Error, Result};
-use jiff::civil::DateTime;
 use sqlx::{Connection, MySql, MySqlConnection, QueryBuilder};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -59,7 +55,10 @@ impl MysqlStore {
         conn: &mut MySqlConnection,
         jobs: &[&DrawJob],
     ) -> Result<Vec<Option<Result<DrawOutcome>>>> {
-        let shard = self.shard(&jobs[0].user_id);
+        let Some(first) = jobs.first() else {
+            return Ok(Vec::new());
+        };
+        let shard = self.shard(&first.user_id);
         let db = shard.db.clone();
         let mut tx = conn.begin().await.map_err(sql)?;
         let read = read_group(&mut tx, &db, jobs, |u| self.shard(u)).await;
@@ -84,7 +83,7 @@ impl MysqlStore {
             let Some(quota) = rows.remove(&job.user_id) else {
                 continue;
             };
-            members.push(i);
+            members.push((i, *job));
             draws.push(GroupedDraw {
                 user_id: job.user_id.clone(),
                 activity_id: job.config.activity.activity_id,
@@ -97,9 +96,9 @@ impl MysqlStore {
             });
         }
         let outcomes = futures_util::future::join_all(draws.iter_mut().zip(&members).map(
-            |(draw, &i)| async move {
+            |(draw, &(_, job))| async move {
                 let mut rng = crate::mysql::user::rng();
-                quota::draw(draw, jobs[i].input(), &mut rng).await
+                quota::draw(draw, job.input(), &mut rng).await
             },
         ))
         .await;
@@ -112,17 +111,20 @@ impl MysqlStore {
         }
         let mut results: Vec<Option<Result<DrawOutcome>>> = jobs.iter().map(|_| None).collect();
         let mut kept = Vec::new();
-        for ((draw, outcome), &i) in draws.iter_mut().zip(outcomes).zip(&members) {
-            match outcome {
+        for ((draw, outcome), &(i, _)) in draws.iter_mut().zip(outcomes).zip(&members) {
+            let answer = match outcome {
                 Ok(o) => {
                     kept.push(&*draw);
-                    results[i] = Some(Ok(o));
+                    Ok(o)
                 }
                 Err(e) => {
                     // Refused by the domain: its writes are dropped, its units go back.
                     settle(draw.hold.take(), false).await;
-                    results[i] = Some(Err(e));
+                    Err(e)
                 }
+            };
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(answer);
             }
         }
         if let Err(e) = write_group(&mut tx, &shard, &kept, |u| self.shard(u)).await {
@@ -169,13 +171,14 @@ async fn read_group(
     jobs: &[&DrawJob],
     shard_of: impl Fn(&str) -> Arc<Shard>,
 ) -> Result<GroupRows, GroupError> {
-    let mut by_period: BTreeMap<(i64, &str, &str), Vec<&str>> = BTreeMap::new();
+    let mut by_period: BTreeMap<(i64, &str, &str), (&CalendarKeys, Vec<&str>)> = BTreeMap::new();
     let mut by_table: BTreeMap<(String, i64), Vec<&str>> = BTreeMap::new();
     for job in jobs {
         let aid = job.config.activity.activity_id;
         by_period
             .entry((aid, &job.keys.month, &job.keys.day))
-            .or_default()
+            .or_insert_with(|| (&job.keys, Vec::new()))
+            .1
             .push(&job.user_id);
         by_table
             .entry((shard_of(&job.user_id).sfx.clone(), aid))
@@ -183,8 +186,8 @@ async fn read_group(
             .push(&job.user_id);
     }
     let mut rows = HashMap::new();
-    for ((aid, month, day), users) in by_period {
-        rows.extend(read_quota_rows(&mut *tx, db, aid, month, day, &users).await?);
+    for ((aid, _, _), (keys, users)) in by_period {
+        rows.extend(read_quota_rows(&mut *tx, db, aid, keys, &users, Lock::ForUpdate).await?);
     }
     // The newest `create` order of each user, every table in one statement (a user's
     // orders are all in one table, so ordering by id across tables is newest first).
@@ -441,7 +444,7 @@ impl GroupedDraw {
 
     fn hold_for(&mut self, order_id: &str) {
         if let Some(hold) = &mut self.hold {
-            hold.hold_for('r', order_id);
+            hold.hold_for(HolderKind::Raffle, order_id);
         }
     }
 }
@@ -461,42 +464,7 @@ impl StockStore for GroupedDraw {
     }
 }
 
-impl ActivityTx for GroupedDraw {
-    async fn account(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-    ) -> Result<Option<ActivityAccount>> {
-        if !self.own(user_id, activity_id) {
-            return self.refuse("another user's account");
-        }
-        Ok(self.rows.0.clone())
-    }
-
-    async fn month_account(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        month: &str,
-    ) -> Result<Option<PeriodAccount>> {
-        if !self.own(user_id, activity_id) || month != self.keys.month {
-            return self.refuse("another month row");
-        }
-        Ok(self.rows.1.clone())
-    }
-
-    async fn day_account(
-        &mut self,
-        user_id: &str,
-        activity_id: i64,
-        day: &str,
-    ) -> Result<Option<PeriodAccount>> {
-        if !self.own(user_id, activity_id) || day != self.keys.day {
-            return self.refuse("another day row");
-        }
-        Ok(self.rows.2.clone())
-    }
-
+impl DrawTx for GroupedDraw {
     async fn quota_rows(
         &mut self,
         user_id: &str,
@@ -514,10 +482,7 @@ impl ActivityTx for GroupedDraw {
         if !self.own(d.user_id, d.activity_id) || self.writes.deduction.is_some() {
             return self.refuse("a second quota deduction");
         }
-        let (account, month, day) = &self.rows;
-        let left = account.as_ref().is_some_and(|a| a.total_count_surplus > 0)
-            && (d.month.is_none() || month.as_ref().is_some_and(|m| m.count_surplus > 0))
-            && (d.day.is_none() || day.as_ref().is_some_and(|m| m.count_surplus > 0));
+        let left = d.fits(&self.rows);
         if left {
             self.writes.deduction = Some(Deduction {
                 user_id: d.user_id.to_owned(),
@@ -531,20 +496,8 @@ impl ActivityTx for GroupedDraw {
         Ok(left)
     }
 
-    async fn deduct_total(&mut self, _: &str, _: i64) -> Result<bool> {
-        self.refuse("deduct_total")
-    }
-
-    async fn deduct_month(&mut self, _: &str, _: i64, _: &str) -> Result<bool> {
-        self.refuse("deduct_month")
-    }
-
-    async fn deduct_day(&mut self, _: &str, _: i64, _: &str) -> Result<bool> {
-        self.refuse("deduct_day")
-    }
-
     async fn insert_month(&mut self, row: &PeriodAccount) -> Result<()> {
-        if self.writes.month.is_some() || self.rows.1.is_some() {
+        if self.writes.month.is_some() || self.rows.month.is_some() {
             return self.refuse("a second month row");
         }
         self.writes.month = Some(row.clone());
@@ -552,15 +505,11 @@ impl ActivityTx for GroupedDraw {
     }
 
     async fn insert_day(&mut self, row: &PeriodAccount) -> Result<()> {
-        if self.writes.day.is_some() || self.rows.2.is_some() {
+        if self.writes.day.is_some() || self.rows.day.is_some() {
             return self.refuse("a second day row");
         }
         self.writes.day = Some(row.clone());
         Ok(())
-    }
-
-    async fn set_mirrors(&mut self, _: &str, _: i64, _: i64, _: i64) -> Result<()> {
-        self.refuse("set_mirrors")
     }
 
     async fn unused_raffle_order(
@@ -593,62 +542,15 @@ impl ActivityTx for GroupedDraw {
         self.writes.used_order = Some(order_id.to_owned());
         Ok(true)
     }
-
-    async fn insert_activity_order(&mut self, _: &mut RaffleActivityOrder) -> Result<()> {
-        self.refuse("insert_activity_order")
-    }
-
-    async fn take_sku_stock(&mut self, _: i64) -> Result<bool> {
-        self.refuse("take_sku_stock")
-    }
-
-    async fn add_quota(
-        &mut self,
-        _: &str,
-        _: i64,
-        _: &RaffleActivityCount,
-        _: &CalendarKeys,
-    ) -> Result<()> {
-        self.refuse("add_quota")
-    }
-
-    async fn unpaid_order(
-        &mut self,
-        _: &str,
-        _: i64,
-        _: DateTime,
-    ) -> Result<Option<RaffleActivityOrder>> {
-        self.refuse("unpaid_order")
-    }
-
-    async fn activity_order_by_business_no(
-        &mut self,
-        _: &str,
-        _: &str,
-    ) -> Result<Option<RaffleActivityOrder>> {
-        self.refuse("activity_order_by_business_no")
-    }
-
-    async fn complete_activity_order(&mut self, _: &str, _: &str) -> Result<bool> {
-        self.refuse("complete_activity_order")
-    }
 }
 
-impl AwardTx for GroupedDraw {
+impl AwardRecordTx for GroupedDraw {
     async fn insert_award_record(&mut self, record: &UserAwardRecord) -> Result<()> {
         if self.writes.award.is_some() {
             return self.refuse("a second award record");
         }
         self.writes.award = Some(record.clone());
         Ok(())
-    }
-
-    async fn award_state(&mut self, _: &str, _: &str) -> Result<Option<String>> {
-        self.refuse("award_state")
-    }
-
-    async fn complete_award(&mut self, _: &str, _: &str) -> Result<bool> {
-        self.refuse("complete_award")
     }
 }
 
