@@ -60,9 +60,10 @@ fn strip_bearer(value: &str) -> &str {
     }
 }
 
-/// The operator rule: the configured token, or else a loopback peer that is not a web
-/// page (`from_browser`): a page open in a browser on the server's host also connects
-/// from loopback, and must not get operator rights without a token.
+/// The operator rule: the configured token, or else a loopback peer that is not another
+/// web page (`from_browser`, see [`from_other_page`]): a page open in a browser on the
+/// server's host also connects from loopback, and must not get operator rights without
+/// a token.
 pub fn check_admin(
     configured: Option<&str>,
     authorization: Option<&str>,
@@ -79,13 +80,53 @@ pub fn check_admin(
             Some(_) => refuse("operator endpoint: the admin token is wrong"),
         },
         None if from_browser => refuse(
-            "operator endpoint: no admin_token is configured, and browser requests (Origin or cross-site Sec-Fetch-Site) are refused",
+            "operator endpoint: no admin_token is configured, so requests from web pages are refused except the console opened at a loopback address (http://127.0.0.1:<port>/admin)",
         ),
         None if peer.is_some_and(|ip| ip.is_loopback()) => Ok(()),
         None => refuse(
             "operator endpoint: no admin_token is configured, so only loopback clients may call it",
         ),
     }
+}
+
+/// Whether a host name (with an optional port) names this machine's loopback interface.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a request comes from a web page that is not this server's own console opened
+/// at a loopback address. Browsers send `Sec-Fetch-Site` on every request and `Origin`
+/// on cross-origin ones and on same-origin POSTs; curl and operator scripts send neither.
+/// Same-origin requests count as the console's only when the `Host` is a loopback name,
+/// so a site whose name is rebound to 127.0.0.1 (DNS rebinding) is still refused.
+pub fn from_other_page(headers: &axum::http::HeaderMap) -> bool {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let site = text("sec-fetch-site");
+    let origin = text(axum::http::header::ORIGIN.as_str());
+    if site.is_none() && origin.is_none() {
+        return false;
+    }
+    if site == Some("none") && origin.is_none() {
+        // Typed into the address bar or opened from a bookmark.
+        return false;
+    }
+    let host = text(axum::http::header::HOST.as_str()).unwrap_or("");
+    let own_origin = origin.is_none_or(|o| {
+        o.strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"))
+            .is_some_and(|h| h.eq_ignore_ascii_case(host))
+    });
+    let same_site = site.is_none_or(|s| s == "same-origin");
+    !(same_site && own_origin && is_loopback_host(host))
 }
 
 /// Proof that the caller may use an operator endpoint.
@@ -99,14 +140,7 @@ impl FromRequestParts<AppState> for Admin {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        // Browsers send `Origin` on cross-origin requests and `Sec-Fetch-Site` on all;
-        // curl and operator scripts send neither.
-        let from_browser = parts.headers.contains_key(axum::http::header::ORIGIN)
-            || parts
-                .headers
-                .get("sec-fetch-site")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v != "none" && v != "same-origin");
+        let from_browser = from_other_page(&parts.headers);
         check_admin(
             app.auth.admin_token.as_deref(),
             header(parts),
@@ -210,6 +244,58 @@ mod tests {
             code(check_admin(Some("s3"), Some("bearer  s3 "), lan, false)),
             "0000"
         );
+    }
+
+    #[test]
+    fn the_console_on_a_loopback_host_is_not_another_page() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = axum::http::HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, axum::http::HeaderValue::from_static(v));
+            }
+            from_other_page(&m)
+        };
+        assert!(!h(&[]), "curl");
+        assert!(!h(&[
+            ("host", "127.0.0.1:8091"),
+            ("sec-fetch-site", "none")
+        ]));
+        assert!(!h(&[
+            ("host", "127.0.0.1:8091"),
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "http://127.0.0.1:8091"),
+        ]));
+        assert!(!h(&[
+            ("host", "localhost:8091"),
+            ("sec-fetch-site", "same-origin")
+        ]));
+        assert!(!h(&[
+            ("host", "[::1]:8091"),
+            ("origin", "http://[::1]:8091")
+        ]));
+        // Another site, or a rebound name, or a page of another port.
+        assert!(h(&[
+            ("host", "127.0.0.1:8091"),
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ]));
+        assert!(h(&[
+            ("host", "evil.example:8091"),
+            ("sec-fetch-site", "same-origin")
+        ]));
+        assert!(h(&[
+            ("host", "127.0.0.1:8091"),
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://127.0.0.1:3000"),
+        ]));
+        assert!(h(&[
+            ("host", "127.0.0.1:8091"),
+            ("origin", "http://localhost:3000")
+        ]));
+        assert!(h(&[
+            ("host", "10.0.0.5:8091"),
+            ("origin", "http://10.0.0.5:8091")
+        ]));
     }
 
     fn sign(secret: &str, claims: serde_json::Value) -> String {

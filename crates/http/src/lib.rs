@@ -11,6 +11,7 @@ mod dcc;
 mod erp;
 mod health;
 pub mod metrics;
+pub mod pages;
 mod rebate;
 pub mod response;
 mod strategy;
@@ -199,6 +200,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .merge(pages::routes())
         .fallback(response::not_found)
         .with_state(state)
         .layer(axum::Extension(Arc::new(doc)))

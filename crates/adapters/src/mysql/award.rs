@@ -6,8 +6,8 @@ use super::store::{MysqlStore, MysqlTx, datetime, duplicate_key, index_dup, limi
 use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::award::{
-    self, Award, AwardRecordTx, AwardRepository, AwardTx, SendAwardMessage, UndeliveredAward,
-    UserAwardRecord,
+    self, Award, AwardRecordTx, AwardRecordView, AwardRepository, AwardTx, SendAwardMessage,
+    UndeliveredAward, UserAwardRecord,
 };
 use big_market_domain::time::format_datetime;
 use rust_decimal::Decimal;
@@ -136,6 +136,44 @@ impl AwardRepository for MysqlStore {
         out.sort_by_key(|a| a.award_time);
         out.truncate(limit);
         Ok(out)
+    }
+
+    /// On the user's shard only, as every user row.
+    async fn user_award_records(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        limit: usize,
+    ) -> Result<Vec<AwardRecordView>> {
+        let shard = self.shard(user_id);
+        let sql = format!(
+            "SELECT order_id, award_id, award_title,
+                    DATE_FORMAT(award_time, '%Y-%m-%d %H:%i:%s'), award_state, delivery_note
+             FROM {db}.user_award_record{sfx} WHERE user_id = ? AND activity_id = ?
+             ORDER BY award_time DESC, id DESC LIMIT ?",
+            db = shard.db,
+            sfx = shard.sfx
+        );
+        let rows: Vec<(String, i32, String, String, String, Option<String>)> = self
+            .all(
+                sqlx::query_as(&sql)
+                    .bind(user_id)
+                    .bind(activity_id)
+                    .bind(limit_arg(limit)),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AwardRecordView {
+                    order_id: r.0,
+                    award_id: r.1,
+                    award_title: r.2,
+                    award_time: datetime(&r.3)?,
+                    award_state: r.4,
+                    note: r.5,
+                })
+            })
+            .collect()
     }
 }
 

@@ -7,8 +7,8 @@ use super::{SqliteStore, datetime, decimal};
 use async_trait::async_trait;
 use big_market_domain::activity::random_digits;
 use big_market_domain::award::{
-    self, Award, AwardRecordTx, AwardRepository, AwardTx, SendAwardMessage, UndeliveredAward,
-    UserAwardRecord,
+    self, Award, AwardRecordTx, AwardRecordView, AwardRepository, AwardTx, SendAwardMessage,
+    UndeliveredAward, UserAwardRecord,
 };
 use big_market_domain::credit::{
     self, CreditGrantTx, CreditOrder, CreditRepository, CreditTx, Trade,
@@ -345,6 +345,41 @@ impl AwardRepository for SqliteStore {
                             award_id,
                             award_title,
                             award_time: datetime(&time)?,
+                            note,
+                        })
+                    })
+                    .collect()
+            })
+            .await?)
+    }
+    async fn user_award_records(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        limit: usize,
+    ) -> Result<Vec<AwardRecordView>> {
+        let user_id = user_id.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT order_id, award_id, award_title, award_time, award_state, delivery_note
+                     FROM user_award_record WHERE user_id = ?1 AND activity_id = ?2
+                     ORDER BY award_time DESC, id DESC LIMIT ?3",
+                )?;
+                let rows = stmt
+                    .query_map(params![user_id, activity_id, limit], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?, r.get(5)?))
+                    })?
+                    .collect::<Result<Vec<(String, i32, String, String, String, Option<String>)>, _>>()?;
+                rows.into_iter()
+                    .map(|(order_id, award_id, award_title, time, award_state, note)| {
+                        Ok(AwardRecordView {
+                            order_id,
+                            award_id,
+                            award_title,
+                            award_time: datetime(&time)?,
+                            award_state,
                             note,
                         })
                     })
