@@ -3,6 +3,7 @@
 
 use super::activity::stage_row;
 use super::{SqliteStore, StoreError, datetime, decimal};
+use crate::states::{TASK_CREATE, TASK_FAIL};
 use async_trait::async_trait;
 use big_market_domain::activity::{RaffleActivityStage, UserRaffleOrder};
 use big_market_domain::dcc::DccRepository;
@@ -229,7 +230,7 @@ impl StoreProbe for SqliteStore {
                 // Waiting for delivery: `create` and `fail` (parked ones wait for an operator).
                 let oldest: Option<f64> = conn
                     .prepare_cached(
-                        "SELECT (julianday('now') - julianday(MIN(create_time))) * 86400.0 FROM task WHERE state IN ('create', 'fail')",
+                        &format!("SELECT (julianday('now') - julianday(MIN(create_time))) * 86400.0 FROM task WHERE state IN ('{TASK_CREATE}', '{TASK_FAIL}')"),
                     )?
                     .query_row([], |r| r.get(0))?;
                 Ok(OutboxStats {
