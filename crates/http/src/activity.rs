@@ -52,7 +52,7 @@ async fn armory(
 ) -> ApiResult<bool> {
     let activity_id = query_id(&params, "activityId")?;
     match admin {
-        Ok(Admin) => app.activity.armory(activity_id).await?,
+        Ok(Admin { .. }) => app.activity.armory(activity_id).await?,
         Err(_) if app.activity.is_assembled(activity_id) => {}
         Err(refused) => return Err(refused),
     }

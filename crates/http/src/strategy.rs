@@ -53,7 +53,7 @@ async fn armory(
 ) -> ApiResult<bool> {
     let strategy_id = query_id(&params, "strategyId")?;
     match admin {
-        Ok(Admin) => {
+        Ok(Admin { .. }) => {
             app.strategy.armory(strategy_id).await?;
         }
         Err(_) if app.strategy.catalog().get(strategy_id).is_ok() => {}

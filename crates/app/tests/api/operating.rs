@@ -805,3 +805,73 @@ async fn the_console_opened_at_a_loopback_address_may_operate_without_a_token() 
     let v = app.get("dcc/query_config").await;
     assert_eq!(v["data"]["rateLimiterSwitch"], "open", "{v}");
 }
+
+/// Named operator tokens: each works as the admin token does, and the campaign versions
+/// record which operator applied them.
+#[tokio::test]
+async fn a_named_operator_token_is_recorded_as_the_author() {
+    let app = TestApp::spawn_with(|c| {
+        c.http.admin_token = Some(big_market::config::Secret("adm-s3cret".into()));
+        c.http.admin_tokens.insert(
+            "alice".into(),
+            big_market::config::Secret("alice-s3cret".into()),
+        );
+    })
+    .await;
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    let exported = send(
+        &app,
+        get.clone(),
+        "admin/campaign/export?activityId=100301",
+        Some("Bearer alice-s3cret"),
+        None,
+    )
+    .await;
+    assert_eq!(exported["code"], "0000", "{exported}");
+    let mut doc = exported["data"].clone();
+    doc["activity"]["activityDesc"] = json!("applied by alice");
+    let wrong = send(
+        &app,
+        post.clone(),
+        "admin/campaign/apply",
+        Some("Bearer mallory"),
+        Some(doc.clone()),
+    )
+    .await;
+    assert_eq!(wrong["code"], "0008", "{wrong}");
+    let applied = send(
+        &app,
+        post.clone(),
+        "admin/campaign/apply",
+        Some("Bearer alice-s3cret"),
+        Some(doc.clone()),
+    )
+    .await;
+    assert_eq!(applied["code"], "0000", "{applied}");
+    doc["activity"]["activityDesc"] = json!("applied by admin");
+    let applied = send(
+        &app,
+        post,
+        "admin/campaign/apply",
+        Some("Bearer adm-s3cret"),
+        Some(doc),
+    )
+    .await;
+    assert_eq!(applied["code"], "0000", "{applied}");
+    let versions = send(
+        &app,
+        get,
+        "admin/campaign/versions?activityId=100301",
+        Some("Bearer alice-s3cret"),
+        None,
+    )
+    .await;
+    let authors: Vec<&str> = versions["data"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["author"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(authors, vec!["admin", "alice"], "{versions}");
+}
