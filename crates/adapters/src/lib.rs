@@ -21,3 +21,4 @@ pub mod mysql;
 pub mod redis_store;
 pub mod router;
 pub mod sqlite;
+mod states;

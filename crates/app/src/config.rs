@@ -119,6 +119,9 @@ pub struct HttpConfig {
     /// Bearer token of operator endpoints (armory, recharge, dcc, erp). Unset: they
     /// answer loopback clients only.
     pub admin_token: Option<Secret>,
+    /// More operator tokens, `name → token`: each works as `admin_token` does, and its
+    /// name is recorded as the author of what it changes (campaign versions).
+    pub admin_tokens: BTreeMap<String, Secret>,
     /// HS256 key of user tokens (`*_by_token`), as its raw bytes. Unset: those endpoints
     /// answer with a configuration error.
     pub jwt_secret: Option<Secret>,
@@ -132,6 +135,7 @@ impl Default for HttpConfig {
             addr: "127.0.0.1:8091".into(),
             cors_origins: vec!["*".into()],
             admin_token: None,
+            admin_tokens: BTreeMap::new(),
             jwt_secret: None,
             app_tokens: BTreeMap::new(),
         }
@@ -370,6 +374,7 @@ pub const FLAT_KEYS: &[(&str, &str)] = &[
     ("addr", "http.addr"),
     ("cors_origins", "http.cors_origins"),
     ("admin_token", "http.admin_token"),
+    ("admin_tokens", "http.admin_tokens"),
     ("jwt_secret", "http.jwt_secret"),
     ("app_tokens", "http.app_tokens"),
     ("data_dir", "embedded.data_dir"),
@@ -532,6 +537,16 @@ impl Config {
             anyhow::ensure!(
                 secret.as_ref().is_none_or(|s| !s.0.trim().is_empty()),
                 "{name} is set but blank"
+            );
+        }
+        for (holder, token) in &self.http.admin_tokens {
+            anyhow::ensure!(
+                !holder.trim().is_empty() && !token.0.trim().is_empty(),
+                "[http] admin_tokens: every entry needs a name and a token"
+            );
+            anyhow::ensure!(
+                holder != "admin" && holder != "local",
+                "[http] admin_tokens: {holder:?} is reserved (admin_token's holder, or a loopback caller)"
             );
         }
         // A send is cut off at half the lease; the account service call must fit in it.

@@ -431,7 +431,7 @@ impl Application {
         seams: Seams,
     ) -> anyhow::Result<Self> {
         let services = Services::build_with(&config, clock, &seams).await?;
-        if config.http.admin_token.is_none() {
+        if config.http.admin_token.is_none() && config.http.admin_tokens.is_empty() {
             tracing::warn!(
                 "admin_token is not set: operator endpoints (armory, sku_recharge, dcc, erp, admin/campaign) answer loopback clients only"
             );
@@ -465,6 +465,12 @@ impl Application {
                 probe: services.probe.clone(),
                 auth: Arc::new(big_market_http::auth::AuthConfig {
                     admin_token: config.http.admin_token.as_ref().map(|s| s.0.clone()),
+                    named_admin_tokens: config
+                        .http
+                        .admin_tokens
+                        .iter()
+                        .map(|(name, token)| (name.clone(), token.0.clone()))
+                        .collect(),
                     jwt_secret: config.http.jwt_secret.as_ref().map(|s| s.0.clone()),
                 }),
                 metrics: Arc::new(

@@ -18,6 +18,27 @@ pub trait ErpRepository: Send + Sync {
     async fn stage(&self, id: i64) -> Result<Option<RaffleActivityStage>>;
     /// Sets the stage `active`; whether the row exists.
     async fn activate_stage(&self, id: i64) -> Result<bool>;
+    /// One user's newest `limit` raffle orders (every activity), newest first.
+    async fn user_raffle_orders(&self, user_id: &str, limit: usize)
+    -> Result<Vec<UserRaffleOrder>>;
+    /// One user's newest `limit` credit orders (the points ledger), newest first.
+    async fn user_credit_orders(
+        &self,
+        user_id: &str,
+        limit: usize,
+    ) -> Result<Vec<CreditLedgerLine>>;
+}
+
+/// A line of a user's points ledger (`user_credit_order`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditLedgerLine {
+    pub order_id: String,
+    pub trade_name: String,
+    /// `forward` (credited) or `reverse` (paid).
+    pub trade_type: String,
+    pub trade_amount: rust_decimal::Decimal,
+    pub out_business_no: String,
+    pub create_time: jiff::civil::DateTime,
 }
 
 pub struct ErpService {
@@ -38,6 +59,17 @@ impl ErpService {
         self.repo
             .latest_raffle_orders(limit.clamp(1, MAX_ORDERS))
             .await
+    }
+
+    /// One user's raffle orders and points ledger, newest first, at most [`MAX_ORDERS`]
+    /// of each.
+    pub async fn user_detail(
+        &self,
+        user_id: &str,
+    ) -> Result<(Vec<UserRaffleOrder>, Vec<CreditLedgerLine>)> {
+        let orders = self.repo.user_raffle_orders(user_id, MAX_ORDERS).await?;
+        let ledger = self.repo.user_credit_orders(user_id, MAX_ORDERS).await?;
+        Ok((orders, ledger))
     }
 
     /// `erp/query_raffle_activity_stage_list`.

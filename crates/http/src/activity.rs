@@ -4,7 +4,8 @@ use crate::AppState;
 use crate::auth::{Admin, TokenUser};
 use crate::rebate::USER_TOKEN;
 use crate::response::{
-    ApiResult, Envelope, JsonBody, QueryParams, lenient, query_id, require_id, require_text,
+    ApiError, ApiResult, Envelope, JsonBody, QueryParams, lenient, query_id, require_id,
+    require_text,
 };
 use axum::extract::State;
 use big_market_domain::Error;
@@ -24,12 +25,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(account_by_token))
         .routes(routes!(sku_products))
         .routes(routes!(stage_activity_id))
+        .routes(routes!(award_records))
+        .routes(routes!(award_records_by_token))
 }
 
 const ADMIN: &str = "Bearer <admin token> when one is configured";
 
-/// `GET activity/armory?activityId=` (operator): reloads the activity and assembles its
-/// strategy.
+/// `GET activity/armory?activityId=`: an operator (admin token, or loopback without
+/// one) reloads the activity and assembles its strategy. Anyone else gets `true` when
+/// the activity is already assembled, with nothing reloaded (upstream's front end calls
+/// it from the browser before its first draw), and the operator refusal `0008` otherwise.
 #[utoipa::path(
     get,
     path = "/activity/armory",
@@ -41,12 +46,16 @@ const ADMIN: &str = "Bearer <admin token> when one is configured";
     responses((status = 200, body = Envelope<bool>))
 )]
 async fn armory(
-    _: Admin,
+    admin: Result<Admin, ApiError>,
     State(app): State<AppState>,
     QueryParams(params): QueryParams,
 ) -> ApiResult<bool> {
     let activity_id = query_id(&params, "activityId")?;
-    app.activity.armory(activity_id).await?;
+    match admin {
+        Ok(Admin { .. }) => app.activity.armory(activity_id).await?,
+        Err(_) if app.activity.is_assembled(activity_id) => {}
+        Err(refused) => return Err(refused),
+    }
     Ok(Envelope::ok(true))
 }
 
@@ -327,4 +336,73 @@ async fn stage_activity_id(
     let (channel, source) = (text("channel")?, text("source")?);
     let id = app.activity.stage_activity_id(&channel, &source).await?;
     Ok(Envelope::ok(id))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AwardRecordResponse {
+    order_id: String,
+    award_id: i32,
+    award_title: String,
+    /// `yyyy-MM-dd HH:mm:ss`, the service's time zone.
+    award_time: String,
+    /// `create` (not delivered yet) or `completed`.
+    award_state: String,
+    /// Why the award is not delivered, when delivery was tried and could not complete.
+    delivery_note: Option<String>,
+}
+
+/// `POST activity/query_user_award_record_list {userId, activityId}` (ours): the user's
+/// award records in the activity, newest first (at most 100), with their delivery state.
+#[utoipa::path(
+    post,
+    path = "/activity/query_user_award_record_list",
+    tag = "activity",
+    request_body = UserActivityRequest,
+    responses((status = 200, body = Envelope<Vec<AwardRecordResponse>>))
+)]
+async fn award_records(
+    State(app): State<AppState>,
+    JsonBody(req): JsonBody<UserActivityRequest>,
+) -> ApiResult<Vec<AwardRecordResponse>> {
+    let user_id = require_text(req.user_id, "userId")?;
+    award_records_of(&app, &user_id, req.activity_id).await
+}
+
+/// `POST activity/query_user_award_record_list_by_token {activityId}` (ours).
+#[utoipa::path(
+    post,
+    path = "/activity/query_user_award_record_list_by_token",
+    tag = "activity",
+    request_body = UserActivityRequest,
+    params(("Authorization" = String, Header, description = USER_TOKEN)),
+    responses((status = 200, body = Envelope<Vec<AwardRecordResponse>>))
+)]
+async fn award_records_by_token(
+    TokenUser(user_id): TokenUser,
+    State(app): State<AppState>,
+    JsonBody(req): JsonBody<UserActivityRequest>,
+) -> ApiResult<Vec<AwardRecordResponse>> {
+    award_records_of(&app, &user_id, req.activity_id).await
+}
+
+async fn award_records_of(
+    app: &AppState,
+    user_id: &str,
+    activity_id: Option<i64>,
+) -> ApiResult<Vec<AwardRecordResponse>> {
+    let activity_id = require_id(activity_id, "activityId")?;
+    let list = app.award.user_award_records(user_id, activity_id).await?;
+    Ok(Envelope::ok(
+        list.into_iter()
+            .map(|r| AwardRecordResponse {
+                order_id: r.order_id,
+                award_id: r.award_id,
+                award_title: r.award_title,
+                award_time: big_market_domain::time::format_datetime(&r.award_time),
+                award_state: r.award_state,
+                delivery_note: r.note,
+            })
+            .collect(),
+    ))
 }

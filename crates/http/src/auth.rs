@@ -25,8 +25,12 @@ use std::net::{IpAddr, SocketAddr};
 /// Secrets of the edge, from configuration.
 #[derive(Clone, Default)]
 pub struct AuthConfig {
-    /// Bearer token of operator endpoints; `None`: loopback clients only.
+    /// Bearer token of operator endpoints (its holder is `admin`); with no token at all,
+    /// loopback clients only.
     pub admin_token: Option<String>,
+    /// More operator tokens, by the name of their holder (recorded as the author of what
+    /// they change, e.g. campaign versions).
+    pub named_admin_tokens: BTreeMap<String, String>,
     /// HS256 key of user tokens (its raw bytes, as upstream); `None`: token endpoints off.
     pub jwt_secret: Option<String>,
 }
@@ -35,6 +39,10 @@ impl std::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthConfig")
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field(
+                "named_admin_tokens",
+                &self.named_admin_tokens.keys().collect::<Vec<_>>(),
+            )
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
             .finish()
     }
@@ -60,36 +68,110 @@ fn strip_bearer(value: &str) -> &str {
     }
 }
 
-/// The operator rule: the configured token, or else a loopback peer that is not a web
-/// page (`from_browser`): a page open in a browser on the server's host also connects
-/// from loopback, and must not get operator rights without a token.
-pub fn check_admin(
-    configured: Option<&str>,
-    authorization: Option<&str>,
-    peer: Option<IpAddr>,
-    from_browser: bool,
-) -> Result<(), Error> {
-    let refuse = |why: &str| Err(Error::biz(ResponseCode::AppTokenError, why));
-    match configured {
-        Some(token) => match authorization.map(strip_bearer) {
-            None | Some("") => {
-                refuse("operator endpoint: send Authorization: Bearer <admin token>")
-            }
-            Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
-            Some(_) => refuse("operator endpoint: the admin token is wrong"),
-        },
-        None if from_browser => refuse(
-            "operator endpoint: no admin_token is configured, and browser requests (Origin or cross-site Sec-Fetch-Site) are refused",
-        ),
-        None if peer.is_some_and(|ip| ip.is_loopback()) => Ok(()),
-        None => refuse(
-            "operator endpoint: no admin_token is configured, so only loopback clients may call it",
-        ),
+impl AuthConfig {
+    /// Every operator token with its holder's name: `admin` for `admin_token`.
+    pub fn operator_tokens(&self) -> Vec<(&str, &str)> {
+        self.admin_token
+            .iter()
+            .map(|t| ("admin", t.as_str()))
+            .chain(
+                self.named_admin_tokens
+                    .iter()
+                    .map(|(name, t)| (name.as_str(), t.as_str())),
+            )
+            .collect()
     }
 }
 
+/// The operator rule: one of the configured tokens (`(holder, token)`), or, when none is
+/// configured, a loopback peer that is not another web page (`from_browser`, see
+/// [`from_other_page`]): a page open in a browser on the server's host also connects
+/// from loopback, and must not get operator rights without a token. Returns who it is:
+/// the token's holder, or `local`.
+pub fn check_admin(
+    tokens: &[(&str, &str)],
+    authorization: Option<&str>,
+    peer: Option<IpAddr>,
+    from_browser: bool,
+) -> Result<String, Error> {
+    let refuse = |why: &str| Err(Error::biz(ResponseCode::AppTokenError, why));
+    if !tokens.is_empty() {
+        return match authorization.map(strip_bearer) {
+            None | Some("") => {
+                refuse("operator endpoint: send Authorization: Bearer <admin token>")
+            }
+            Some(given) => {
+                // Every token is compared, so the time taken tells nothing about which.
+                let mut holder = None;
+                for (name, token) in tokens {
+                    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+                        holder = Some((*name).to_owned());
+                    }
+                }
+                match holder {
+                    Some(name) => Ok(name),
+                    None => refuse("operator endpoint: the admin token is wrong"),
+                }
+            }
+        };
+    }
+    if from_browser {
+        return refuse(
+            "operator endpoint: no admin_token is configured, so requests from web pages are refused except the console opened at a loopback address (http://127.0.0.1:<port>/admin)",
+        );
+    }
+    if peer.is_some_and(|ip| ip.is_loopback()) {
+        return Ok("local".to_owned());
+    }
+    refuse("operator endpoint: no admin_token is configured, so only loopback clients may call it")
+}
+
+/// Whether a host name (with an optional port) names this machine's loopback interface.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a request comes from a web page that is not this server's own console opened
+/// at a loopback address. Browsers send `Sec-Fetch-Site` on every request and `Origin`
+/// on cross-origin ones and on same-origin POSTs; curl and operator scripts send neither.
+/// Same-origin requests count as the console's only when the `Host` is a loopback name,
+/// so a site whose name is rebound to 127.0.0.1 (DNS rebinding) is still refused.
+pub fn from_other_page(headers: &axum::http::HeaderMap) -> bool {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let site = text("sec-fetch-site");
+    let origin = text(axum::http::header::ORIGIN.as_str());
+    if site.is_none() && origin.is_none() {
+        return false;
+    }
+    if site == Some("none") && origin.is_none() {
+        // Typed into the address bar or opened from a bookmark.
+        return false;
+    }
+    let host = text(axum::http::header::HOST.as_str()).unwrap_or("");
+    let own_origin = origin.is_none_or(|o| {
+        o.strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"))
+            .is_some_and(|h| h.eq_ignore_ascii_case(host))
+    });
+    let same_site = site.is_none_or(|s| s == "same-origin");
+    !(same_site && own_origin && is_loopback_host(host))
+}
+
 /// Proof that the caller may use an operator endpoint.
-pub struct Admin;
+pub struct Admin {
+    /// Who: the holder of the token used, or `local` (a loopback client, no token
+    /// configured).
+    pub name: String,
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -99,21 +181,14 @@ impl FromRequestParts<AppState> for Admin {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        // Browsers send `Origin` on cross-origin requests and `Sec-Fetch-Site` on all;
-        // curl and operator scripts send neither.
-        let from_browser = parts.headers.contains_key(axum::http::header::ORIGIN)
-            || parts
-                .headers
-                .get("sec-fetch-site")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v != "none" && v != "same-origin");
-        check_admin(
-            app.auth.admin_token.as_deref(),
+        let from_browser = from_other_page(&parts.headers);
+        let name = check_admin(
+            &app.auth.operator_tokens(),
             header(parts),
             peer,
             from_browser,
         )?;
-        Ok(Admin)
+        Ok(Admin { name })
     }
 }
 
@@ -180,7 +255,7 @@ mod tests {
     use super::*;
     use jwt::SignWithKey;
 
-    fn code(r: Result<(), Error>) -> &'static str {
+    fn code(r: Result<String, Error>) -> &'static str {
         r.map_or_else(|e| e.code().code(), |_| "0000")
     }
 
@@ -188,28 +263,111 @@ mod tests {
     fn admin_rule() {
         let lo = Some(IpAddr::from([127, 0, 0, 1]));
         let lan = Some(IpAddr::from([10, 0, 0, 7]));
-        assert_eq!(code(check_admin(None, None, lo, false)), "0000");
+        assert_eq!(code(check_admin(&[], None, lo, false)), "0000");
         // A web page on the server's host connects from loopback too.
-        assert_eq!(code(check_admin(None, None, lo, true)), "0008");
+        assert_eq!(code(check_admin(&[], None, lo, true)), "0008");
         assert_eq!(
-            code(check_admin(Some("s3"), Some("Bearer s3"), lo, true)),
+            code(check_admin(&[("admin", "s3")], Some("Bearer s3"), lo, true)),
             "0000"
         );
-        assert_eq!(code(check_admin(None, None, lan, false)), "0008");
-        assert_eq!(code(check_admin(None, None, None, false)), "0008");
-        assert_eq!(code(check_admin(Some("s3"), None, lo, false)), "0008");
+        assert_eq!(code(check_admin(&[], None, lan, false)), "0008");
+        assert_eq!(code(check_admin(&[], None, None, false)), "0008");
         assert_eq!(
-            code(check_admin(Some("s3"), Some("Bearer s4"), lo, false)),
+            code(check_admin(&[("admin", "s3")], None, lo, false)),
             "0008"
         );
         assert_eq!(
-            code(check_admin(Some("s3"), Some("Bearer s3"), lan, false)),
+            code(check_admin(
+                &[("admin", "s3")],
+                Some("Bearer s4"),
+                lo,
+                false
+            )),
+            "0008"
+        );
+        assert_eq!(
+            code(check_admin(
+                &[("admin", "s3")],
+                Some("Bearer s3"),
+                lan,
+                false
+            )),
             "0000"
         );
         assert_eq!(
-            code(check_admin(Some("s3"), Some("bearer  s3 "), lan, false)),
+            code(check_admin(
+                &[("admin", "s3")],
+                Some("bearer  s3 "),
+                lan,
+                false
+            )),
             "0000"
         );
+    }
+
+    /// Each operator token names its holder; without tokens a loopback caller is `local`.
+    #[test]
+    fn the_token_used_names_the_operator() {
+        let lo = Some(IpAddr::from([127, 0, 0, 1]));
+        let tokens = [("admin", "s3"), ("alice", "a1"), ("bob", "b2")];
+        let who = |header| check_admin(&tokens, Some(header), lo, false);
+        assert_eq!(who("Bearer a1").unwrap(), "alice");
+        assert_eq!(who("Bearer b2").unwrap(), "bob");
+        assert_eq!(who("Bearer s3").unwrap(), "admin");
+        assert_eq!(who("Bearer a2").unwrap_err().code().code(), "0008");
+        assert_eq!(check_admin(&[], None, lo, false).unwrap(), "local");
+    }
+
+    #[test]
+    fn the_console_on_a_loopback_host_is_not_another_page() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = axum::http::HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, axum::http::HeaderValue::from_static(v));
+            }
+            from_other_page(&m)
+        };
+        assert!(!h(&[]), "curl");
+        assert!(!h(&[
+            ("host", "127.0.0.1:8091"),
+            ("sec-fetch-site", "none")
+        ]));
+        assert!(!h(&[
+            ("host", "127.0.0.1:8091"),
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "http://127.0.0.1:8091"),
+        ]));
+        assert!(!h(&[
+            ("host", "localhost:8091"),
+            ("sec-fetch-site", "same-origin")
+        ]));
+        assert!(!h(&[
+            ("host", "[::1]:8091"),
+            ("origin", "http://[::1]:8091")
+        ]));
+        // Another site, or a rebound name, or a page of another port.
+        assert!(h(&[
+            ("host", "127.0.0.1:8091"),
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ]));
+        assert!(h(&[
+            ("host", "evil.example:8091"),
+            ("sec-fetch-site", "same-origin")
+        ]));
+        assert!(h(&[
+            ("host", "127.0.0.1:8091"),
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://127.0.0.1:3000"),
+        ]));
+        assert!(h(&[
+            ("host", "127.0.0.1:8091"),
+            ("origin", "http://localhost:3000")
+        ]));
+        assert!(h(&[
+            ("host", "10.0.0.5:8091"),
+            ("origin", "http://10.0.0.5:8091")
+        ]));
     }
 
     fn sign(secret: &str, claims: serde_json::Value) -> String {

@@ -34,16 +34,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 const AUTH: &str = "Bearer <admin token> when one is configured";
 
-/// Who applies: the admin token's holder, or `local` (a loopback client, no token
-/// configured).
-fn author(app: &AppState) -> &'static str {
-    if app.auth.admin_token.is_some() {
-        "admin"
-    } else {
-        "local"
-    }
-}
-
 /// `activityId` or `strategyId`, exactly one.
 fn key_of(params: &HashMap<String, String>) -> Result<CampaignKey, Error> {
     match (
@@ -419,7 +409,7 @@ fn applied(a: Applied) -> Response {
     )
 )]
 async fn apply(
-    _: Admin,
+    admin: Admin,
     State(app): State<AppState>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
@@ -427,7 +417,7 @@ async fn apply(
         Ok(d) => d,
         Err(f) => return Ok(invalid(ApplyAnswer::Invalid, vec![f])),
     };
-    Ok(match app.campaign.apply(doc, author(&app)).await? {
+    Ok(match app.campaign.apply(doc, &admin.name).await? {
         Ok(a) => applied(a),
         Err(errors) => invalid(ApplyAnswer::Invalid, errors),
     })
@@ -502,7 +492,7 @@ struct RollbackRequest {
     )
 )]
 async fn rollback(
-    _: Admin,
+    admin: Admin,
     State(app): State<AppState>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
@@ -517,7 +507,7 @@ async fn rollback(
         .version
         .ok_or_else(|| Error::illegal("version is required"))?;
     Ok(
-        match app.campaign.rollback(key, version, author(&app)).await? {
+        match app.campaign.rollback(key, version, &admin.name).await? {
             Ok(a) => applied(a),
             Err(errors) => invalid(ApplyAnswer::Invalid, errors),
         },

@@ -4,7 +4,7 @@
 use crate::AppState;
 use crate::auth::Admin;
 use crate::response::{
-    ApiResult, Envelope, JsonBody, QueryParams, lenient, query_limit, require_id,
+    ApiResult, Envelope, JsonBody, QueryParams, lenient, query_id, query_limit, require_id,
 };
 use axum::extract::State;
 use big_market_domain::Error;
@@ -19,6 +19,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stages))
         .routes(routes!(activate_stage))
         .routes(routes!(undelivered))
+        .routes(routes!(strategy_list))
+        .routes(routes!(award_stock))
+        .routes(routes!(audit))
+        .routes(routes!(user_detail))
 }
 
 const AUTH: &str = "Bearer <admin token> when one is configured";
@@ -199,4 +203,259 @@ async fn undelivered(
             })
             .collect(),
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct StrategySummary {
+    strategy_id: i64,
+    /// The activity drawing from it, if any.
+    activity_id: Option<i64>,
+    awards: usize,
+    /// Weight-group tables besides the default one.
+    weight_groups: usize,
+}
+
+/// `GET erp/query_strategy_list` (ours): every strategy assembled on this node.
+#[utoipa::path(
+    get,
+    path = "/erp/query_strategy_list",
+    tag = "erp",
+    params(("Authorization" = Option<String>, Header, description = AUTH)),
+    responses((status = 200, body = Envelope<Vec<StrategySummary>>))
+)]
+async fn strategy_list(_: Admin, State(app): State<AppState>) -> ApiResult<Vec<StrategySummary>> {
+    let catalog = app.strategy.catalog();
+    Ok(Envelope::ok(
+        catalog
+            .ids()
+            .into_iter()
+            .filter_map(|id| catalog.get(id).ok())
+            .map(|s| StrategySummary {
+                strategy_id: s.strategy_id(),
+                activity_id: s.activity_id,
+                awards: s.awards.len(),
+                weight_groups: s.weight_groups().map_or(0, <[_]>::len),
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AwardStockResponse {
+    award_id: i32,
+    award_title: String,
+    sort: i32,
+    /// `award_rate` as configured (a decimal string, e.g. `"0.8000"`).
+    award_rate: String,
+    award_count: i64,
+    award_count_surplus: i64,
+}
+
+/// `GET erp/query_strategy_award_stock?strategyId=` (ours): each award's stock and what
+/// is left. On the production backend what is left is the SQL column, written back from
+/// Redis every `stock_writeback_ms`.
+#[utoipa::path(
+    get,
+    path = "/erp/query_strategy_award_stock",
+    tag = "erp",
+    params(
+        ("strategyId" = i64, Query),
+        ("Authorization" = Option<String>, Header, description = AUTH),
+    ),
+    responses((status = 200, body = Envelope<Vec<AwardStockResponse>>))
+)]
+async fn award_stock(
+    _: Admin,
+    State(app): State<AppState>,
+    QueryParams(params): QueryParams,
+) -> ApiResult<Vec<AwardStockResponse>> {
+    let strategy_id = query_id(&params, "strategyId")?;
+    let awards = app.strategy.award_stock(strategy_id).await?;
+    Ok(Envelope::ok(
+        awards
+            .into_iter()
+            .map(|a| AwardStockResponse {
+                award_id: a.award_id,
+                award_title: a.award_title,
+                sort: a.sort,
+                award_rate: a.award_rate.to_string(),
+                award_count: a.award_count,
+                award_count_surplus: a.award_count_surplus,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AuditAward {
+    award_id: i32,
+    award_title: String,
+    /// Configured rate normalised by the table's total.
+    expected_probability: f64,
+    observed: u64,
+    observed_frequency: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AuditTable {
+    /// `{strategyId}` (the default table) or `{strategyId}_{group}`.
+    key: String,
+    samples: u64,
+    chi_square: f64,
+    degrees_of_freedom: u64,
+    p_value: f64,
+    awards: Vec<AuditAward>,
+}
+
+/// The most samples one audit request draws.
+const MAX_AUDIT_SAMPLES: u64 = 1_000_000;
+
+/// `GET erp/audit_strategy?strategyId=&samples=` (ours; `big-market audit` over HTTP):
+/// draws `samples` (default 100000, at most 1000000) from each table of the assembled
+/// strategy and compares with the configured odds (chi-square p-value). Touches no store.
+#[utoipa::path(
+    get,
+    path = "/erp/audit_strategy",
+    tag = "erp",
+    params(
+        ("strategyId" = i64, Query),
+        ("samples" = Option<u64>, Query, description = "1..=1000000, default 100000"),
+        ("Authorization" = Option<String>, Header, description = AUTH),
+    ),
+    responses((status = 200, body = Envelope<Vec<AuditTable>>))
+)]
+async fn audit(
+    _: Admin,
+    State(app): State<AppState>,
+    QueryParams(params): QueryParams,
+) -> ApiResult<Vec<AuditTable>> {
+    let strategy_id = query_id(&params, "strategyId")?;
+    let samples = match params.get("samples") {
+        None => 100_000,
+        Some(s) => s
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MAX_AUDIT_SAMPLES).contains(n))
+            .ok_or_else(|| {
+                Error::illegal(format!(
+                    "samples must be an integer from 1 to {MAX_AUDIT_SAMPLES}"
+                ))
+            })?,
+    };
+    let strategy = app.strategy.catalog().get(strategy_id)?;
+    let tables = tokio::task::spawn_blocking(move || {
+        let tables = big_market_domain::strategy::audit::audit_strategy(
+            &strategy,
+            samples,
+            &mut rand::rng(),
+        );
+        (strategy, tables)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("audit task: {e}")))?;
+    let (strategy, tables) = tables;
+    Ok(Envelope::ok(
+        tables
+            .into_iter()
+            .map(|t| AuditTable {
+                key: t.key,
+                samples: t.samples,
+                chi_square: t.chi_square,
+                degrees_of_freedom: t.degrees_of_freedom,
+                p_value: t.p_value,
+                awards: t
+                    .awards
+                    .into_iter()
+                    .map(|a| AuditAward {
+                        award_id: a.award_id,
+                        award_title: strategy
+                            .award(a.award_id)
+                            .map(|s| s.award_title.clone())
+                            .unwrap_or_default(),
+                        expected_probability: a.expected_probability,
+                        observed: a.observed,
+                        observed_frequency: a.observed_frequency,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreditLedgerResponse {
+    order_id: String,
+    trade_name: String,
+    /// `forward` (credited) or `reverse` (paid).
+    trade_type: String,
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    trade_amount: rust_decimal::Decimal,
+    out_business_no: String,
+    create_time: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct UserDetailResponse {
+    user_id: String,
+    /// Newest first, at most 100, every activity.
+    raffle_orders: Vec<RaffleOrderResponse>,
+    /// The points ledger, newest first, at most 100.
+    credit_orders: Vec<CreditLedgerResponse>,
+}
+
+/// `GET erp/query_user_detail?userId=` (ours): one user's raffle orders and points
+/// ledger, for an operator looking a user up.
+#[utoipa::path(
+    get,
+    path = "/erp/query_user_detail",
+    tag = "erp",
+    params(
+        ("userId" = String, Query),
+        ("Authorization" = Option<String>, Header, description = AUTH),
+    ),
+    responses((status = 200, body = Envelope<UserDetailResponse>))
+)]
+async fn user_detail(
+    _: Admin,
+    State(app): State<AppState>,
+    QueryParams(params): QueryParams,
+) -> ApiResult<UserDetailResponse> {
+    let user_id = crate::response::require_text(params.get("userId").cloned(), "userId")?;
+    let (orders, ledger) = app.erp.user_detail(&user_id).await?;
+    Ok(Envelope::ok(UserDetailResponse {
+        user_id,
+        raffle_orders: orders
+            .into_iter()
+            .map(|o| RaffleOrderResponse {
+                user_id: o.user_id,
+                activity_id: o.activity_id,
+                activity_name: o.activity_name,
+                strategy_id: o.strategy_id,
+                order_id: o.order_id,
+                order_time: o.order_time.to_string(),
+                order_state: o.order_state,
+                create_time: None,
+                update_time: None,
+            })
+            .collect(),
+        credit_orders: ledger
+            .into_iter()
+            .map(|c| CreditLedgerResponse {
+                order_id: c.order_id,
+                trade_name: c.trade_name,
+                trade_type: c.trade_type,
+                trade_amount: c.trade_amount,
+                out_business_no: c.out_business_no,
+                create_time: big_market_domain::time::format_datetime(&c.create_time),
+            })
+            .collect(),
+    }))
 }

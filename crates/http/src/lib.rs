@@ -12,6 +12,7 @@ mod erp;
 mod fairness;
 mod health;
 pub mod metrics;
+pub mod pages;
 mod rebate;
 pub mod response;
 mod strategy;
@@ -201,6 +202,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .merge(pages::routes())
         .fallback(response::not_found)
         .with_state(state)
         .layer(axum::Extension(Arc::new(doc)))

@@ -6,7 +6,8 @@ use crate::activity::UserActivityRequest;
 use crate::auth::{Admin, TokenUser};
 use crate::rebate::USER_TOKEN;
 use crate::response::{
-    ApiResult, Envelope, JsonBody, QueryParams, lenient, query_id, require_id, require_text,
+    ApiError, ApiResult, Envelope, JsonBody, QueryParams, lenient, query_id, require_id,
+    require_text,
 };
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -32,7 +33,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rule_weight_by_token))
 }
 
-/// `GET strategy_armory?strategyId=` (operator): (re)builds the strategy's tables.
+/// `GET strategy_armory?strategyId=`: an operator (re)builds the strategy's tables;
+/// anyone else gets `true` when the strategy is already assembled, with nothing rebuilt,
+/// and the operator refusal `0008` otherwise.
 #[utoipa::path(
     get,
     path = "/strategy/strategy_armory",
@@ -44,12 +47,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, body = Envelope<bool>))
 )]
 async fn armory(
-    _: Admin,
+    admin: Result<Admin, ApiError>,
     State(app): State<AppState>,
     QueryParams(params): QueryParams,
 ) -> ApiResult<bool> {
     let strategy_id = query_id(&params, "strategyId")?;
-    app.strategy.armory(strategy_id).await?;
+    match admin {
+        Ok(Admin { .. }) => {
+            app.strategy.armory(strategy_id).await?;
+        }
+        Err(_) if app.strategy.catalog().get(strategy_id).is_ok() => {}
+        Err(refused) => return Err(refused),
+    }
     Ok(Envelope::ok(true))
 }
 
@@ -95,6 +104,11 @@ struct AwardListResponse {
     award_title: String,
     award_subtitle: Option<String>,
     sort: i32,
+    /// Ours, additive: the configured rate; the probability is the rate over the sum of
+    /// the strategy's rates.
+    #[serde(with = "rust_decimal::serde::float")]
+    #[schema(value_type = f64)]
+    award_rate: rust_decimal::Decimal,
     award_rule_lock_count: Option<i64>,
     is_award_unlock: bool,
     #[serde(rename = "waitUnLockCount")]
@@ -148,6 +162,7 @@ async fn award_list_of(
                 award_title: a.award_title,
                 award_subtitle: a.award_subtitle,
                 sort: a.sort,
+                award_rate: a.award_rate,
                 award_rule_lock_count: a.award_rule_lock_count,
                 is_award_unlock: a.is_award_unlock,
                 wait_unlock_count: a.wait_unlock_count,

@@ -9,6 +9,7 @@ use super::credit::cents;
 use super::stock::HolderKind;
 use super::store::{MysqlStore, MysqlTx, check_deadline, datetime, rng};
 use crate::redis_store::StockKey;
+use crate::states::{ORDER_COMPLETED, ORDER_WAIT_PAY, RAFFLE_CREATE, RAFFLE_USED};
 use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::activity::quota::{self, DrawDeduction, DrawOutcome, QuotaRows};
@@ -438,7 +439,7 @@ impl DrawTx for MysqlTx {
     ) -> Result<Option<UserRaffleOrder>> {
         let sql = format!(
             "SELECT {RAFFLE_ORDER_COLUMNS} FROM {db}.user_raffle_order{sfx}
-             WHERE user_id = ? AND activity_id = ? AND order_state = 'create'
+             WHERE user_id = ? AND activity_id = ? AND order_state = '{RAFFLE_CREATE}'
              ORDER BY id DESC LIMIT 1",
             db = self.shard.db,
             sfx = self.shard.sfx
@@ -478,8 +479,8 @@ impl DrawTx for MysqlTx {
 
     async fn use_raffle_order(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
         let sql = format!(
-            "UPDATE {db}.user_raffle_order{sfx} SET order_state = 'used'
-             WHERE user_id = ? AND order_id = ? AND order_state = 'create'",
+            "UPDATE {db}.user_raffle_order{sfx} SET order_state = '{RAFFLE_USED}'
+             WHERE user_id = ? AND order_id = ? AND order_state = '{RAFFLE_CREATE}'",
             db = self.shard.db,
             sfx = self.shard.sfx
         );
@@ -616,7 +617,7 @@ impl RechargeTx for MysqlTx {
     ) -> Result<Option<RaffleActivityOrder>> {
         let sql = format!(
             "SELECT {ACTIVITY_ORDER_COLUMNS} FROM {db}.raffle_activity_order{sfx}
-             WHERE user_id = ? AND sku = ? AND state = 'wait_pay' AND order_time >= ?
+             WHERE user_id = ? AND sku = ? AND state = '{ORDER_WAIT_PAY}' AND order_time >= ?
              ORDER BY id DESC LIMIT 1",
             db = self.shard.db,
             sfx = self.shard.sfx
@@ -655,8 +656,8 @@ impl RechargeTx for MysqlTx {
         out_business_no: &str,
     ) -> Result<bool> {
         let sql = format!(
-            "UPDATE {db}.raffle_activity_order{sfx} SET state = 'completed', update_time = NOW()
-             WHERE user_id = ? AND out_business_no = ? AND state = 'wait_pay'",
+            "UPDATE {db}.raffle_activity_order{sfx} SET state = '{ORDER_COMPLETED}', update_time = NOW()
+             WHERE user_id = ? AND out_business_no = ? AND state = '{ORDER_WAIT_PAY}'",
             db = self.shard.db,
             sfx = self.shard.sfx
         );

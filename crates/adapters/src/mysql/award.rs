@@ -3,11 +3,12 @@
 
 use super::group::CreditJob;
 use super::store::{MysqlStore, MysqlTx, datetime, duplicate_key, index_dup, limit_arg, rng};
+use crate::states::{AWARD_COMPLETED, AWARD_CREATE, TASK_COMPLETED, TASK_FAIL, TASK_PARKED};
 use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::award::{
-    self, Award, AwardRecordTx, AwardRepository, AwardTx, SendAwardMessage, UndeliveredAward,
-    UserAwardRecord,
+    self, Award, AwardRecordTx, AwardRecordView, AwardRepository, AwardTx, SendAwardMessage,
+    UndeliveredAward, UserAwardRecord,
 };
 use big_market_domain::time::format_datetime;
 use rust_decimal::Decimal;
@@ -74,7 +75,7 @@ impl AwardRepository for MysqlStore {
         let shard = self.shard(user_id);
         let sql = format!(
             "UPDATE {db}.user_award_record{sfx} SET delivery_note = ?
-             WHERE user_id = ? AND order_id = ? AND award_state = 'create'",
+             WHERE user_id = ? AND order_id = ? AND award_state = '{AWARD_CREATE}'",
             db = shard.db,
             sfx = shard.sfx
         );
@@ -86,13 +87,13 @@ impl AwardRepository for MysqlStore {
     async fn redeliver(&self, user_id: &str, order_id: &str) -> Result<bool> {
         let shard = self.shard(user_id);
         let sql = format!(
-            "UPDATE {db}.task SET state = 'fail', attempts = 0, next_attempt_time = NULL,
+            "UPDATE {db}.task SET state = '{TASK_FAIL}', attempts = 0, next_attempt_time = NULL,
                     last_error = 'redelivery requested by an operator', update_time = NOW(3)
              WHERE topic = 'send_award' AND user_id = ?
                AND JSON_UNQUOTE(JSON_EXTRACT(message, '$.data.orderId')) = ?
-               AND state IN ('completed', 'parked')
+               AND state IN ('{TASK_COMPLETED}', '{TASK_PARKED}')
                AND EXISTS (SELECT 1 FROM {db}.user_award_record{sfx}
-                           WHERE user_id = ? AND order_id = ? AND award_state = 'create')",
+                           WHERE user_id = ? AND order_id = ? AND award_state = '{AWARD_CREATE}')",
             db = shard.db,
             sfx = shard.sfx
         );
@@ -115,7 +116,7 @@ impl AwardRepository for MysqlStore {
             let sql = format!(
                 "SELECT user_id, order_id, award_id, award_title,
                         DATE_FORMAT(award_time, '%Y-%m-%d %H:%i:%s'), delivery_note
-                 FROM {db}.user_award_record{sfx} WHERE award_state = 'create' ORDER BY id LIMIT ?",
+                 FROM {db}.user_award_record{sfx} WHERE award_state = '{AWARD_CREATE}' ORDER BY id LIMIT ?",
                 db = shard.db,
                 sfx = shard.sfx
             );
@@ -137,6 +138,44 @@ impl AwardRepository for MysqlStore {
         out.truncate(limit);
         Ok(out)
     }
+
+    /// On the user's shard only, as every user row.
+    async fn user_award_records(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        limit: usize,
+    ) -> Result<Vec<AwardRecordView>> {
+        let shard = self.shard(user_id);
+        let sql = format!(
+            "SELECT order_id, award_id, award_title,
+                    DATE_FORMAT(award_time, '%Y-%m-%d %H:%i:%s'), award_state, delivery_note
+             FROM {db}.user_award_record{sfx} WHERE user_id = ? AND activity_id = ?
+             ORDER BY award_time DESC, id DESC LIMIT ?",
+            db = shard.db,
+            sfx = shard.sfx
+        );
+        let rows: Vec<(String, i32, String, String, String, Option<String>)> = self
+            .all(
+                sqlx::query_as(&sql)
+                    .bind(user_id)
+                    .bind(activity_id)
+                    .bind(limit_arg(limit)),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AwardRecordView {
+                    order_id: r.0,
+                    award_id: r.1,
+                    award_title: r.2,
+                    award_time: datetime(&r.3)?,
+                    award_state: r.4,
+                    note: r.5,
+                })
+            })
+            .collect()
+    }
 }
 
 impl AwardTx for MysqlTx {
@@ -154,8 +193,8 @@ impl AwardTx for MysqlTx {
 
     async fn complete_award(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
         let sql = format!(
-            "UPDATE {db}.user_award_record{sfx} SET award_state = 'completed', delivery_note = NULL
-             WHERE user_id = ? AND order_id = ? AND award_state = 'create'",
+            "UPDATE {db}.user_award_record{sfx} SET award_state = '{AWARD_COMPLETED}', delivery_note = NULL
+             WHERE user_id = ? AND order_id = ? AND award_state = '{AWARD_CREATE}'",
             db = self.shard.db,
             sfx = self.shard.sfx
         );

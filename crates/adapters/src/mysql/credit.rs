@@ -3,6 +3,7 @@
 //! earlier read.
 
 use super::store::{MysqlStore, MysqlTx, rng};
+use crate::states::ACCOUNT_OPEN;
 use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::credit::{
@@ -66,7 +67,7 @@ impl CreditGrantTx for MysqlTx {
     async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()> {
         let sql = format!(
             "INSERT INTO {db}.user_credit_account (user_id, total_amount, available_amount, account_status)
-             VALUES (?, ?, ?, 'open')
+             VALUES (?, ?, ?, '{ACCOUNT_OPEN}')
              ON DUPLICATE KEY UPDATE total_amount = total_amount + VALUES(total_amount),
                  available_amount = available_amount + VALUES(available_amount)",
             db = self.shard.db

@@ -1,11 +1,12 @@
 //! The operator's back office: views that span users visit every shard.
 
 use super::activity::{RAFFLE_ORDER_COLUMNS, raffle_order};
-use super::store::{MysqlStore, limit_arg};
+use super::store::{MysqlStore, datetime, limit_arg};
 use async_trait::async_trait;
 use big_market_domain::Result;
 use big_market_domain::activity::{RaffleActivityStage, UserRaffleOrder};
-use big_market_domain::erp::ErpRepository;
+use big_market_domain::erp::{CreditLedgerLine, ErpRepository};
+use rust_decimal::Decimal;
 
 #[async_trait]
 impl ErpRepository for MysqlStore {
@@ -40,5 +41,55 @@ impl ErpRepository for MysqlStore {
 
     async fn activate_stage(&self, id: i64) -> Result<bool> {
         self.activate(id).await
+    }
+
+    /// On the user's shard only.
+    async fn user_raffle_orders(
+        &self,
+        user_id: &str,
+        limit: usize,
+    ) -> Result<Vec<UserRaffleOrder>> {
+        let shard = self.shard(user_id);
+        let sql = format!(
+            "SELECT {RAFFLE_ORDER_COLUMNS} FROM {db}.user_raffle_order{sfx}
+             WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+            db = shard.db,
+            sfx = shard.sfx
+        );
+        let rows: Vec<(String, i64, String, i64, String, String, String)> = self
+            .all(sqlx::query_as(&sql).bind(user_id).bind(limit_arg(limit)))
+            .await?;
+        rows.into_iter().map(raffle_order).collect()
+    }
+
+    /// On the user's shard only.
+    async fn user_credit_orders(
+        &self,
+        user_id: &str,
+        limit: usize,
+    ) -> Result<Vec<CreditLedgerLine>> {
+        let shard = self.shard(user_id);
+        let sql = format!(
+            "SELECT order_id, trade_name, trade_type, trade_amount, out_business_no,
+                    DATE_FORMAT(create_time, '%Y-%m-%d %H:%i:%s')
+             FROM {db}.user_credit_order{sfx} WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+            db = shard.db,
+            sfx = shard.sfx
+        );
+        let rows: Vec<(String, String, String, Decimal, String, String)> = self
+            .all(sqlx::query_as(&sql).bind(user_id).bind(limit_arg(limit)))
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(CreditLedgerLine {
+                    order_id: r.0,
+                    trade_name: r.1,
+                    trade_type: r.2,
+                    trade_amount: r.3,
+                    out_business_no: r.4,
+                    create_time: datetime(&r.5)?,
+                })
+            })
+            .collect()
     }
 }

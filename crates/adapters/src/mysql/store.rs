@@ -23,6 +23,7 @@ use super::stock::{HolderKind, StockHold, settle};
 use super::{MysqlError, MysqlOptions};
 use crate::redis_store::RedisStock;
 use crate::router::{Route, Router};
+use crate::states::{TASK_CREATE, TASK_FAIL};
 use async_trait::async_trait;
 use big_market_domain::activity::{PeriodAccount, random_digits};
 use big_market_domain::health::{OutboxStats, StoreLoad, StoreProbe};
@@ -414,7 +415,7 @@ impl StoreProbe for MysqlStore {
             // Waiting for delivery: `create` and `fail` (parked ones wait for an operator).
             let sql = format!(
                 "SELECT TIMESTAMPDIFF(MICROSECOND, MIN(create_time), NOW()) FROM {db}.task
-                 WHERE state IN ('create', 'fail')"
+                 WHERE state IN ('{TASK_CREATE}', '{TASK_FAIL}')"
             );
             let row: Option<(Option<i64>,)> = self.one(sqlx::query_as(&sql)).await?;
             if let Some((Some(micros),)) = row {

@@ -4,6 +4,7 @@
 
 use super::group::RecordJob;
 use super::store::{MysqlStore, MysqlTx, duplicate_key, limit_arg};
+use crate::states::{TASK_COMPLETED, TASK_CREATE, TASK_FAIL, TASK_PARKED};
 use async_trait::async_trait;
 use big_market_domain::activity::random_digits;
 use big_market_domain::task::{ParkedTask, Task, TaskOutcome, TaskRepository, TaskRow, TaskTx};
@@ -13,10 +14,14 @@ use big_market_domain::{Error, Result};
 /// whose commit is older than the lease (the first `?`, seconds), or a claimed one
 /// whose claim has run out. Stamps are the server's `NOW(3)`, so nodes' clocks never
 /// disagree about a lease.
-const DUE: &str = "((state = 'fail' AND (next_attempt_time IS NULL OR next_attempt_time <= NOW(3)))
-     OR (state = 'create' AND next_attempt_time IS NULL
+fn due() -> String {
+    format!(
+        "((state = '{TASK_FAIL}' AND (next_attempt_time IS NULL OR next_attempt_time <= NOW(3)))
+     OR (state = '{TASK_CREATE}' AND next_attempt_time IS NULL
          AND update_time <= DATE_SUB(NOW(3), INTERVAL ? SECOND))
-     OR (state = 'create' AND next_attempt_time <= NOW(3)))";
+     OR (state = '{TASK_CREATE}' AND next_attempt_time <= NOW(3)))"
+    )
+}
 
 /// The lease is `next_attempt_time` to the microsecond as text: the token a sender
 /// hands back to `record`.
@@ -68,12 +73,13 @@ impl MysqlStore {
         lease: Option<&str>,
         outcome: &TaskOutcome,
     ) -> Result<u64> {
-        let guard =
-            "WHERE message_id = ? AND next_attempt_time <=> ? AND state IN ('create', 'fail')";
+        let guard = &format!(
+            "WHERE message_id = ? AND next_attempt_time <=> ? AND state IN ('{TASK_CREATE}', '{TASK_FAIL}')"
+        );
         let changed = match outcome {
             TaskOutcome::Completed(note) => {
                 let sql = format!(
-                    "UPDATE {db}.task SET state = 'completed', last_error = ?, update_time = NOW(3) {guard}"
+                    "UPDATE {db}.task SET state = '{TASK_COMPLETED}', last_error = ?, update_time = NOW(3) {guard}"
                 );
                 self.run(sqlx::query(&sql).bind(note).bind(message_id).bind(lease))
                     .await?
@@ -83,7 +89,7 @@ impl MysqlStore {
                 retry_after_secs,
             } => {
                 let sql = format!(
-                    "UPDATE {db}.task SET state = 'fail', attempts = attempts + 1, last_error = ?,
+                    "UPDATE {db}.task SET state = '{TASK_FAIL}', attempts = attempts + 1, last_error = ?,
                             next_attempt_time = DATE_ADD(NOW(3), INTERVAL ? SECOND),
                             update_time = NOW(3) {guard}"
                 );
@@ -98,7 +104,7 @@ impl MysqlStore {
             }
             TaskOutcome::Parked(error) => {
                 let sql = format!(
-                    "UPDATE {db}.task SET state = 'parked', attempts = attempts + 1, last_error = ?,
+                    "UPDATE {db}.task SET state = '{TASK_PARKED}', attempts = attempts + 1, last_error = ?,
                             update_time = NOW(3) {guard}"
                 );
                 self.run(sqlx::query(&sql).bind(error).bind(message_id).bind(lease))
@@ -117,10 +123,11 @@ impl MysqlStore {
         lease_secs: u64,
     ) -> Result<Option<TaskRow>> {
         let mut tx = self.pool().begin().await.map_err(super::store::sql)?;
+        let due = due();
         let sql = format!(
             "UPDATE {db}.task SET update_time = NOW(3),
                     next_attempt_time = DATE_ADD(NOW(3), INTERVAL ? SECOND)
-             WHERE message_id = ? AND {DUE}"
+             WHERE message_id = ? AND {due}"
         );
         let claimed = sqlx::query(&sql)
             .bind(secs(lease_secs))
@@ -163,8 +170,10 @@ impl TaskRepository for MysqlStore {
     async fn due_tasks(&self, lease_secs: u64, limit: usize) -> Result<Vec<TaskRow>> {
         let mut per_db = Vec::new();
         for db in self.user_dbs() {
-            let sql =
-                format!("SELECT {TASK_COLUMNS} FROM {db}.task WHERE {DUE} ORDER BY id LIMIT ?");
+            let sql = format!(
+                "SELECT {TASK_COLUMNS} FROM {db}.task WHERE {} ORDER BY id LIMIT ?",
+                due()
+            );
             let rows: Vec<TaskTuple> = self
                 .all(
                     sqlx::query_as(&sql)
@@ -243,7 +252,7 @@ impl TaskRepository for MysqlStore {
             let sql = format!(
                 "SELECT message_id, user_id, topic, attempts, last_error,
                         DATE_FORMAT(update_time, '%Y-%m-%d %H:%i:%s.%f')
-                 FROM {db}.task WHERE state = 'parked' ORDER BY id LIMIT ?"
+                 FROM {db}.task WHERE state = '{TASK_PARKED}' ORDER BY id LIMIT ?"
             );
             let rows: Vec<(String, String, String, i64, Option<String>, String)> = self
                 .all(sqlx::query_as(&sql).bind(limit_arg(limit)))
@@ -265,9 +274,9 @@ impl TaskRepository for MysqlStore {
     async fn requeue(&self, message_id: &str) -> Result<bool> {
         for db in self.user_dbs() {
             let sql = format!(
-                "UPDATE {db}.task SET state = 'fail', attempts = 0, next_attempt_time = NULL,
+                "UPDATE {db}.task SET state = '{TASK_FAIL}', attempts = 0, next_attempt_time = NULL,
                         update_time = NOW(3)
-                 WHERE message_id = ? AND state = 'parked'"
+                 WHERE message_id = ? AND state = '{TASK_PARKED}'"
             );
             if self.run(sqlx::query(&sql).bind(message_id)).await? == 1 {
                 return Ok(true);

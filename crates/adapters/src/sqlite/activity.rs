@@ -3,6 +3,7 @@
 
 use super::error::is_unique_violation;
 use super::{SqliteStore, StoreError, datetime, decimal};
+use crate::states::{ORDER_COMPLETED, ORDER_WAIT_PAY, RAFFLE_CREATE, RAFFLE_USED};
 use async_trait::async_trait;
 use big_market_domain::activity::quota::{self, DrawDeduction, DrawOutcome};
 use big_market_domain::activity::service::{AccountRows, DrawJob, RechargeJob};
@@ -237,10 +238,10 @@ impl DrawTx for SqliteTx<'_> {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT user_id, activity_id, activity_name, strategy_id, order_id, order_time, order_state
+                &format!("SELECT user_id, activity_id, activity_name, strategy_id, order_id, order_time, order_state
                  FROM user_raffle_order
-                 WHERE user_id = ?1 AND activity_id = ?2 AND order_state = 'create'
-                 ORDER BY id DESC LIMIT 1",
+                 WHERE user_id = ?1 AND activity_id = ?2 AND order_state = '{RAFFLE_CREATE}'
+                 ORDER BY id DESC LIMIT 1"),
             )
             .and_then(|mut s| {
                 s.query_row(params![user_id, activity_id], |r| {
@@ -298,8 +299,8 @@ impl DrawTx for SqliteTx<'_> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE user_raffle_order SET order_state = 'used', update_time = CURRENT_TIMESTAMP
-                 WHERE user_id = ?1 AND order_id = ?2 AND order_state = 'create'",
+                &format!("UPDATE user_raffle_order SET order_state = '{RAFFLE_USED}', update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND order_id = ?2 AND order_state = '{RAFFLE_CREATE}'"),
             )
             .and_then(|mut s| s.execute(params![user_id, order_id]))
             .map_err(internal)?;
@@ -409,11 +410,11 @@ impl RechargeTx for SqliteTx<'_> {
     ) -> Result<Option<RaffleActivityOrder>> {
         let row = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT order_id FROM raffle_activity_order
-                 WHERE user_id = ?1 AND sku = ?2 AND state = 'wait_pay' AND order_time >= ?3
-                 ORDER BY id DESC LIMIT 1",
-            )
+                 WHERE user_id = ?1 AND sku = ?2 AND state = '{ORDER_WAIT_PAY}' AND order_time >= ?3
+                 ORDER BY id DESC LIMIT 1"
+            ))
             .and_then(|mut s| {
                 s.query_row(params![user_id, sku, format_datetime(&since)], |r| {
                     r.get::<_, String>(0)
@@ -456,8 +457,8 @@ impl RechargeTx for SqliteTx<'_> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE raffle_activity_order SET state = 'completed', update_time = CURRENT_TIMESTAMP
-                 WHERE user_id = ?1 AND out_business_no = ?2 AND state = 'wait_pay'",
+                &format!("UPDATE raffle_activity_order SET state = '{ORDER_COMPLETED}', update_time = CURRENT_TIMESTAMP
+                 WHERE user_id = ?1 AND out_business_no = ?2 AND state = '{ORDER_WAIT_PAY}'"),
             )
             .and_then(|mut s| s.execute(params![user_id, out_business_no]))
             .map_err(internal)?;

@@ -4,11 +4,15 @@
 use super::activity::{SqliteTx, insert_with_fresh_id, internal, violated_column};
 use super::error::is_unique_violation;
 use super::{SqliteStore, datetime, decimal};
+use crate::states::{
+    ACCOUNT_OPEN, AWARD_COMPLETED, AWARD_CREATE, TASK_COMPLETED, TASK_CREATE, TASK_FAIL,
+    TASK_PARKED,
+};
 use async_trait::async_trait;
 use big_market_domain::activity::random_digits;
 use big_market_domain::award::{
-    self, Award, AwardRecordTx, AwardRepository, AwardTx, SendAwardMessage, UndeliveredAward,
-    UserAwardRecord,
+    self, Award, AwardRecordTx, AwardRecordView, AwardRepository, AwardTx, SendAwardMessage,
+    UndeliveredAward, UserAwardRecord,
 };
 use big_market_domain::credit::{
     self, CreditGrantTx, CreditOrder, CreditRepository, CreditTx, Trade,
@@ -44,9 +48,9 @@ impl AwardTx for SqliteTx<'_> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE user_award_record SET award_state = 'completed', delivery_note = NULL,
+                &format!("UPDATE user_award_record SET award_state = '{AWARD_COMPLETED}', delivery_note = NULL,
                         update_time = CURRENT_TIMESTAMP
-                 WHERE user_id = ?1 AND order_id = ?2 AND award_state = 'create'",
+                 WHERE user_id = ?1 AND order_id = ?2 AND award_state = '{AWARD_CREATE}'"),
             )
             .and_then(|mut s| s.execute(params![user_id, order_id]))
             .map_err(internal)?;
@@ -158,8 +162,8 @@ impl CreditGrantTx for SqliteTx<'_> {
             None => {
                 self.conn
                     .prepare_cached(
-                        "INSERT INTO user_credit_account (user_id, total_amount, available_amount, account_status)
-                         VALUES (?1, ?2, ?2, 'open')",
+                        &format!("INSERT INTO user_credit_account (user_id, total_amount, available_amount, account_status)
+                         VALUES (?1, ?2, ?2, '{ACCOUNT_OPEN}')"),
                     )
                     .and_then(|mut s| s.execute(params![user_id, amount_text(amount)]))
                     .map_err(internal)?;
@@ -296,8 +300,8 @@ impl AwardRepository for SqliteStore {
         Ok(self
             .write(move |conn| {
                 conn.prepare_cached(
-                    "UPDATE user_award_record SET delivery_note = ?3, update_time = CURRENT_TIMESTAMP
-                     WHERE user_id = ?1 AND order_id = ?2 AND award_state = 'create'",
+                    &format!("UPDATE user_award_record SET delivery_note = ?3, update_time = CURRENT_TIMESTAMP
+                     WHERE user_id = ?1 AND order_id = ?2 AND award_state = '{AWARD_CREATE}'"),
                 )?
                 .execute(params![user_id, order_id, note])?;
                 Ok(())
@@ -311,13 +315,13 @@ impl AwardRepository for SqliteStore {
             .write(move |conn| {
                 Ok(conn
                     .prepare_cached(&format!(
-                        "UPDATE task SET state = 'fail', attempts = 0, next_attempt_time = NULL,
+                        "UPDATE task SET state = '{TASK_FAIL}', attempts = 0, next_attempt_time = NULL,
                                 last_error = 'redelivery requested by an operator', update_time = {NOW_MS}
                          WHERE topic = 'send_award' AND user_id = ?1
                            AND json_extract(message, '$.data.orderId') = ?2
-                           AND state IN ('completed', 'parked')
+                           AND state IN ('{TASK_COMPLETED}', '{TASK_PARKED}')
                            AND EXISTS (SELECT 1 FROM user_award_record
-                                       WHERE user_id = ?1 AND order_id = ?2 AND award_state = 'create')"
+                                       WHERE user_id = ?1 AND order_id = ?2 AND award_state = '{AWARD_CREATE}')"
                     ))?
                     .execute(params![user_id, order_id])?
                     > 0)
@@ -330,8 +334,8 @@ impl AwardRepository for SqliteStore {
         Ok(self
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT user_id, order_id, award_id, award_title, award_time, delivery_note
-                     FROM user_award_record WHERE award_state = 'create' ORDER BY id LIMIT ?1",
+                    &format!("SELECT user_id, order_id, award_id, award_title, award_time, delivery_note
+                     FROM user_award_record WHERE award_state = '{AWARD_CREATE}' ORDER BY id LIMIT ?1"),
                 )?;
                 let rows = stmt
                     .query_map([limit], |r| {
@@ -346,6 +350,41 @@ impl AwardRepository for SqliteStore {
                             award_id,
                             award_title,
                             award_time: datetime(&time)?,
+                            note,
+                        })
+                    })
+                    .collect()
+            })
+            .await?)
+    }
+    async fn user_award_records(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        limit: usize,
+    ) -> Result<Vec<AwardRecordView>> {
+        let user_id = user_id.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT order_id, award_id, award_title, award_time, award_state, delivery_note
+                     FROM user_award_record WHERE user_id = ?1 AND activity_id = ?2
+                     ORDER BY award_time DESC, id DESC LIMIT ?3",
+                )?;
+                let rows = stmt
+                    .query_map(params![user_id, activity_id, limit], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?, r.get(5)?))
+                    })?
+                    .collect::<Result<Vec<(String, i32, String, String, String, Option<String>)>, _>>()?;
+                rows.into_iter()
+                    .map(|(order_id, award_id, award_title, time, award_state, note)| {
+                        Ok(AwardRecordView {
+                            order_id,
+                            award_id,
+                            award_title,
+                            award_time: datetime(&time)?,
+                            award_state,
                             note,
                         })
                     })
@@ -457,10 +496,10 @@ const NOW_MS: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
 /// claim has run out.
 fn due() -> String {
     format!(
-        "(state = 'fail' AND (next_attempt_time IS NULL OR next_attempt_time <= {NOW_MS}))
-         OR (state = 'create' AND next_attempt_time IS NULL
+        "(state = '{TASK_FAIL}' AND (next_attempt_time IS NULL OR next_attempt_time <= {NOW_MS}))
+         OR (state = '{TASK_CREATE}' AND next_attempt_time IS NULL
              AND update_time <= strftime('%Y-%m-%d %H:%M:%f', 'now', ?1))
-         OR (state = 'create' AND next_attempt_time <= {NOW_MS})"
+         OR (state = '{TASK_CREATE}' AND next_attempt_time <= {NOW_MS})"
     )
 }
 
@@ -551,23 +590,23 @@ impl TaskRepository for SqliteStore {
                 match outcome {
                     TaskOutcome::Completed(note) => conn
                         .prepare_cached(&format!(
-                            "UPDATE task SET state = 'completed', last_error = ?3, update_time = {NOW_MS}
-                             WHERE message_id = ?1 AND next_attempt_time IS ?2 AND state IN ('create', 'fail')"
+                            "UPDATE task SET state = '{TASK_COMPLETED}', last_error = ?3, update_time = {NOW_MS}
+                             WHERE message_id = ?1 AND next_attempt_time IS ?2 AND state IN ('{TASK_CREATE}', '{TASK_FAIL}')"
                         ))?
                         .execute(params![id, lease, note])?,
                     TaskOutcome::Retry { error, retry_after_secs } => conn
                         .prepare_cached(&format!(
-                            "UPDATE task SET state = 'fail', attempts = attempts + 1, last_error = ?3,
+                            "UPDATE task SET state = '{TASK_FAIL}', attempts = attempts + 1, last_error = ?3,
                                     next_attempt_time = strftime('%Y-%m-%d %H:%M:%f', 'now', ?4),
                                     update_time = {NOW_MS}
-                             WHERE message_id = ?1 AND next_attempt_time IS ?2 AND state IN ('create', 'fail')"
+                             WHERE message_id = ?1 AND next_attempt_time IS ?2 AND state IN ('{TASK_CREATE}', '{TASK_FAIL}')"
                         ))?
                         .execute(params![id, lease, error, format!("+{retry_after_secs} seconds")])?,
                     TaskOutcome::Parked(error) => conn
                         .prepare_cached(&format!(
-                            "UPDATE task SET state = 'parked', attempts = attempts + 1, last_error = ?3,
+                            "UPDATE task SET state = '{TASK_PARKED}', attempts = attempts + 1, last_error = ?3,
                                     update_time = {NOW_MS}
-                             WHERE message_id = ?1 AND next_attempt_time IS ?2 AND state IN ('create', 'fail')"
+                             WHERE message_id = ?1 AND next_attempt_time IS ?2 AND state IN ('{TASK_CREATE}', '{TASK_FAIL}')"
                         ))?
                         .execute(params![id, lease, error])?,
                 };
@@ -582,8 +621,8 @@ impl TaskRepository for SqliteStore {
             .read(move |conn| {
                 Ok(conn
                     .prepare_cached(
-                        "SELECT message_id, user_id, topic, attempts, last_error, update_time FROM task
-                         WHERE state = 'parked' ORDER BY id LIMIT ?1",
+                        &format!("SELECT message_id, user_id, topic, attempts, last_error, update_time FROM task
+                         WHERE state = '{TASK_PARKED}' ORDER BY id LIMIT ?1"),
                     )?
                     .query_map([limit], |r| {
                         Ok(ParkedTask {
@@ -606,9 +645,9 @@ impl TaskRepository for SqliteStore {
             .write(move |conn| {
                 Ok(conn
                     .prepare_cached(&format!(
-                        "UPDATE task SET state = 'fail', attempts = 0, next_attempt_time = NULL,
+                        "UPDATE task SET state = '{TASK_FAIL}', attempts = 0, next_attempt_time = NULL,
                                 update_time = {NOW_MS}
-                         WHERE message_id = ?1 AND state = 'parked'"
+                         WHERE message_id = ?1 AND state = '{TASK_PARKED}'"
                     ))?
                     .execute([id])?
                     == 1)

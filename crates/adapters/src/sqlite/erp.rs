@@ -2,11 +2,12 @@
 //! dynamic configuration ([`DccRepository`]) and readiness and load ([`StoreProbe`]).
 
 use super::activity::stage_row;
-use super::{SqliteStore, StoreError, datetime};
+use super::{SqliteStore, StoreError, datetime, decimal};
+use crate::states::{TASK_CREATE, TASK_FAIL};
 use async_trait::async_trait;
 use big_market_domain::activity::{RaffleActivityStage, UserRaffleOrder};
 use big_market_domain::dcc::DccRepository;
-use big_market_domain::erp::ErpRepository;
+use big_market_domain::erp::{CreditLedgerLine, ErpRepository};
 use big_market_domain::health::{OutboxStats, StoreLoad, StoreProbe};
 use big_market_domain::{Error, Result};
 use rusqlite::{OptionalExtension, params};
@@ -87,6 +88,90 @@ impl ErpRepository for SqliteStore {
             })
             .await?)
     }
+
+    async fn user_raffle_orders(
+        &self,
+        user_id: &str,
+        limit: usize,
+    ) -> Result<Vec<UserRaffleOrder>> {
+        let user_id = user_id.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .read(move |conn| {
+                let rows = conn
+                    .prepare_cached(
+                        "SELECT user_id, activity_id, activity_name, strategy_id, order_id, order_time, order_state
+                         FROM user_raffle_order WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+                    )?
+                    .query_map(params![user_id, limit], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, String>(6)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows.into_iter()
+                    .map(|(user_id, activity_id, activity_name, strategy_id, order_id, time, order_state)| {
+                        Ok(UserRaffleOrder {
+                            user_id,
+                            activity_id,
+                            activity_name,
+                            strategy_id,
+                            order_id,
+                            order_time: datetime(&time)?,
+                            order_state,
+                        })
+                    })
+                    .collect()
+            })
+            .await?)
+    }
+
+    async fn user_credit_orders(
+        &self,
+        user_id: &str,
+        limit: usize,
+    ) -> Result<Vec<CreditLedgerLine>> {
+        let user_id = user_id.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .read(move |conn| {
+                let rows = conn
+                    .prepare_cached(
+                        "SELECT order_id, trade_name, trade_type, trade_amount, out_business_no, create_time
+                         FROM user_credit_order WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+                    )?
+                    .query_map(params![user_id, limit], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, String>(5)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows.into_iter()
+                    .map(|(order_id, trade_name, trade_type, amount, out_business_no, time)| {
+                        Ok(CreditLedgerLine {
+                            order_id,
+                            trade_name,
+                            trade_type,
+                            trade_amount: decimal(&amount)?,
+                            out_business_no,
+                            create_time: datetime(&time)?,
+                        })
+                    })
+                    .collect()
+            })
+            .await?)
+    }
 }
 
 #[async_trait]
@@ -145,7 +230,7 @@ impl StoreProbe for SqliteStore {
                 // Waiting for delivery: `create` and `fail` (parked ones wait for an operator).
                 let oldest: Option<f64> = conn
                     .prepare_cached(
-                        "SELECT (julianday('now') - julianday(MIN(create_time))) * 86400.0 FROM task WHERE state IN ('create', 'fail')",
+                        &format!("SELECT (julianday('now') - julianday(MIN(create_time))) * 86400.0 FROM task WHERE state IN ('{TASK_CREATE}', '{TASK_FAIL}')"),
                     )?
                     .query_row([], |r| r.get(0))?;
                 Ok(OutboxStats {

@@ -8,4 +8,5 @@ mod helpers;
 mod lifecycle;
 mod openapi;
 mod operating;
+mod pages;
 mod strategy;

@@ -291,12 +291,8 @@ async fn operator_endpoints_need_the_configured_admin_token() {
     let get = reqwest::Method::GET;
     let post = reqwest::Method::POST;
     let calls: Vec<(reqwest::Method, &str, Option<Value>)> = vec![
-        (get.clone(), "activity/armory?activityId=100301", None),
-        (
-            get.clone(),
-            "strategy/strategy_armory?strategyId=100001",
-            None,
-        ),
+        (get.clone(), "activity/armory?activityId=999", None),
+        (get.clone(), "strategy/strategy_armory?strategyId=999", None),
         (
             post.clone(),
             "activity/sku_recharge",
@@ -345,7 +341,13 @@ async fn operator_endpoints_need_the_configured_admin_token() {
         .await;
         assert_eq!(code(&v), "0008", "{path} with a wrong token: {v}");
         let v = send(&app, method, path, Some("Bearer adm-s3cret"), body).await;
-        assert_eq!(code(&v), "0000", "{path} with the token: {v}");
+        if path.contains("=999") {
+            // Past the token check: the operator is told what is wrong.
+            assert_eq!(code(&v), "0002", "{path} with the token: {v}");
+            assert!(v["info"].as_str().unwrap().contains("999"), "{v}");
+        } else {
+            assert_eq!(code(&v), "0000", "{path} with the token: {v}");
+        }
     }
     // A campaign applied with the token is recorded as the admin's.
     let doc = send(
@@ -682,4 +684,194 @@ async fn without_a_token_a_web_page_on_the_host_gets_no_operator_rights() {
         v["data"]["degradeSwitch"], "open",
         "only the script's change"
     );
+}
+
+async fn award_titles(app: &TestApp) -> Vec<String> {
+    let v = app
+        .post(
+            "strategy/query_raffle_award_list",
+            json!({"userId": "t1", "activityId": 100301}),
+        )
+        .await;
+    v["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|a| a["awardTitle"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn armory_answers_anyone_when_assembled_and_only_an_operator_reloads() {
+    let app = TestApp::spawn_with(|c| {
+        c.http.admin_token = Some(big_market::config::Secret("adm-s3cret".into()));
+    })
+    .await;
+    let get = reqwest::Method::GET;
+    app.config_sql(
+        "UPDATE strategy_award SET award_title = '新台灯' WHERE strategy_id = 100006 AND award_id = 104",
+    )
+    .await;
+    // Upstream's front end calls these from the browser before its first draw.
+    for path in [
+        "activity/armory?activityId=100301",
+        "strategy/strategy_armory?strategyId=100006",
+        "strategy_armory?strategyId=100006",
+    ] {
+        let v = send(&app, get.clone(), path, None, None).await;
+        assert_eq!(
+            (code(&v), &v["data"]),
+            ("0000", &json!(true)),
+            "{path}: {v}"
+        );
+        let v = send(&app, get.clone(), path, Some("Bearer wrong"), None).await;
+        assert_eq!(code(&v), "0000", "{path}: {v}");
+    }
+    let titles = award_titles(&app).await;
+    assert!(
+        titles.contains(&"小米台灯".to_owned()),
+        "nothing reloaded: {titles:?}"
+    );
+    // Not assembled: the operator refusal, whatever the id.
+    let v = send(
+        &app,
+        get.clone(),
+        "activity/armory?activityId=424242",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code(&v), "0008", "{v}");
+    // A bad id is still a bad id.
+    let v = send(
+        &app,
+        get.clone(),
+        "activity/armory?activityId=x",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code(&v), "0002", "{v}");
+    // The operator's call reloads.
+    let v = send(
+        &app,
+        get,
+        "activity/armory?activityId=100301",
+        Some("Bearer adm-s3cret"),
+        None,
+    )
+    .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    let titles = award_titles(&app).await;
+    assert!(
+        titles.contains(&"新台灯".to_owned()),
+        "reloaded: {titles:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_console_opened_at_a_loopback_address_may_operate_without_a_token() {
+    let app = TestApp::spawn().await;
+    let url = app.url("dcc/update_config?key=rateLimiterSwitch&value=open");
+    let host = app.base.trim_start_matches("http://").to_owned();
+    // What Chromium sends for a same-origin fetch of the console at 127.0.0.1.
+    let v: Value = app
+        .client
+        .get(&url)
+        .header("origin", app.base.clone())
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(code(&v), "0000", "{v}");
+    // The same request through a name rebound to 127.0.0.1 is another site's page.
+    let port = host.rsplit(':').next().unwrap();
+    let v: Value = app
+        .client
+        .get(app.url("dcc/update_config?key=rateLimiterSwitch&value=close"))
+        .header("host", format!("rebound.example:{port}"))
+        .header("origin", format!("http://rebound.example:{port}"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(code(&v), "0008", "{v}");
+    let v = app.get("dcc/query_config").await;
+    assert_eq!(v["data"]["rateLimiterSwitch"], "open", "{v}");
+}
+
+/// Named operator tokens: each works as the admin token does, and the campaign versions
+/// record which operator applied them.
+#[tokio::test]
+async fn a_named_operator_token_is_recorded_as_the_author() {
+    let app = TestApp::spawn_with(|c| {
+        c.http.admin_token = Some(big_market::config::Secret("adm-s3cret".into()));
+        c.http.admin_tokens.insert(
+            "alice".into(),
+            big_market::config::Secret("alice-s3cret".into()),
+        );
+    })
+    .await;
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    let exported = send(
+        &app,
+        get.clone(),
+        "admin/campaign/export?activityId=100301",
+        Some("Bearer alice-s3cret"),
+        None,
+    )
+    .await;
+    assert_eq!(exported["code"], "0000", "{exported}");
+    let mut doc = exported["data"].clone();
+    doc["activity"]["activityDesc"] = json!("applied by alice");
+    let wrong = send(
+        &app,
+        post.clone(),
+        "admin/campaign/apply",
+        Some("Bearer mallory"),
+        Some(doc.clone()),
+    )
+    .await;
+    assert_eq!(wrong["code"], "0008", "{wrong}");
+    let applied = send(
+        &app,
+        post.clone(),
+        "admin/campaign/apply",
+        Some("Bearer alice-s3cret"),
+        Some(doc.clone()),
+    )
+    .await;
+    assert_eq!(applied["code"], "0000", "{applied}");
+    doc["activity"]["activityDesc"] = json!("applied by admin");
+    let applied = send(
+        &app,
+        post,
+        "admin/campaign/apply",
+        Some("Bearer adm-s3cret"),
+        Some(doc),
+    )
+    .await;
+    assert_eq!(applied["code"], "0000", "{applied}");
+    let versions = send(
+        &app,
+        get,
+        "admin/campaign/versions?activityId=100301",
+        Some("Bearer alice-s3cret"),
+        None,
+    )
+    .await;
+    let authors: Vec<&str> = versions["data"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["author"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(authors, vec!["admin", "alice"], "{versions}");
 }

@@ -319,6 +319,13 @@ impl ActivityService {
         loaded
     }
 
+    /// Whether the activity is loaded here and its strategy assembled (draws can run
+    /// without an armory).
+    pub fn is_assembled(&self, activity_id: i64) -> bool {
+        self.cached(activity_id)
+            .is_some_and(|c| self.strategy.catalog().get(c.activity.strategy_id).is_ok())
+    }
+
     /// Reloads the activity and its SKUs, then assembles its strategy.
     pub async fn reload(&self, activity_id: i64) -> Result<()> {
         if let Some(fairness) = self.fairness.get() {

@@ -172,6 +172,22 @@ pub struct UndeliveredAward {
     pub note: Option<String>,
 }
 
+/// One award record as its user sees it ("my awards").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwardRecordView {
+    pub order_id: String,
+    pub award_id: i32,
+    pub award_title: String,
+    pub award_time: DateTime,
+    /// `create` (not delivered yet) or `completed`.
+    pub award_state: String,
+    /// Why a `create` record is not delivered, when delivery was tried.
+    pub note: Option<String>,
+}
+
+/// The most award records `user_award_records` returns.
+pub const MAX_USER_AWARD_RECORDS: usize = 100;
+
 /// Storage of the award domain.
 #[async_trait::async_trait]
 pub trait AwardRepository: Send + Sync {
@@ -188,6 +204,13 @@ pub trait AwardRepository: Send + Sync {
     /// Keeps the record `create` and says why it is not delivered.
     async fn note_award(&self, user_id: &str, order_id: &str, note: &str) -> Result<()>;
     async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredAward>>;
+    /// A user's award records in an activity, newest first, at most `limit`.
+    async fn user_award_records(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+        limit: usize,
+    ) -> Result<Vec<AwardRecordView>>;
     /// Sends the `send_award` message of an undelivered record again (its task back to
     /// `fail` with a fresh retry budget); whether there was such a record and task.
     async fn redeliver(&self, user_id: &str, order_id: &str) -> Result<bool>;
@@ -321,6 +344,18 @@ impl AwardService {
 
     pub async fn undelivered(&self, limit: usize) -> Result<Vec<UndeliveredAward>> {
         self.repo.undelivered(limit).await
+    }
+
+    /// The user's award records in the activity, newest first (at most
+    /// [`MAX_USER_AWARD_RECORDS`]).
+    pub async fn user_award_records(
+        &self,
+        user_id: &str,
+        activity_id: i64,
+    ) -> Result<Vec<AwardRecordView>> {
+        self.repo
+            .user_award_records(user_id, activity_id, MAX_USER_AWARD_RECORDS)
+            .await
     }
 
     /// Delivers an undelivered award again, e.g. after the account service was

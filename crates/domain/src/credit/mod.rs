@@ -10,6 +10,11 @@ use rand::Rng;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+/// `user_credit_account.account_status` values.
+pub mod account_status {
+    pub const OPEN: &str = "open";
+}
+
 /// Direction of a trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TradeType {

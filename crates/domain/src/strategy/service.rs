@@ -55,6 +55,8 @@ pub struct AwardListItem {
     pub award_title: String,
     pub award_subtitle: Option<String>,
     pub sort: i32,
+    /// The configured rate (not in upstream's answer).
+    pub award_rate: rust_decimal::Decimal,
     pub award_rule_lock_count: Option<i64>,
     pub is_award_unlock: bool,
     pub wait_unlock_count: i64,
@@ -144,6 +146,21 @@ impl StrategyService {
         Ok(failures)
     }
 
+    /// The awards of a strategy as stored, with their stock left (`award_count_surplus`;
+    /// on the production backend the SQL column, written back from Redis every
+    /// `stock_writeback_ms`).
+    pub async fn award_stock(&self, strategy_id: i64) -> Result<Vec<super::StrategyAward>> {
+        let config = self.repo.strategy_config(strategy_id).await?;
+        if config.strategy.is_none() {
+            return Err(Error::illegal(format!(
+                "strategy {strategy_id} does not exist"
+            )));
+        }
+        let mut awards = config.awards;
+        awards.sort_by_key(|a| (a.sort, a.award_id));
+        Ok(awards)
+    }
+
     /// `random_raffle`: a draw as user `system` (who has no account: 0 draws).
     pub async fn random_raffle(&self, strategy_id: i64) -> Result<RaffleAward> {
         let strategy = self.catalog.get(strategy_id)?;
@@ -183,6 +200,7 @@ impl StrategyService {
                     award_title: a.award_title.clone(),
                     award_subtitle: a.award_subtitle.clone(),
                     sort: a.sort,
+                    award_rate: a.award_rate,
                     award_rule_lock_count: lock,
                     is_award_unlock: lock.is_none_or(|n| today >= n),
                     wait_unlock_count: lock.map_or(0, |n| (n - today).max(0)),

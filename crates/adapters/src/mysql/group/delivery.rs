@@ -3,6 +3,7 @@
 
 use super::{GroupError, Grouped, commit_unknown, expect_rows, push_case, push_list};
 use crate::mysql::store::{ER_LOCK_DEADLOCK, MysqlStore, error_number, sql};
+use crate::states::{AWARD_COMPLETED, AWARD_CREATE, TASK_COMPLETED, TASK_CREATE, TASK_FAIL};
 use big_market_domain::award::{self, AwardTx, SendAwardMessage};
 use big_market_domain::credit::{CreditGrantTx, CreditOrder, to_cents};
 use big_market_domain::task::{TaskOutcome, TaskRow};
@@ -86,7 +87,7 @@ impl Grouped for RecordJob {
         };
         let db = &store.shard(&first.task.user_id).db;
         let mut q = QueryBuilder::<MySql>::new(format!(
-            "UPDATE {db}.task SET state = 'completed', update_time = NOW(3), last_error = "
+            "UPDATE {db}.task SET state = '{TASK_COMPLETED}', update_time = NOW(3), last_error = "
         ));
         push_case(
             &mut q,
@@ -95,7 +96,7 @@ impl Grouped for RecordJob {
                 .map(|j| (j.task.message_id.clone(), j.note.clone())),
         );
         q.push(
-            " WHERE next_attempt_time IS NULL AND state IN ('create', 'fail') AND message_id IN (",
+            format!(" WHERE next_attempt_time IS NULL AND state IN ('{TASK_CREATE}', '{TASK_FAIL}') AND message_id IN ("),
         );
         let ids: Vec<&str> = jobs.iter().map(|j| j.task.message_id.as_str()).collect();
         push_list(&mut q, &ids);
@@ -189,8 +190,8 @@ impl MysqlStore {
         for (sfx, pairs) in records {
             // Each order with its own user, as the single path's `user_id = ? AND order_id = ?`.
             let mut q = QueryBuilder::<MySql>::new(format!(
-                "UPDATE {db}.user_award_record{sfx} SET award_state = 'completed', delivery_note = NULL
-                 WHERE award_state = 'create' AND user_id = "
+                "UPDATE {db}.user_award_record{sfx} SET award_state = '{AWARD_COMPLETED}', delivery_note = NULL
+                 WHERE award_state = '{AWARD_CREATE}' AND user_id = "
             ));
             push_case(
                 &mut q,

@@ -8,6 +8,7 @@ use crate::mysql::activity::{Lock, RAFFLE_ORDER_COLUMNS, raffle_order, read_quot
 use crate::mysql::stock::{HolderKind, StockHold, settle};
 use crate::mysql::store::{ER_LOCK_DEADLOCK, MysqlStore, Shard, check_deadline, error_number, sql};
 use crate::redis_store::StockKey;
+use crate::states::{RAFFLE_CREATE, RAFFLE_USED};
 use big_market_domain::activity::quota::{self, DrawDeduction, DrawOutcome, QuotaRows};
 use big_market_domain::activity::service::DrawJob;
 use big_market_domain::activity::{DrawTx, PeriodAccount, UserRaffleOrder};
@@ -199,7 +200,7 @@ async fn read_group(
         }
         q.push(format!(
             "(SELECT CAST(id AS SIGNED), {RAFFLE_ORDER_COLUMNS} FROM {db}.user_raffle_order{sfx}
-              WHERE order_state = 'create' AND activity_id = "
+              WHERE order_state = '{RAFFLE_CREATE}' AND activity_id = "
         ));
         q.push_bind(aid).push(" AND user_id IN (");
         push_list(&mut q, &users);
@@ -346,8 +347,8 @@ async fn write_group(
     }
     for (sfx, ids) in used {
         let mut q = QueryBuilder::<MySql>::new(format!(
-            "UPDATE {db}.user_raffle_order{sfx} SET order_state = 'used'
-             WHERE order_state = 'create' AND order_id IN ("
+            "UPDATE {db}.user_raffle_order{sfx} SET order_state = '{RAFFLE_USED}'
+             WHERE order_state = '{RAFFLE_CREATE}' AND order_id IN ("
         ));
         push_list(&mut q, &ids);
         q.push(")");
