@@ -278,8 +278,12 @@ function renderOdds() {
       h(
         'tr',
         {},
-        h('td', {}, o.title),
-        h('td', { class: 'num' }, `${(o.p * 100).toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en', { maximumFractionDigits: 4 })}%`),
+        h('td', {}, o.soldOut ? `${o.title} · ${t('odds.soldOut')}` : o.title),
+        h(
+          'td',
+          { class: 'num', title: o.exact || '' },
+          `${(o.p * 100).toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en', { maximumFractionDigits: 4 })}%`,
+        ),
       ),
     ),
   );
@@ -312,7 +316,14 @@ async function loadOdds() {
     const odds = await call('activity/query_award_odds', { method: 'GET', query: { activityId: state.activityId } });
     if (odds && Array.isArray(odds.awards) && odds.awards.every((a) => typeof a.probability === 'number')) {
       const titles = new Map(state.awards.map((a) => [a.awardId, a.awardTitle]));
-      state.odds = odds.awards.map((a) => ({ title: a.awardTitle || titles.get(a.awardId) || String(a.awardId), p: a.probability }));
+      // The exact odds are weight / totalWeight (shown on hover); a sold-out award gives
+      // its luck award for now.
+      state.odds = odds.awards.map((a) => ({
+        title: a.awardTitle || titles.get(a.awardId) || String(a.awardId),
+        p: a.probability,
+        exact: `${a.weight} / ${odds.totalWeight}`,
+        soldOut: a.soldOut === true,
+      }));
       return;
     }
   } catch {
