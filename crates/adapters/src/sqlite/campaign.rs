@@ -3,17 +3,19 @@
 //! exact: no draw runs between the read and the write), and the version table.
 
 use super::activity::stage_row;
+use super::strategy::{
+    STRATEGY_AWARD_COLUMNS, STRATEGY_RULE_COLUMNS, award_table, rule_trees, strategy_award,
+    strategy_rule,
+};
 use super::{SqliteStore, StoreError, datetime, decimal};
 use async_trait::async_trait;
 use big_market_domain::activity::{RaffleActivity, RaffleActivityCount, RaffleActivitySku};
-use big_market_domain::award::Award;
 use big_market_domain::campaign::{
     Applied, CampaignDocument, CampaignKey, CampaignRepository, CampaignTx, ConfigRows, Finding,
     NewVersion, Plan, VersionInfo, apply_in,
 };
 use big_market_domain::rebate::DailyBehaviorRebate;
-use big_market_domain::strategy::tree::{RuleTreeLineRow, RuleTreeNodeRow, RuleTreeRow};
-use big_market_domain::strategy::{Strategy, StrategyAward, StrategyRule};
+use big_market_domain::strategy::Strategy;
 use big_market_domain::time::format_datetime;
 use big_market_domain::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -21,17 +23,7 @@ use std::collections::HashSet;
 
 /// Every configuration row, in table order.
 pub(super) fn config_rows(conn: &Connection) -> Result<ConfigRows, StoreError> {
-    let awards = conn
-        .prepare("SELECT award_id, award_key, award_config, award_desc FROM award ORDER BY id")?
-        .query_map([], |r| {
-            Ok(Award {
-                award_id: r.get(0)?,
-                award_key: r.get(1)?,
-                award_config: r.get(2)?,
-                award_desc: r.get(3)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let awards = award_table(conn)?;
     let strategies = conn
         .prepare("SELECT strategy_id, strategy_desc, rule_models FROM strategy ORDER BY id")?
         .query_map([], |r| {
@@ -43,80 +35,20 @@ pub(super) fn config_rows(conn: &Connection) -> Result<ConfigRows, StoreError> {
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut strategy_awards = Vec::new();
-    let mut stmt = conn.prepare(
-        "SELECT strategy_id, award_id, award_title, award_subtitle, award_count, award_count_surplus,
-                award_rate, rule_models, sort FROM strategy_award ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {STRATEGY_AWARD_COLUMNS} FROM strategy_award ORDER BY id"
+    ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let rate: String = r.get(6)?;
-        strategy_awards.push(StrategyAward {
-            strategy_id: r.get(0)?,
-            award_id: r.get(1)?,
-            award_title: r.get(2)?,
-            award_subtitle: r.get(3)?,
-            award_count: r.get(4)?,
-            award_count_surplus: r.get(5)?,
-            award_rate: decimal(&rate)?,
-            rule_models: r.get(7)?,
-            sort: r.get(8)?,
-        });
+        strategy_awards.push(strategy_award(r)?);
     }
     let strategy_rules = conn
-        .prepare(
-            "SELECT strategy_id, award_id, rule_type, rule_model, rule_value, rule_desc
-             FROM strategy_rule ORDER BY id",
-        )?
-        .query_map([], |r| {
-            Ok(StrategyRule {
-                strategy_id: r.get(0)?,
-                award_id: r.get(1)?,
-                rule_type: r.get(2)?,
-                rule_model: r.get(3)?,
-                rule_value: r.get(4)?,
-                rule_desc: r.get(5)?,
-            })
-        })?
+        .prepare(&format!(
+            "SELECT {STRATEGY_RULE_COLUMNS} FROM strategy_rule ORDER BY id"
+        ))?
+        .query_map([], strategy_rule)?
         .collect::<Result<Vec<_>, _>>()?;
-    let rule_trees = conn
-        .prepare(
-            "SELECT tree_id, tree_name, tree_desc, tree_node_rule_key FROM rule_tree ORDER BY id",
-        )?
-        .query_map([], |r| {
-            Ok(RuleTreeRow {
-                tree_id: r.get(0)?,
-                tree_name: r.get(1)?,
-                tree_desc: r.get(2)?,
-                tree_node_rule_key: r.get(3)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let rule_tree_nodes = conn
-        .prepare("SELECT tree_id, rule_key, rule_desc, rule_value FROM rule_tree_node ORDER BY id")?
-        .query_map([], |r| {
-            Ok(RuleTreeNodeRow {
-                tree_id: r.get(0)?,
-                rule_key: r.get(1)?,
-                rule_desc: r.get(2)?,
-                rule_value: r.get(3)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let rule_tree_lines = conn
-        .prepare(
-            "SELECT tree_id, rule_node_from, rule_node_to, rule_limit_type, rule_limit_value
-             FROM rule_tree_node_line ORDER BY id",
-        )?
-        .query_map([], |r| {
-            Ok(RuleTreeLineRow {
-                tree_id: r.get(0)?,
-                rule_node_from: r.get(1)?,
-                rule_node_to: r.get(2)?,
-                rule_limit_type: r.get(3)?,
-                rule_limit_value: r.get(4)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let (rule_trees, rule_tree_nodes, rule_tree_lines) = rule_trees(conn)?;
     type ActivityRow = (i64, String, String, String, String, i64, String);
     let raw: Vec<ActivityRow> = conn
         .prepare(

@@ -17,56 +17,26 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, StoreError> {
-    let strategy = conn
-        .prepare_cached(
-            "SELECT strategy_id, strategy_desc, rule_models FROM strategy WHERE strategy_id = ?1 ORDER BY id LIMIT 1",
-        )?
-        .query_row([strategy_id], |r| {
-            Ok(Strategy {
-                strategy_id: r.get(0)?,
-                strategy_desc: r.get(1)?,
-                rule_models: r.get(2)?,
-            })
+/// The `award` table, whole.
+pub(super) fn award_table(conn: &Connection) -> rusqlite::Result<Vec<Award>> {
+    conn.prepare_cached(
+        "SELECT award_id, award_key, award_config, award_desc FROM award ORDER BY id",
+    )?
+    .query_map([], |r| {
+        Ok(Award {
+            award_id: r.get(0)?,
+            award_key: r.get(1)?,
+            award_config: r.get(2)?,
+            award_desc: r.get(3)?,
         })
-        .optional()?;
-    let mut awards = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT strategy_id, award_id, award_title, award_subtitle, award_count, award_count_surplus,
-                award_rate, rule_models, sort
-         FROM strategy_award WHERE strategy_id = ?1 ORDER BY sort, id",
-    )?;
-    let mut rows = stmt.query([strategy_id])?;
-    while let Some(r) = rows.next()? {
-        let rate: String = r.get(6)?;
-        awards.push(StrategyAward {
-            strategy_id: r.get(0)?,
-            award_id: r.get(1)?,
-            award_title: r.get(2)?,
-            award_subtitle: r.get(3)?,
-            award_count: r.get(4)?,
-            award_count_surplus: r.get(5)?,
-            award_rate: decimal(&rate)?,
-            rule_models: r.get(7)?,
-            sort: r.get(8)?,
-        });
-    }
-    let rules = conn
-        .prepare_cached(
-            "SELECT strategy_id, award_id, rule_type, rule_model, rule_value, rule_desc
-             FROM strategy_rule WHERE strategy_id = ?1 ORDER BY id",
-        )?
-        .query_map([strategy_id], |r| {
-            Ok(StrategyRule {
-                strategy_id: r.get(0)?,
-                award_id: r.get(1)?,
-                rule_type: r.get(2)?,
-                rule_model: r.get(3)?,
-                rule_value: r.get(4)?,
-                rule_desc: r.get(5)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    })?
+    .collect()
+}
+
+/// Every rule tree with its nodes and lines (trees are shared between strategies).
+pub(super) fn rule_trees(
+    conn: &Connection,
+) -> rusqlite::Result<(Vec<RuleTreeRow>, Vec<RuleTreeNodeRow>, Vec<RuleTreeLineRow>)> {
     let trees = conn
         .prepare_cached(
             "SELECT tree_id, tree_name, tree_desc, tree_node_rule_key FROM rule_tree ORDER BY id",
@@ -80,7 +50,7 @@ fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, St
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let tree_nodes = conn
+    let nodes = conn
         .prepare_cached(
             "SELECT tree_id, rule_key, rule_desc, rule_value FROM rule_tree_node ORDER BY id",
         )?
@@ -93,7 +63,7 @@ fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, St
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let tree_lines = conn
+    let lines = conn
         .prepare_cached(
             "SELECT tree_id, rule_node_from, rule_node_to, rule_limit_type, rule_limit_value
              FROM rule_tree_node_line ORDER BY id",
@@ -108,6 +78,73 @@ fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, St
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    Ok((trees, nodes, lines))
+}
+
+/// The columns [`strategy_award`] reads, in its order.
+pub(super) const STRATEGY_AWARD_COLUMNS: &str = "strategy_id, award_id, award_title, award_subtitle, \
+     award_count, award_count_surplus, award_rate, rule_models, sort";
+
+/// A `strategy_award` row selected with [`STRATEGY_AWARD_COLUMNS`].
+pub(super) fn strategy_award(r: &rusqlite::Row<'_>) -> Result<StrategyAward, StoreError> {
+    let rate: String = r.get(6)?;
+    Ok(StrategyAward {
+        strategy_id: r.get(0)?,
+        award_id: r.get(1)?,
+        award_title: r.get(2)?,
+        award_subtitle: r.get(3)?,
+        award_count: r.get(4)?,
+        award_count_surplus: r.get(5)?,
+        award_rate: decimal(&rate)?,
+        rule_models: r.get(7)?,
+        sort: r.get(8)?,
+    })
+}
+
+/// The columns [`strategy_rule`] reads, in its order.
+pub(super) const STRATEGY_RULE_COLUMNS: &str =
+    "strategy_id, award_id, rule_type, rule_model, rule_value, rule_desc";
+
+/// A `strategy_rule` row selected with [`STRATEGY_RULE_COLUMNS`].
+pub(super) fn strategy_rule(r: &rusqlite::Row<'_>) -> rusqlite::Result<StrategyRule> {
+    Ok(StrategyRule {
+        strategy_id: r.get(0)?,
+        award_id: r.get(1)?,
+        rule_type: r.get(2)?,
+        rule_model: r.get(3)?,
+        rule_value: r.get(4)?,
+        rule_desc: r.get(5)?,
+    })
+}
+
+fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, StoreError> {
+    let strategy = conn
+        .prepare_cached(
+            "SELECT strategy_id, strategy_desc, rule_models FROM strategy WHERE strategy_id = ?1 ORDER BY id LIMIT 1",
+        )?
+        .query_row([strategy_id], |r| {
+            Ok(Strategy {
+                strategy_id: r.get(0)?,
+                strategy_desc: r.get(1)?,
+                rule_models: r.get(2)?,
+            })
+        })
+        .optional()?;
+    let mut awards = Vec::new();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {STRATEGY_AWARD_COLUMNS} FROM strategy_award WHERE strategy_id = ?1 ORDER BY sort, id"
+    ))?;
+    let mut rows = stmt.query([strategy_id])?;
+    while let Some(r) = rows.next()? {
+        awards.push(strategy_award(r)?);
+    }
+    let rules = conn
+        .prepare_cached(&format!(
+            "SELECT {STRATEGY_RULE_COLUMNS} FROM strategy_rule WHERE strategy_id = ?1 ORDER BY id"
+        ))?
+        .query_map([strategy_id], strategy_rule)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let (trees, tree_nodes, tree_lines) = rule_trees(conn)?;
     let activity: Option<(i64, String, String)> = conn
         .prepare_cached(
             "SELECT activity_id, begin_date_time, end_date_time FROM raffle_activity WHERE strategy_id = ?1",
@@ -119,19 +156,7 @@ fn load_config(conn: &Connection, strategy_id: i64) -> Result<StrategyConfig, St
         Some((_, begin, end)) => Some((datetime(begin)?, datetime(end)?)),
         None => None,
     };
-    let award_table = conn
-        .prepare_cached(
-            "SELECT award_id, award_key, award_config, award_desc FROM award ORDER BY id",
-        )?
-        .query_map([], |r| {
-            Ok(Award {
-                award_id: r.get(0)?,
-                award_key: r.get(1)?,
-                award_config: r.get(2)?,
-                award_desc: r.get(3)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let award_table = award_table(conn)?;
     Ok(StrategyConfig {
         activity_window,
         award_table,
