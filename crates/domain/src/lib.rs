@@ -7,6 +7,7 @@
 //! - [`time`]: the injected clock and upstream's day/month keys.
 //! - [`dcc`], [`guard`]: run-time switches and the draw's guards (degrade, rate limit,
 //!   circuit breaker); [`erp`]: the operator's back office; [`health`]: store probes.
+//! - [`id`]: random-digit ids, redrawn from the caller's generator when taken.
 //! - [`sample`]: upstream's final sample configuration, loaded into fresh stores.
 //!
 //! Adapters implement the ports declared here (e.g. [`strategy::StockStore`]); this crate
@@ -28,6 +29,7 @@ pub mod erp;
 pub mod error;
 pub mod guard;
 pub mod health;
+pub mod id;
 pub mod rebate;
 pub mod sample;
 pub mod strategy;

@@ -19,6 +19,7 @@ use big_market_domain::activity::{
     RaffleActivityCount, RaffleActivityOrder, RaffleActivitySku, RaffleActivityStage, RechargeTx,
     UserRaffleOrder,
 };
+use big_market_domain::id::Inserted;
 use big_market_domain::task::Task;
 use big_market_domain::time::{CalendarKeys, format_datetime};
 use jiff::civil::DateTime;
@@ -450,7 +451,7 @@ impl DrawTx for MysqlTx {
         row.map(raffle_order).transpose()
     }
 
-    async fn insert_raffle_order(&mut self, o: &mut UserRaffleOrder) -> Result<()> {
+    async fn insert_raffle_order(&mut self, o: &UserRaffleOrder) -> Result<Inserted> {
         let sql = format!(
             "INSERT INTO {db}.user_raffle_order{sfx}
                  (user_id, activity_id, activity_name, strategy_id, order_id, order_time, order_state)
@@ -458,23 +459,20 @@ impl DrawTx for MysqlTx {
             db = self.shard.db,
             sfx = self.shard.sfx
         );
-        let row = o.clone();
-        let time = format_datetime(&row.order_time);
-        let r = self
-            .insert_fresh("uq_order_id", &mut o.order_id, 12, |id| {
-                sqlx::query(&sql)
-                    .bind(&row.user_id)
-                    .bind(row.activity_id)
-                    .bind(&row.activity_name)
-                    .bind(row.strategy_id)
-                    .bind(id)
-                    .bind(&time)
-                    .bind(&row.order_state)
-            })
-            .await;
-        self.check(r)?;
-        self.hold_for(HolderKind::Raffle, &o.order_id);
-        Ok(())
+        let q = sqlx::query(&sql)
+            .bind(&o.user_id)
+            .bind(o.activity_id)
+            .bind(&o.activity_name)
+            .bind(o.strategy_id)
+            .bind(&o.order_id)
+            .bind(format_datetime(&o.order_time))
+            .bind(&o.order_state);
+        let r = self.insert_random_id("uq_order_id", q).await;
+        let inserted = self.check(r)?;
+        if inserted == Inserted::Done {
+            self.hold_for(HolderKind::Raffle, &o.order_id);
+        }
+        Ok(inserted)
     }
 
     async fn use_raffle_order(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
@@ -496,7 +494,7 @@ impl DrawTx for MysqlTx {
 }
 
 impl RechargeTx for MysqlTx {
-    async fn insert_activity_order(&mut self, o: &mut RaffleActivityOrder) -> Result<()> {
+    async fn insert_activity_order(&mut self, o: &RaffleActivityOrder) -> Result<Inserted> {
         let sql = format!(
             "INSERT INTO {db}.raffle_activity_order{sfx} (user_id, sku, activity_id, activity_name,
                  strategy_id, order_id, order_time, total_count, day_count, month_count, pay_amount,
@@ -505,33 +503,31 @@ impl RechargeTx for MysqlTx {
             db = self.shard.db,
             sfx = self.shard.sfx
         );
-        let row = o.clone();
-        let time = format_datetime(&row.order_time);
-        let amount = cents(row.pay_amount);
-        self.insert_once(
-            &mut o.order_id,
-            "uq_out_business_no",
-            || format!("outBusinessNo {} was already used", row.out_business_no),
-            |id| {
-                sqlx::query(&sql)
-                    .bind(&row.user_id)
-                    .bind(row.sku)
-                    .bind(row.activity_id)
-                    .bind(&row.activity_name)
-                    .bind(row.strategy_id)
-                    .bind(id)
-                    .bind(&time)
-                    .bind(row.total_count)
-                    .bind(row.day_count)
-                    .bind(row.month_count)
-                    .bind(amount)
-                    .bind(&row.state)
-                    .bind(&row.out_business_no)
-            },
-        )
-        .await?;
-        self.hold_for(HolderKind::Recharge, &o.order_id);
-        Ok(())
+        let q = sqlx::query(&sql)
+            .bind(&o.user_id)
+            .bind(o.sku)
+            .bind(o.activity_id)
+            .bind(&o.activity_name)
+            .bind(o.strategy_id)
+            .bind(&o.order_id)
+            .bind(format_datetime(&o.order_time))
+            .bind(o.total_count)
+            .bind(o.day_count)
+            .bind(o.month_count)
+            .bind(cents(o.pay_amount))
+            .bind(&o.state)
+            .bind(&o.out_business_no);
+        let inserted = self
+            .insert_once(
+                "uq_out_business_no",
+                || format!("outBusinessNo {} was already used", o.out_business_no),
+                q,
+            )
+            .await?;
+        if inserted == Inserted::Done {
+            self.hold_for(HolderKind::Recharge, &o.order_id);
+        }
+        Ok(inserted)
     }
 
     async fn take_sku_stock(&mut self, sku: i64) -> Result<bool> {

@@ -9,6 +9,7 @@ use big_market_domain::Result;
 use big_market_domain::credit::{
     self, CreditGrantTx, CreditOrder, CreditRepository, CreditTx, Trade,
 };
+use big_market_domain::id::Inserted;
 use big_market_domain::task::Task;
 use rust_decimal::Decimal;
 
@@ -78,7 +79,7 @@ impl CreditGrantTx for MysqlTx {
         Ok(())
     }
 
-    async fn insert_credit_order(&mut self, o: &mut CreditOrder) -> Result<()> {
+    async fn insert_credit_order(&mut self, o: &CreditOrder) -> Result<Inserted> {
         let sql = format!(
             "INSERT INTO {db}.user_credit_order{sfx} (user_id, order_id, trade_name, trade_type,
                  trade_amount, out_business_no)
@@ -86,21 +87,17 @@ impl CreditGrantTx for MysqlTx {
             db = self.shard.db,
             sfx = self.shard.sfx
         );
-        let row = o.clone();
-        let amount = cents(row.trade_amount);
+        let q = sqlx::query(&sql)
+            .bind(&o.user_id)
+            .bind(&o.order_id)
+            .bind(&o.trade_name)
+            .bind(&o.trade_type)
+            .bind(cents(o.trade_amount))
+            .bind(&o.out_business_no);
         self.insert_once(
-            &mut o.order_id,
             "uq_out_business_no",
-            || format!("credit trade {} was already made", row.out_business_no),
-            |id| {
-                sqlx::query(&sql)
-                    .bind(&row.user_id)
-                    .bind(id)
-                    .bind(&row.trade_name)
-                    .bind(&row.trade_type)
-                    .bind(amount)
-                    .bind(&row.out_business_no)
-            },
+            || format!("credit trade {} was already made", o.out_business_no),
+            q,
         )
         .await
     }

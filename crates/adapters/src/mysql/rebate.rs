@@ -3,6 +3,7 @@
 use super::store::{MysqlStore, MysqlTx, rng};
 use async_trait::async_trait;
 use big_market_domain::Result;
+use big_market_domain::id::Inserted;
 use big_market_domain::rebate::{
     self, Behavior, DailyBehaviorRebate, RebateOrder, RebateRepository, RebateTx,
 };
@@ -44,7 +45,7 @@ impl RebateRepository for MysqlStore {
 }
 
 impl RebateTx for MysqlTx {
-    async fn insert_rebate_order(&mut self, o: &mut RebateOrder) -> Result<()> {
+    async fn insert_rebate_order(&mut self, o: &RebateOrder) -> Result<Inserted> {
         let sql = format!(
             "INSERT INTO {db}.user_behavior_rebate_order{sfx} (user_id, order_id, behavior_type,
                  rebate_desc, rebate_type, rebate_config, out_business_no, biz_id)
@@ -52,22 +53,19 @@ impl RebateTx for MysqlTx {
             db = self.shard.db,
             sfx = self.shard.sfx
         );
-        let row = o.clone();
+        let q = sqlx::query(&sql)
+            .bind(&o.user_id)
+            .bind(&o.order_id)
+            .bind(&o.behavior_type)
+            .bind(&o.rebate_desc)
+            .bind(&o.rebate_type)
+            .bind(&o.rebate_config)
+            .bind(&o.out_business_no)
+            .bind(&o.biz_id);
         self.insert_once(
-            &mut o.order_id,
             "uq_biz_id",
-            || format!("rebate {} was already recorded", row.biz_id),
-            |id| {
-                sqlx::query(&sql)
-                    .bind(&row.user_id)
-                    .bind(id)
-                    .bind(&row.behavior_type)
-                    .bind(&row.rebate_desc)
-                    .bind(&row.rebate_type)
-                    .bind(&row.rebate_config)
-                    .bind(&row.out_business_no)
-                    .bind(&row.biz_id)
-            },
+            || format!("rebate {} was already recorded", o.biz_id),
+            q,
         )
         .await
     }

@@ -25,8 +25,9 @@ use crate::redis_store::RedisStock;
 use crate::router::{Route, Router};
 use crate::states::{TASK_CREATE, TASK_FAIL};
 use async_trait::async_trait;
-use big_market_domain::activity::{PeriodAccount, random_digits};
+use big_market_domain::activity::PeriodAccount;
 use big_market_domain::health::{OutboxStats, StoreLoad, StoreProbe};
+use big_market_domain::id::Inserted;
 use big_market_domain::{Error, ResponseCode, Result};
 use jiff::civil::DateTime;
 use rand::SeedableRng;
@@ -489,40 +490,31 @@ impl MysqlTx {
         self.check(r)
     }
 
-    /// Runs an insert made by `make` with a fresh random id (`digits` long) until the id
-    /// is free: random ids collide rarely but surely at volume. Any other failure, a
-    /// duplicate idempotency key included, is returned as is.
-    pub(super) async fn insert_fresh<'a>(
+    /// Runs the insert of a row with a random id: a duplicate of `id_key` reports the id
+    /// taken (the domain draws another; InnoDB undid only the statement). Any other
+    /// failure, a duplicate idempotency key included, is returned as is.
+    pub(super) async fn insert_random_id(
         &mut self,
         id_key: &str,
-        id: &mut String,
-        digits: usize,
-        make: impl Fn(String) -> Query<'a, MySql, MySqlArguments>,
-    ) -> Result<(), sqlx::Error> {
-        for _ in 0..8 {
-            match make(id.clone()).execute(&mut *self.tx).await {
-                Ok(_) => return Ok(()),
-                Err(e) if duplicate_key(&e).as_deref() == Some(id_key) => {
-                    let fresh = random_digits(&mut rand::rng(), digits);
-                    *id = fresh;
-                }
-                Err(e) => return Err(e),
-            }
+        q: Query<'_, MySql, MySqlArguments>,
+    ) -> Result<Inserted, sqlx::Error> {
+        match q.execute(&mut *self.tx).await {
+            Ok(_) => Ok(Inserted::Done),
+            Err(e) if duplicate_key(&e).as_deref() == Some(id_key) => Ok(Inserted::IdTaken),
+            Err(e) => Err(e),
         }
-        make(id.clone()).execute(&mut *self.tx).await.map(|_| ())
     }
 
-    /// As [`MysqlTx::insert_fresh`], mapping a duplicate of `business_key` to `0003`
-    /// with `message`.
-    pub(super) async fn insert_once<'a>(
+    /// As [`MysqlTx::insert_random_id`] for an order (`uq_order_id`), mapping a duplicate
+    /// of `business_key` to `0003` with `message`.
+    pub(super) async fn insert_once(
         &mut self,
-        id: &mut String,
         business_key: &str,
         message: impl FnOnce() -> String,
-        make: impl Fn(String) -> Query<'a, MySql, MySqlArguments>,
-    ) -> Result<()> {
-        match self.insert_fresh("uq_order_id", id, 12, make).await {
-            Ok(()) => Ok(()),
+        q: Query<'_, MySql, MySqlArguments>,
+    ) -> Result<Inserted> {
+        match self.insert_random_id("uq_order_id", q).await {
+            Ok(inserted) => Ok(inserted),
             Err(e) if duplicate_key(&e).as_deref() == Some(business_key) => {
                 Err(index_dup(message()))
             }

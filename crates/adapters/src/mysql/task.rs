@@ -3,12 +3,12 @@
 //! only, so they visit the user databases in turn (few: `db_count`).
 
 use super::group::RecordJob;
-use super::store::{MysqlStore, MysqlTx, duplicate_key, limit_arg};
+use super::store::{MysqlStore, MysqlTx, limit_arg};
 use crate::states::{TASK_COMPLETED, TASK_CREATE, TASK_FAIL, TASK_PARKED};
 use async_trait::async_trait;
-use big_market_domain::activity::random_digits;
+use big_market_domain::Result;
+use big_market_domain::id::Inserted;
 use big_market_domain::task::{ParkedTask, Task, TaskOutcome, TaskRepository, TaskRow, TaskTx};
-use big_market_domain::{Error, Result};
 
 /// A task no sender holds: a failed one whose backoff (or claim) has run out, a new one
 /// whose commit is older than the lease (the first `?`, seconds), or a claimed one
@@ -288,30 +288,19 @@ impl TaskRepository for MysqlStore {
 
 impl TaskTx for MysqlTx {
     /// The task goes to the user's database (`task` is not split into tables).
-    async fn insert_task(&mut self, task: &mut Task) -> Result<()> {
+    async fn insert_task(&mut self, task: &Task) -> Result<Inserted> {
         let sql = format!(
             "INSERT INTO {db}.task (user_id, topic, message_id, message, state, update_time)
              VALUES (?, ?, ?, ?, ?, NOW(3))",
             db = self.shard.db
         );
-        for _ in 0..8 {
-            let result = sqlx::query(&sql)
-                .bind(&task.user_id)
-                .bind(&task.topic)
-                .bind(task.message_id())
-                .bind(task.message())
-                .bind(&task.state)
-                .execute(&mut *self.tx)
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e) if duplicate_key(&e).as_deref() == Some("uq_message_id") => {
-                    let fresh = random_digits(&mut rand::rng(), 11);
-                    task.event.id = fresh;
-                }
-                Err(e) => return Err(self.fail(e)),
-            }
-        }
-        Err(Error::internal("no free task message id after 8 attempts"))
+        let q = sqlx::query(&sql)
+            .bind(&task.user_id)
+            .bind(&task.topic)
+            .bind(task.message_id())
+            .bind(task.message())
+            .bind(&task.state);
+        let r = self.insert_random_id("uq_message_id", q).await;
+        self.check(r)
     }
 }

@@ -10,8 +10,9 @@ use big_market_domain::activity::service::{AccountRows, DrawJob, RechargeJob};
 use big_market_domain::activity::{
     ActivityAccount, ActivityConfig, ActivityRepository, DrawTx, PeriodAccount, QuotaRows,
     RaffleActivity, RaffleActivityCount, RaffleActivityOrder, RaffleActivitySku,
-    RaffleActivityStage, RechargeTx, UserRaffleOrder, random_digits,
+    RaffleActivityStage, RechargeTx, UserRaffleOrder,
 };
+use big_market_domain::id::Inserted;
 use big_market_domain::strategy::StockStore;
 use big_market_domain::task::Task;
 use big_market_domain::time::{CalendarKeys, format_datetime};
@@ -38,24 +39,31 @@ pub(super) fn violated_column(e: &rusqlite::Error) -> Option<String> {
     text.rsplit_once("failed: ").map(|(_, c)| c.to_owned())
 }
 
-/// Runs `insert` with a fresh random id until the id is free (random ids collide rarely
-/// but surely at volume); any other unique violation is returned as is.
-pub(super) fn insert_with_fresh_id(
+/// An insert of a row with a random id: a violation of `id_column` reports the id taken
+/// (the domain draws another); any other failure is returned as is.
+pub(super) fn inserted(
+    result: rusqlite::Result<usize>,
     id_column: &str,
-    id: &mut String,
-    digits: usize,
-    mut insert: impl FnMut(&str) -> rusqlite::Result<usize>,
-) -> Result<(), rusqlite::Error> {
-    for _ in 0..8 {
-        match insert(id) {
-            Ok(_) => return Ok(()),
-            Err(e) if violated_column(&e).as_deref() == Some(id_column) => {
-                *id = random_digits(&mut rand::rng(), digits);
-            }
-            Err(e) => return Err(e),
-        }
+) -> rusqlite::Result<Inserted> {
+    match result {
+        Ok(_) => Ok(Inserted::Done),
+        Err(e) if violated_column(&e).as_deref() == Some(id_column) => Ok(Inserted::IdTaken),
+        Err(e) => Err(e),
     }
-    insert(id).map(|_| ())
+}
+
+/// A failed insert: a violation of the unique business key `column` is `0003` with
+/// `message`, anything else a storage fault.
+pub(super) fn duplicate_or_internal(
+    e: rusqlite::Error,
+    column: &str,
+    message: impl FnOnce() -> String,
+) -> Error {
+    if violated_column(&e).as_deref() == Some(column) {
+        Error::biz(ResponseCode::IndexDup, message())
+    } else {
+        internal(e)
+    }
 }
 
 impl StockStore for SqliteTx<'_> {
@@ -275,24 +283,26 @@ impl DrawTx for SqliteTx<'_> {
         .map_err(Error::from)
     }
 
-    async fn insert_raffle_order(&mut self, o: &mut UserRaffleOrder) -> Result<()> {
+    async fn insert_raffle_order(&mut self, o: &UserRaffleOrder) -> Result<Inserted> {
         let time = format_datetime(&o.order_time);
-        let conn = self.conn;
-        let (user, aid, name, sid, state) = (
-            &o.user_id,
-            o.activity_id,
-            &o.activity_name,
-            o.strategy_id,
-            &o.order_state,
-        );
-        insert_with_fresh_id("user_raffle_order.order_id", &mut o.order_id, 12, |id| {
-            conn.prepare_cached(
+        let result = self
+            .conn
+            .prepare_cached(
                 "INSERT INTO user_raffle_order (user_id, activity_id, activity_name, strategy_id, order_id, order_time, order_state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![user, aid, name, sid, id, time, state])
-        })
-        .map_err(internal)
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    o.user_id,
+                    o.activity_id,
+                    o.activity_name,
+                    o.strategy_id,
+                    o.order_id,
+                    time,
+                    o.order_state
+                ])
+            });
+        inserted(result, "user_raffle_order.order_id").map_err(internal)
     }
 
     async fn use_raffle_order(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
@@ -309,43 +319,36 @@ impl DrawTx for SqliteTx<'_> {
 }
 
 impl RechargeTx for SqliteTx<'_> {
-    async fn insert_activity_order(&mut self, o: &mut RaffleActivityOrder) -> Result<()> {
-        let conn = self.conn;
+    async fn insert_activity_order(&mut self, o: &RaffleActivityOrder) -> Result<Inserted> {
         let time = format_datetime(&o.order_time);
-        let amount = o.pay_amount.to_string();
-        let out_business_no = o.out_business_no.clone();
-        let o2 = o.clone();
-        insert_with_fresh_id("raffle_activity_order.order_id", &mut o.order_id, 12, |id| {
-            conn.prepare_cached(
+        let result = self
+            .conn
+            .prepare_cached(
                 "INSERT INTO raffle_activity_order (user_id, sku, activity_id, activity_name, strategy_id, order_id,
                      order_time, total_count, day_count, month_count, pay_amount, state, out_business_no)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?
-            .execute(params![
-                o2.user_id,
-                o2.sku,
-                o2.activity_id,
-                o2.activity_name,
-                o2.strategy_id,
-                id,
-                time,
-                o2.total_count,
-                o2.day_count,
-                o2.month_count,
-                amount,
-                o2.state,
-                o2.out_business_no
-            ])
-        })
-        .map_err(|e| {
-            if violated_column(&e).as_deref() == Some("raffle_activity_order.out_business_no") {
-                Error::biz(
-                    ResponseCode::IndexDup,
-                    format!("outBusinessNo {out_business_no} was already used"),
-                )
-            } else {
-                internal(e)
-            }
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    o.user_id,
+                    o.sku,
+                    o.activity_id,
+                    o.activity_name,
+                    o.strategy_id,
+                    o.order_id,
+                    time,
+                    o.total_count,
+                    o.day_count,
+                    o.month_count,
+                    o.pay_amount.to_string(),
+                    o.state,
+                    o.out_business_no
+                ])
+            });
+        inserted(result, "raffle_activity_order.order_id").map_err(|e| {
+            duplicate_or_internal(e, "raffle_activity_order.out_business_no", || {
+                format!("outBusinessNo {} was already used", o.out_business_no)
+            })
         })
     }
 

@@ -1,7 +1,7 @@
 //! Award, credit, rebate and outbox storage of the embedded store: the rest of the unit
 //! of work ([`SqliteTx`]) and the repositories of those domains.
 
-use super::activity::{SqliteTx, insert_with_fresh_id, internal, violated_column};
+use super::activity::{SqliteTx, duplicate_or_internal, inserted, internal};
 use super::error::is_unique_violation;
 use super::{SqliteStore, datetime, decimal};
 use crate::states::{
@@ -9,7 +9,6 @@ use crate::states::{
     TASK_PARKED,
 };
 use async_trait::async_trait;
-use big_market_domain::activity::random_digits;
 use big_market_domain::award::{
     self, Award, AwardRecordTx, AwardRecordView, AwardRepository, AwardTx, SendAwardMessage,
     UndeliveredAward, UserAwardRecord,
@@ -17,6 +16,7 @@ use big_market_domain::award::{
 use big_market_domain::credit::{
     self, CreditGrantTx, CreditOrder, CreditRepository, CreditTx, Trade,
 };
+use big_market_domain::id::Inserted;
 use big_market_domain::rebate::{
     self, Behavior, DailyBehaviorRebate, RebateOrder, RebateRepository, RebateTx,
 };
@@ -90,32 +90,23 @@ impl AwardRecordTx for SqliteTx<'_> {
 }
 
 impl TaskTx for SqliteTx<'_> {
-    async fn insert_task(&mut self, task: &mut Task) -> Result<()> {
-        let conn = self.conn;
-        for _ in 0..8 {
-            let result = conn
-                .prepare_cached(
-                    "INSERT INTO task (user_id, topic, message_id, message, state, update_time)
-                     VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%d %H:%M:%f', 'now'))",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        task.user_id,
-                        task.topic,
-                        task.message_id(),
-                        task.message(),
-                        task.state
-                    ])
-                });
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e) if violated_column(&e).as_deref() == Some("task.message_id") => {
-                    task.event.id = random_digits(&mut rand::rng(), 11);
-                }
-                Err(e) => return Err(internal(e)),
-            }
-        }
-        Err(Error::internal("no free task message id after 8 attempts"))
+    async fn insert_task(&mut self, task: &Task) -> Result<Inserted> {
+        let result = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO task (user_id, topic, message_id, message, state, update_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%d %H:%M:%f', 'now'))",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    task.user_id,
+                    task.topic,
+                    task.message_id(),
+                    task.message(),
+                    task.state
+                ])
+            });
+        inserted(result, "task.message_id").map_err(internal)
     }
 }
 
@@ -184,52 +175,49 @@ impl CreditGrantTx for SqliteTx<'_> {
         Ok(())
     }
 
-    async fn insert_credit_order(&mut self, o: &mut CreditOrder) -> Result<()> {
-        let conn = self.conn;
-        let amount = amount_text(o.trade_amount);
-        let (user, name, kind, obn) = (
-            o.user_id.clone(),
-            o.trade_name.clone(),
-            o.trade_type.clone(),
-            o.out_business_no.clone(),
-        );
-        insert_with_fresh_id("user_credit_order.order_id", &mut o.order_id, 12, |id| {
-            conn.prepare_cached(
+    async fn insert_credit_order(&mut self, o: &CreditOrder) -> Result<Inserted> {
+        let result = self
+            .conn
+            .prepare_cached(
                 "INSERT INTO user_credit_order (user_id, order_id, trade_name, trade_type, trade_amount, out_business_no)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![user, id, name, kind, amount, obn])
-        })
-        .map_err(|e| {
-            if violated_column(&e).as_deref() == Some("user_credit_order.out_business_no") {
-                Error::biz(ResponseCode::IndexDup, format!("credit trade {obn} was already made"))
-            } else {
-                internal(e)
-            }
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    o.user_id,
+                    o.order_id,
+                    o.trade_name,
+                    o.trade_type,
+                    amount_text(o.trade_amount),
+                    o.out_business_no
+                ])
+            });
+        inserted(result, "user_credit_order.order_id").map_err(|e| {
+            duplicate_or_internal(e, "user_credit_order.out_business_no", || {
+                format!("credit trade {} was already made", o.out_business_no)
+            })
         })
     }
 }
 
 impl RebateTx for SqliteTx<'_> {
-    async fn insert_rebate_order(&mut self, o: &mut RebateOrder) -> Result<()> {
-        let conn = self.conn;
-        let r = o.clone();
-        insert_with_fresh_id("user_behavior_rebate_order.order_id", &mut o.order_id, 12, |id| {
-            conn.prepare_cached(
+    async fn insert_rebate_order(&mut self, r: &RebateOrder) -> Result<Inserted> {
+        let result = self
+            .conn
+            .prepare_cached(
                 "INSERT INTO user_behavior_rebate_order (user_id, order_id, behavior_type, rebate_desc, rebate_type,
                      rebate_config, out_business_no, biz_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                r.user_id, id, r.behavior_type, r.rebate_desc, r.rebate_type, r.rebate_config, r.out_business_no, r.biz_id
-            ])
-        })
-        .map_err(|e| {
-            if violated_column(&e).as_deref() == Some("user_behavior_rebate_order.biz_id") {
-                Error::biz(ResponseCode::IndexDup, format!("rebate {} was already recorded", r.biz_id))
-            } else {
-                internal(e)
-            }
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    r.user_id, r.order_id, r.behavior_type, r.rebate_desc, r.rebate_type, r.rebate_config, r.out_business_no, r.biz_id
+                ])
+            });
+        inserted(result, "user_behavior_rebate_order.order_id").map_err(|e| {
+            duplicate_or_internal(e, "user_behavior_rebate_order.biz_id", || {
+                format!("rebate {} was already recorded", r.biz_id)
+            })
         })
     }
 }

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::award::{AwardRecordTx, UserAwardRecord};
 use crate::error::{Error, ResponseCode, Result};
+use crate::id::Inserted;
 use crate::strategy::StockStore;
 use crate::task::{Task, TaskTx};
 use crate::time::CalendarKeys;
@@ -165,19 +166,16 @@ impl DrawTx for MemoryStore {
             .cloned())
     }
 
-    async fn insert_raffle_order(&mut self, order: &mut UserRaffleOrder) -> Result<()> {
+    async fn insert_raffle_order(&mut self, order: &UserRaffleOrder) -> Result<Inserted> {
         if self
             .raffle_orders
             .iter()
             .any(|o| o.order_id == order.order_id)
         {
-            return Err(Error::internal(format!(
-                "raffle order {} exists",
-                order.order_id
-            )));
+            return Ok(Inserted::IdTaken);
         }
         self.raffle_orders.push(order.clone());
-        Ok(())
+        Ok(Inserted::Done)
     }
 
     async fn use_raffle_order(&mut self, user_id: &str, order_id: &str) -> Result<bool> {
@@ -207,7 +205,7 @@ fn insert_period(
 }
 
 impl RechargeTx for MemoryStore {
-    async fn insert_activity_order(&mut self, order: &mut RaffleActivityOrder) -> Result<()> {
+    async fn insert_activity_order(&mut self, order: &RaffleActivityOrder) -> Result<Inserted> {
         if self
             .activity_orders
             .iter()
@@ -218,8 +216,15 @@ impl RechargeTx for MemoryStore {
                 format!("outBusinessNo {} was already used", order.out_business_no),
             ));
         }
+        if self
+            .activity_orders
+            .iter()
+            .any(|o| o.order_id == order.order_id)
+        {
+            return Ok(Inserted::IdTaken);
+        }
         self.activity_orders.push(order.clone());
-        Ok(())
+        Ok(Inserted::Done)
     }
 
     async fn take_sku_stock(&mut self, sku: i64) -> Result<bool> {
@@ -326,9 +331,16 @@ impl AwardRecordTx for MemoryStore {
 }
 
 impl TaskTx for MemoryStore {
-    async fn insert_task(&mut self, task: &mut Task) -> Result<()> {
+    async fn insert_task(&mut self, task: &Task) -> Result<Inserted> {
+        if self
+            .tasks
+            .iter()
+            .any(|t| t.message_id() == task.message_id())
+        {
+            return Ok(Inserted::IdTaken);
+        }
         self.tasks.push(task.clone());
-        Ok(())
+        Ok(Inserted::Done)
     }
 }
 
@@ -569,6 +581,65 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    /// A draw whose order id and message id are taken draws new ones from the generator
+    /// it was given: the same seed and the same taken ids give the same rows.
+    #[test]
+    fn taken_ids_are_redrawn_from_the_draws_generator() {
+        let (strategy, activity) = (strategy(), activity());
+        let (now, keys) = keys(0);
+        let mut fresh = MemoryStore::default();
+        fresh.award_stock.insert((STRATEGY, 101), 10);
+        let counts = RaffleActivityCount {
+            activity_count_id: 1,
+            total_count: 5,
+            day_count: 5,
+            month_count: 5,
+        };
+        pollster::block_on(fresh.add_quota(USER, ACTIVITY, &counts, &keys)).expect("add_quota");
+        let draw = |store: &mut MemoryStore| {
+            let input = DrawInput {
+                activity: &activity,
+                strategy: &strategy,
+                user_id: USER,
+                now,
+                timestamp_ms: 0,
+                keys: &keys,
+                fair: None,
+            };
+            let mut rng = StdRng::seed_from_u64(42);
+            pollster::block_on(store.unit(async |tx| quota::draw(tx, input, &mut rng).await))
+                .expect("the draw succeeds")
+        };
+
+        // Where nothing is taken, the seed's first ids.
+        let mut free = fresh.clone();
+        let first = draw(&mut free);
+        let first_task = free.tasks.first().cloned().expect("a task");
+
+        // The same ids held by other rows.
+        let mut crowded = fresh.clone();
+        crowded.raffle_orders.push(UserRaffleOrder {
+            user_id: "someone else".into(),
+            order_state: raffle_state::USED.into(),
+            ..free.raffle_orders.first().cloned().expect("an order")
+        });
+        crowded.tasks.push(first_task.clone());
+        let mut again = crowded.clone();
+        let redrawn = draw(&mut crowded);
+        assert_ne!(redrawn.order_id, first.order_id);
+        let task = crowded.tasks.last().expect("the draw's task");
+        assert_ne!(task.message_id(), first_task.message_id());
+        assert_eq!(crowded.tasks.len(), 2);
+
+        // Replayed with the same seed: the same replacements.
+        let replayed = draw(&mut again);
+        assert_eq!(replayed.order_id, redrawn.order_id);
+        assert_eq!(
+            again.tasks.last().map(|t| t.message_id().to_owned()),
+            Some(task.message_id().to_owned())
+        );
     }
 
     proptest! {

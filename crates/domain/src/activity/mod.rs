@@ -174,9 +174,4 @@ impl RaffleActivity {
     }
 }
 
-/// `n` random decimal digits (upstream's order ids are 12 digits, message ids 11).
-pub fn random_digits<R: rand::Rng + ?Sized>(rng: &mut R, n: usize) -> String {
-    (0..n)
-        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-        .collect()
-}
+pub use crate::id::random_digits;

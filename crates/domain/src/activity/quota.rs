@@ -13,6 +13,7 @@ use super::{
 use crate::award::{AwardRecordTx, SendAwardMessage, UserAwardRecord};
 use crate::credit::{CreditTx, Trade, TradeName, TradeType};
 use crate::error::{Error, ResponseCode, Result};
+use crate::id::{Inserted, Redraw};
 use crate::strategy::fair::{FairDraw, Proof};
 use crate::strategy::{
     AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, Randomness, StockStore,
@@ -106,8 +107,8 @@ impl DrawDeduction<'_> {
 }
 
 /// What a draw reads and writes on one user's store, inside one transaction (award stock
-/// through [`StockStore`]). `insert_*` of a row with a random id may replace the id when
-/// it collides with an existing one (ids are random digits, as upstream).
+/// through [`StockStore`]). An insert of a row with a random id reports a taken id
+/// ([`Inserted::IdTaken`], nothing written) and the caller draws another.
 #[allow(async_fn_in_trait)]
 pub trait DrawTx: StockStore {
     /// The account, locked for the rest of the transaction, with this month's and
@@ -130,7 +131,7 @@ pub trait DrawTx: StockStore {
         user_id: &str,
         activity_id: i64,
     ) -> Result<Option<UserRaffleOrder>>;
-    async fn insert_raffle_order(&mut self, order: &mut UserRaffleOrder) -> Result<()>;
+    async fn insert_raffle_order(&mut self, order: &UserRaffleOrder) -> Result<Inserted>;
     /// `create → used`, guarded; whether a row changed.
     async fn use_raffle_order(&mut self, user_id: &str, order_id: &str) -> Result<bool>;
 }
@@ -140,7 +141,7 @@ pub trait DrawTx: StockStore {
 #[allow(async_fn_in_trait)]
 pub trait RechargeTx {
     /// Inserts a recharge order; a taken `out_business_no` → `0003`.
-    async fn insert_activity_order(&mut self, order: &mut RaffleActivityOrder) -> Result<()>;
+    async fn insert_activity_order(&mut self, order: &RaffleActivityOrder) -> Result<Inserted>;
     /// `stock_count_surplus − 1 WHERE stock_count_surplus > 0`; whether a unit was taken.
     async fn take_sku_stock(&mut self, sku: i64) -> Result<bool>;
     /// Adds a SKU's counts to the user's account (creating it), and to today's and this
@@ -247,7 +248,10 @@ pub async fn recharge<T: RechargeTx + CreditTx + ?Sized, R: Rng + ?Sized>(
         out_business_no: request.out_business_no.clone(),
     };
     // The idempotency key first: a repeat fails before any stock is touched.
-    tx.insert_activity_order(&mut order).await?;
+    let mut redraw = Redraw::new(12);
+    while tx.insert_activity_order(&order).await? == Inserted::IdTaken {
+        order.order_id = redraw.next(rng)?;
+    }
     if !tx.take_sku_stock(sku.sku).await? {
         return Err(Error::biz(
             ResponseCode::ActivitySkuStockError,
@@ -360,7 +364,10 @@ pub async fn partake<T: DrawTx + ?Sized, R: Rng + ?Sized>(
         order_time: now,
         order_state: raffle_state::USED.to_owned(),
     };
-    tx.insert_raffle_order(&mut order).await?;
+    let mut redraw = Redraw::new(12);
+    while tx.insert_raffle_order(&order).await? == Inserted::IdTaken {
+        order.order_id = redraw.next(rng)?;
+    }
     Ok(Partaken {
         order,
         reused: false,
@@ -492,7 +499,7 @@ pub async fn draw<T: DrawTx + AwardRecordTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         timestamp: timestamp_ms,
     };
     let mut task = Task::new(user_id, topic::SEND_AWARD, message)?;
-    tx.insert_task(&mut task).await?;
+    crate::task::insert(tx, &mut task, rng).await?;
     Ok(DrawOutcome {
         award,
         order_id: order.order_id,

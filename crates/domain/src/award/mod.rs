@@ -144,7 +144,10 @@ pub async fn deliver_credit<T: AwardTx + CreditGrantTx + ?Sized, R: Rng + ?Sized
         trade_amount: amount,
         out_business_no: prize_business_no(&message.order_id),
     };
-    tx.insert_credit_order(&mut order).await?;
+    let mut redraw = crate::id::Redraw::new(12);
+    while tx.insert_credit_order(&order).await? == crate::id::Inserted::IdTaken {
+        order.order_id = redraw.next(rng)?;
+    }
     Ok(Some(amount))
 }
 

@@ -5,6 +5,7 @@
 
 use crate::activity::random_digits;
 use crate::error::{Error, ResponseCode, Result};
+use crate::id::{Inserted, Redraw};
 use crate::task::{EventMessage, Task, TaskTx, topic};
 use rand::Rng;
 use rust_decimal::Decimal;
@@ -103,7 +104,7 @@ pub trait CreditGrantTx {
     /// Adds to total and available, creating the account.
     async fn credit_add(&mut self, user_id: &str, amount: Decimal) -> Result<()>;
     /// Inserts an order; a taken `out_business_no` → `0003`.
-    async fn insert_credit_order(&mut self, order: &mut CreditOrder) -> Result<()>;
+    async fn insert_credit_order(&mut self, order: &CreditOrder) -> Result<Inserted>;
 }
 
 /// Credits are stored with two decimal places.
@@ -152,7 +153,10 @@ pub async fn adjust<T: CreditTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         out_business_no: trade.out_business_no.clone(),
     };
     // The idempotency key first: a repeated trade is `0003` whatever the balance.
-    tx.insert_credit_order(&mut order).await?;
+    let mut redraw = Redraw::new(12);
+    while tx.insert_credit_order(&order).await? == Inserted::IdTaken {
+        order.order_id = redraw.next(rng)?;
+    }
     match trade.trade_type {
         TradeType::Forward => tx.credit_add(&trade.user_id, trade.amount).await?,
         TradeType::Reverse => {
@@ -177,7 +181,7 @@ pub async fn adjust<T: CreditTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         timestamp: timestamp_ms,
     };
     let mut task = Task::new(&trade.user_id, topic::CREDIT_ADJUST_SUCCESS, message)?;
-    tx.insert_task(&mut task).await?;
+    crate::task::insert(tx, &mut task, rng).await?;
     Ok((order, task))
 }
 

@@ -3,6 +3,7 @@
 
 use crate::activity::random_digits;
 use crate::error::{Error, ResponseCode, Result};
+use crate::id::{Inserted, Redraw};
 use crate::task::{EventMessage, Task, TaskTx, topic};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,7 @@ pub struct RebateMessage {
 #[allow(async_fn_in_trait)]
 pub trait RebateTx {
     /// Inserts an order; a taken `biz_id` → `0003`.
-    async fn insert_rebate_order(&mut self, order: &mut RebateOrder) -> Result<()>;
+    async fn insert_rebate_order(&mut self, order: &RebateOrder) -> Result<Inserted>;
 }
 
 /// A behaviour to rebate.
@@ -106,7 +107,10 @@ pub async fn record<T: RebateTx + TaskTx + ?Sized, R: Rng + ?Sized>(
             out_business_no: behavior.out_business_no.clone(),
             biz_id: biz_id.clone(),
         };
-        tx.insert_rebate_order(&mut order).await?;
+        let mut redraw = Redraw::new(12);
+        while tx.insert_rebate_order(&order).await? == Inserted::IdTaken {
+            order.order_id = redraw.next(rng)?;
+        }
         let message = EventMessage {
             data: RebateMessage {
                 biz_id,
@@ -119,7 +123,7 @@ pub async fn record<T: RebateTx + TaskTx + ?Sized, R: Rng + ?Sized>(
             timestamp: timestamp_ms,
         };
         let mut task = Task::new(&behavior.user_id, topic::SEND_REBATE, message)?;
-        tx.insert_task(&mut task).await?;
+        crate::task::insert(tx, &mut task, rng).await?;
         tasks.push(task);
     }
     Ok(tasks)

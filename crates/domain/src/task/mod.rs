@@ -1,6 +1,7 @@
 //! The outbox: a `task` row written in the same transaction as the business change, and
 //! the upstream `EventMessage` JSON it carries.
 
+use crate::id::{Inserted, Redraw};
 use serde::Serialize;
 
 /// Topics (queue names) as upstream.
@@ -83,8 +84,21 @@ impl Task {
 /// Writing tasks in a unit of work.
 #[allow(async_fn_in_trait)]
 pub trait TaskTx {
-    /// Inserts the task; a colliding message id is replaced by a fresh one.
-    async fn insert_task(&mut self, task: &mut Task) -> crate::Result<()>;
+    /// Inserts the task, unless its message id is taken.
+    async fn insert_task(&mut self, task: &Task) -> crate::Result<Inserted>;
+}
+
+/// Inserts `task`, drawing a new message id from `rng` while the id is taken.
+pub async fn insert<T: TaskTx + ?Sized, R: rand::Rng + ?Sized>(
+    tx: &mut T,
+    task: &mut Task,
+    rng: &mut R,
+) -> crate::Result<()> {
+    let mut redraw = Redraw::new(11);
+    while tx.insert_task(task).await? == Inserted::IdTaken {
+        task.event.id = redraw.next(rng)?;
+    }
+    Ok(())
 }
 
 /// A stored task, as the dispatcher reads it.

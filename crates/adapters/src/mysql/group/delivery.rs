@@ -6,6 +6,7 @@ use crate::mysql::store::{ER_LOCK_DEADLOCK, MysqlStore, error_number, sql};
 use crate::states::{AWARD_COMPLETED, AWARD_CREATE, TASK_COMPLETED, TASK_CREATE, TASK_FAIL};
 use big_market_domain::award::{self, AwardTx, SendAwardMessage};
 use big_market_domain::credit::{CreditGrantTx, CreditOrder, to_cents};
+use big_market_domain::id::Inserted;
 use big_market_domain::task::{TaskOutcome, TaskRow};
 use big_market_domain::{Error, Result};
 use rust_decimal::Decimal;
@@ -299,11 +300,11 @@ impl CreditGrantTx for GroupedCredit {
         Ok(())
     }
 
-    async fn insert_credit_order(&mut self, order: &mut CreditOrder) -> Result<()> {
+    async fn insert_credit_order(&mut self, order: &CreditOrder) -> Result<Inserted> {
         if !self.own(&order.user_id) || self.order.is_some() {
             return self.refuse("a second credit order");
         }
         self.order = Some(order.clone());
-        Ok(())
+        Ok(Inserted::Done)
     }
 }

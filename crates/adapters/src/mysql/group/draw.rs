@@ -13,6 +13,7 @@ use big_market_domain::activity::quota::{self, DrawDeduction, DrawOutcome, Quota
 use big_market_domain::activity::service::DrawJob;
 use big_market_domain::activity::{DrawTx, PeriodAccount, UserRaffleOrder};
 use big_market_domain::award::{AwardRecordTx, UserAwardRecord};
+use big_market_domain::id::Inserted;
 use big_market_domain::strategy::StockStore;
 use big_market_domain::task::{Task, TaskTx};
 use big_market_domain::time::{CalendarKeys, format_datetime};
@@ -533,13 +534,15 @@ impl DrawTx for GroupedDraw {
         Ok(self.unused.clone())
     }
 
-    async fn insert_raffle_order(&mut self, order: &mut UserRaffleOrder) -> Result<()> {
+    /// The id is checked by the group's multi-row `INSERT`: a taken one fails the group,
+    /// whose draws then run alone.
+    async fn insert_raffle_order(&mut self, order: &UserRaffleOrder) -> Result<Inserted> {
         if self.writes.order.is_some() {
             return self.refuse("a second raffle order");
         }
         self.hold_for(&order.order_id);
         self.writes.order = Some(order.clone());
-        Ok(())
+        Ok(Inserted::Done)
     }
 
     /// Checked by the group's `UPDATE`, which must change every order named.
@@ -565,11 +568,11 @@ impl AwardRecordTx for GroupedDraw {
 }
 
 impl TaskTx for GroupedDraw {
-    async fn insert_task(&mut self, task: &mut Task) -> Result<()> {
+    async fn insert_task(&mut self, task: &Task) -> Result<Inserted> {
         if self.writes.task.is_some() {
             return self.refuse("a second task");
         }
         self.writes.task = Some(task.clone());
-        Ok(())
+        Ok(Inserted::Done)
     }
 }
