@@ -23,10 +23,50 @@ pub struct BenchOptions {
     pub draws: u64,
     /// …or after this long, whichever comes first.
     pub duration: Duration,
+    /// Measure `GET /health` for this long at the same connections just before the draws,
+    /// and report draws/s as a fraction of it: the HTTP stack alone is the yardstick that
+    /// makes runs on different machines and days comparable.
+    pub baseline: Option<Duration>,
+    /// Processes whose CPU time and resident memory are reported per draw (the server,
+    /// MariaDB, Redis, RabbitMQ…), read from `/proc`.
+    pub pids: Vec<u32>,
+    /// After the load, wait up to this long for the outbox to deliver every task.
+    pub drain: Duration,
+}
+
+/// Requests and their latencies over one phase of a run.
+#[derive(Debug, Default)]
+pub struct Phase {
+    pub requests: u64,
+    pub elapsed: Duration,
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    /// Answers other than the phase's success, by code.
+    pub errors: u64,
+    pub codes: BTreeMap<String, u64>,
+}
+
+/// One watched process over the draws.
+#[derive(Debug)]
+pub struct ProcessUse {
+    pub pid: u32,
+    pub name: String,
+    pub cpu: Duration,
+    /// Highest resident set sampled during the draws.
+    pub max_rss_kib: u64,
 }
 
 #[derive(Debug)]
 pub struct BenchReport {
+    /// `GET /health` at the same connections, when asked for.
+    pub baseline: Option<Phase>,
+    pub processes: Vec<ProcessUse>,
+    /// How long the outbox took to have no task left to deliver after the load; `None`
+    /// when tasks were still waiting at the end of the drain window (or `/metrics` could
+    /// not be read), with the count left.
+    pub drained: Result<Duration, String>,
     pub draws: u64,
     pub elapsed: Duration,
     pub per_second: f64,
@@ -39,6 +79,13 @@ pub struct BenchReport {
 
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(b) = &self.baseline {
+            writeln!(
+                f,
+                "baseline   GET /health {:.0} req/s, p50 {:.2?}, p99 {:.2?}, errors {}",
+                b.per_second, b.p50, b.p99, b.errors
+            )?;
+        }
         writeln!(f, "draws      {}", self.draws)?;
         writeln!(f, "elapsed    {:.2?}", self.elapsed)?;
         writeln!(f, "draws/s    {:.0}", self.per_second)?;
@@ -46,7 +93,33 @@ impl std::fmt::Display for BenchReport {
         writeln!(f, "p99        {:.2?}", self.p99)?;
         writeln!(f, "max        {:.2?}", self.max)?;
         writeln!(f, "errors     {}", self.errors)?;
-        write!(f, "codes      {:?}", self.codes)
+        write!(f, "codes      {:?}", self.codes)?;
+        if let Some(b) = &self.baseline {
+            write!(
+                f,
+                "\nratio      {:.3} (draws/s ÷ baseline req/s)",
+                self.per_second / b.per_second
+            )?;
+        }
+        for p in &self.processes {
+            let per_draw = p.cpu.as_secs_f64() * 1e3 / (self.draws.max(1) as f64);
+            write!(
+                f,
+                "\nprocess    {} ({}): CPU {:.2?} = {:.3} ms per draw, max RSS {} MiB",
+                p.name,
+                p.pid,
+                p.cpu,
+                per_draw,
+                p.max_rss_kib / 1024
+            )?;
+        }
+        match &self.drained {
+            Ok(d) => write!(
+                f,
+                "\noutbox     every task delivered {d:.1?} after the load"
+            ),
+            Err(e) => write!(f, "\noutbox     {e}"),
+        }
     }
 }
 
@@ -139,33 +212,116 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         .await?;
     }
 
+    let baseline = match options.baseline {
+        Some(duration) => {
+            eprintln!(
+                "baseline: GET /health, {} connections, {duration:?} …",
+                options.connections
+            );
+            let url = Arc::new(format!("{base}/health"));
+            let phase = load(options.connections, u64::MAX, duration, {
+                let client = client.clone();
+                move |_| {
+                    let (client, url) = (client.clone(), url.clone());
+                    async move {
+                        match client.get(url.as_str()).send().await {
+                            Ok(r) if r.status().is_success() => match r.bytes().await {
+                                Ok(_) => "ok".to_owned(),
+                                Err(e) => format!("transport: {e}"),
+                            },
+                            Ok(r) => format!("HTTP {}", r.status()),
+                            Err(e) => format!("transport: {e}"),
+                        }
+                    }
+                }
+            })
+            .await?;
+            Some(phase.with_success("ok"))
+        }
+        None => None,
+    };
+
     eprintln!(
         "drawing: {} connections, up to {} draws or {:?} …",
         options.connections, options.draws, options.duration
     );
-    let url = format!("{base}/api/v1/raffle/activity/draw");
+    let watch = Watch::start(&options.pids)?;
+    let url = Arc::new(format!("{base}/api/v1/raffle/activity/draw"));
+    let activity_id = options.activity_id;
+    let draws = load(options.connections, options.draws, options.duration, {
+        let client = client.clone();
+        move |i| {
+            let (client, url, users) = (client.clone(), url.clone(), users.clone());
+            async move {
+                let user = &users[(i % users.len() as u64) as usize];
+                let body = json!({"userId": user, "activityId": activity_id});
+                match post(&client, &url, &body).await {
+                    Ok(v) => v["code"].as_str().unwrap_or("?").to_owned(),
+                    Err(e) => format!("transport: {e}"),
+                }
+            }
+        }
+    })
+    .await?
+    .with_success("0000");
+    let processes = watch.stop().await?;
+    let drained = drain(&client, &base, options.drain).await;
+    Ok(BenchReport {
+        baseline,
+        processes,
+        drained,
+        draws: draws.requests,
+        elapsed: draws.elapsed,
+        per_second: draws.per_second,
+        p50: draws.p50,
+        p99: draws.p99,
+        max: draws.max,
+        errors: draws.errors,
+        codes: draws.codes,
+    })
+}
+
+impl Phase {
+    fn with_success(mut self, success: &str) -> Self {
+        self.errors = self
+            .codes
+            .iter()
+            .filter(|(k, _)| *k != success)
+            .map(|(_, v)| v)
+            .sum();
+        self
+    }
+}
+
+/// Keeps `connections` requests made by `request(i)` in flight until `limit` requests
+/// were sent or `duration` passed; `request` answers the response's code.
+async fn load<F, Fut>(
+    connections: usize,
+    limit: u64,
+    duration: Duration,
+    request: F,
+) -> anyhow::Result<Phase>
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send,
+{
+    let request = Arc::new(request);
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let deadline = start + options.duration;
+    let deadline = start + duration;
     let mut workers = Vec::new();
-    for _ in 0..options.connections {
-        let (client, users, url, next) = (client.clone(), users.clone(), url.clone(), next.clone());
-        let (draws, activity_id) = (options.draws, options.activity_id);
+    for _ in 0..connections {
+        let (request, next) = (request.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut codes: BTreeMap<String, u64> = BTreeMap::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= draws || Instant::now() >= deadline {
+                if i >= limit || Instant::now() >= deadline {
                     break;
                 }
-                let user = &users[(i % users.len() as u64) as usize];
-                let body = json!({"userId": user, "activityId": activity_id});
                 let t = Instant::now();
-                let code = match post(&client, &url, &body).await {
-                    Ok(v) => v["code"].as_str().unwrap_or("?").to_owned(),
-                    Err(e) => format!("transport: {e}"),
-                };
+                let code = request(i).await;
                 latencies.push(t.elapsed());
                 *codes.entry(code).or_default() += 1;
             }
@@ -189,19 +345,155 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
             .copied()
             .unwrap_or_default()
     };
-    let draws = latencies.len() as u64;
-    Ok(BenchReport {
-        draws,
+    let requests = latencies.len() as u64;
+    Ok(Phase {
+        requests,
         elapsed,
-        per_second: draws as f64 / elapsed.as_secs_f64(),
+        per_second: requests as f64 / elapsed.as_secs_f64(),
         p50: pct(0.50),
         p99: pct(0.99),
         max: latencies.last().copied().unwrap_or_default(),
-        errors: codes
-            .iter()
-            .filter(|(k, _)| *k != "0000")
-            .map(|(_, v)| v)
-            .sum(),
+        errors: 0,
         codes,
     })
+}
+
+/// Samples watched processes' resident memory while the draws run.
+struct Watch {
+    start: Vec<(u32, String, Duration)>,
+    max_rss: Arc<std::sync::Mutex<BTreeMap<u32, u64>>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl Watch {
+    fn start(pids: &[u32]) -> anyhow::Result<Self> {
+        let start = pids
+            .iter()
+            .map(|&pid| Ok((pid, proc_name(pid)?, proc_cpu(pid)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let max_rss = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let sampler = tokio::spawn({
+            let (pids, max_rss) = (pids.to_vec(), max_rss.clone());
+            async move {
+                loop {
+                    for &pid in &pids {
+                        if let Ok(kib) = proc_rss_kib(pid) {
+                            let mut m = max_rss.lock().unwrap_or_else(|p| p.into_inner());
+                            let e = m.entry(pid).or_insert(0);
+                            *e = (*e).max(kib);
+                        }
+                    }
+                    tokio::select! {
+                        _ = stopped.changed() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    }
+                }
+            }
+        });
+        Ok(Watch {
+            start,
+            max_rss,
+            stop,
+            sampler,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<Vec<ProcessUse>> {
+        let _ = self.stop.send(true);
+        self.sampler.await?;
+        let max_rss = self.max_rss.lock().unwrap_or_else(|p| p.into_inner());
+        self.start
+            .into_iter()
+            .map(|(pid, name, before)| {
+                Ok(ProcessUse {
+                    pid,
+                    name,
+                    cpu: proc_cpu(pid)?.saturating_sub(before),
+                    max_rss_kib: max_rss.get(&pid).copied().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+}
+
+fn proc_name(pid: u32) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .with_context(|| format!("process {pid} (--pid reads /proc)"))?
+        .trim()
+        .to_owned())
+}
+
+/// User plus system CPU time of a process, from `/proc/PID/stat` (in the kernel's
+/// `USER_HZ` ticks, 100 per second on Linux).
+fn proc_cpu(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("process {pid} (--pid reads /proc)"))?;
+    // The name in parentheses may hold spaces: fields are counted after its `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let tick = |i: usize| -> anyhow::Result<u64> {
+        Ok(fields
+            .get(i)
+            .with_context(|| format!("/proc/{pid}/stat is short"))?
+            .parse()?)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Ok(Duration::from_millis((tick(11)? + tick(12)?) * 10))
+}
+
+fn proc_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS")
+}
+
+/// Waits for `/metrics` to show no outbox task waiting (`create` or `fail`).
+async fn drain(client: &reqwest::Client, base: &str, window: Duration) -> Result<Duration, String> {
+    let start = Instant::now();
+    let mut left;
+    loop {
+        left = pending_tasks(client, base).await;
+        match &left {
+            Ok(0) => return Ok(start.elapsed()),
+            Ok(_) | Err(_) if start.elapsed() >= window => break,
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    Err(match left {
+        Ok(n) => format!("{n} tasks still waiting {window:?} after the load"),
+        Err(e) => format!("could not read the outbox from /metrics: {e}"),
+    })
+}
+
+async fn pending_tasks(client: &reqwest::Client, base: &str) -> anyhow::Result<i64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let mut seen = false;
+    let mut sum = 0;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("big_market_outbox_tasks{") {
+            seen = true;
+            if rest.starts_with("state=\"create\"") || rest.starts_with("state=\"fail\"") {
+                let n: f64 = rest
+                    .rsplit_once(' ')
+                    .and_then(|(_, v)| v.parse().ok())
+                    .context("unreadable outbox_tasks value")?;
+                sum += n as i64;
+            }
+        }
+    }
+    anyhow::ensure!(seen, "no big_market_outbox_tasks series");
+    Ok(sum)
 }

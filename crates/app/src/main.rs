@@ -94,6 +94,17 @@ enum Command {
         /// …or after this many seconds.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// First measure `GET /health` for this many seconds at the same connections and
+        /// print draws/s as a ratio of it (0: no baseline).
+        #[arg(long, default_value_t = 0, num_args = 0..=1, default_missing_value = "5")]
+        baseline: u64,
+        /// A process to report CPU per draw and resident memory for (repeatable: the
+        /// server, mariadbd, redis-server, beam.smp…).
+        #[arg(long = "pid")]
+        pids: Vec<u32>,
+        /// Seconds to wait after the load for the outbox to deliver every task.
+        #[arg(long, default_value_t = 10)]
+        drain: u64,
     },
     /// Check one provably fair draw: the proof from the service, the revealed seed
     /// against its commitment, and the draw recomputed here (docs/FAIRNESS.md).
@@ -326,6 +337,9 @@ async fn main() -> anyhow::Result<()> {
             sku,
             draws,
             seconds,
+            baseline,
+            pids,
+            drain,
         } => {
             let report = big_market::bench::run(big_market::bench::BenchOptions {
                 url,
@@ -335,6 +349,9 @@ async fn main() -> anyhow::Result<()> {
                 sku,
                 draws,
                 duration: std::time::Duration::from_secs(seconds),
+                baseline: (baseline > 0).then(|| std::time::Duration::from_secs(baseline)),
+                pids,
+                drain: std::time::Duration::from_secs(drain),
             })
             .await?;
             println!("{report}");
