@@ -245,6 +245,8 @@ impl Services {
                     SqliteOptions {
                         max_batch: config.embedded.max_batch,
                         synchronous: config.embedded.synchronous.pragma().to_owned(),
+                        // Without a broker, `send_award` is consumed in this process only.
+                        credit_in_draw: config.amqp.url.is_none(),
                     },
                 )
                 .with_context(|| format!("opening the embedded store {}", path.display()))?;

@@ -698,6 +698,7 @@ impl ActivityRepository for SqliteStore {
     }
 
     async fn draw(&self, job: DrawJob) -> Result<DrawOutcome> {
+        let credit_in_draw = self.inner.credit_in_draw;
         Ok(self
             .write_by(job.deadline, move |conn| {
                 // The caller may have answered `0006` while the job waited in the queue.
@@ -705,12 +706,14 @@ impl ActivityRepository for SqliteStore {
                     return Err(StoreError::Expired);
                 }
                 let mut tx = SqliteTx { conn };
-                let input = job.input();
-                Ok(pollster::block_on(quota::draw(
-                    &mut tx,
-                    input,
-                    &mut rand::rng(),
-                ))?)
+                let (input, rng) = (job.input(), &mut rand::rng());
+                Ok(pollster::block_on(async {
+                    if credit_in_draw {
+                        quota::draw_and_credit(&mut tx, input, rng).await
+                    } else {
+                        quota::draw(&mut tx, input, rng).await
+                    }
+                })?)
             })
             .await?)
     }

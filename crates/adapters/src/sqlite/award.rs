@@ -10,8 +10,8 @@ use crate::states::{
 };
 use async_trait::async_trait;
 use big_market_domain::award::{
-    self, Award, AwardRecordTx, AwardRecordView, AwardRepository, AwardTx, SendAwardMessage,
-    UndeliveredAward, UserAwardRecord,
+    self, Award, AwardCatalogTx, AwardRecordTx, AwardRecordView, AwardRepository, AwardTx,
+    SendAwardMessage, UndeliveredAward, UserAwardRecord,
 };
 use big_market_domain::credit::{
     self, CreditGrantTx, CreditOrder, CreditRepository, CreditTx, Trade,
@@ -58,6 +58,28 @@ impl AwardTx for SqliteTx<'_> {
     }
 }
 
+/// An award table row.
+fn award_row(conn: &rusqlite::Connection, award_id: i32) -> rusqlite::Result<Option<Award>> {
+    conn.prepare_cached(
+        "SELECT award_id, award_key, award_config, award_desc FROM award WHERE award_id = ?1",
+    )?
+    .query_row([award_id], |r| {
+        Ok(Award {
+            award_id: r.get(0)?,
+            award_key: r.get(1)?,
+            award_config: r.get(2)?,
+            award_desc: r.get(3)?,
+        })
+    })
+    .optional()
+}
+
+impl AwardCatalogTx for SqliteTx<'_> {
+    async fn award(&mut self, award_id: i32) -> Result<Option<Award>> {
+        award_row(self.conn, award_id).map_err(internal)
+    }
+}
+
 impl AwardRecordTx for SqliteTx<'_> {
     async fn insert_award_record(&mut self, r: &UserAwardRecord) -> Result<()> {
         self.conn
@@ -94,8 +116,8 @@ impl TaskTx for SqliteTx<'_> {
         let result = self
             .conn
             .prepare_cached(
-                "INSERT INTO task (user_id, topic, message_id, message, state, update_time)
-                 VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%d %H:%M:%f', 'now'))",
+                "INSERT INTO task (user_id, topic, message_id, message, state, last_error, update_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%d %H:%M:%f', 'now'))",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -103,7 +125,8 @@ impl TaskTx for SqliteTx<'_> {
                     task.topic,
                     task.message_id(),
                     task.message(),
-                    task.state
+                    task.state,
+                    task.note
                 ])
             });
         inserted(result, "task.message_id").map_err(internal)
@@ -226,19 +249,7 @@ impl RebateTx for SqliteTx<'_> {
 impl AwardRepository for SqliteStore {
     async fn award(&self, award_id: i32) -> Result<Option<Award>> {
         Ok(self
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT award_id, award_key, award_config, award_desc FROM award WHERE award_id = ?1")?
-                    .query_row([award_id], |r| {
-                        Ok(Award {
-                            award_id: r.get(0)?,
-                            award_key: r.get(1)?,
-                            award_config: r.get(2)?,
-                            award_desc: r.get(3)?,
-                        })
-                    })
-                    .optional()?)
-            })
+            .read(move |conn| Ok(award_row(conn, award_id)?))
             .await?)
     }
 

@@ -999,3 +999,77 @@ async fn with_amqp_url_tasks_go_through_rabbitmq() {
     assert_eq!(app.count_rows("user_award_record", "").await, 10);
     app.stop_and_delete_amqp_queues().await;
 }
+
+/// Without a broker, the embedded store delivers a credit prize in the draw's own
+/// transaction: when the draw answers, the record is `completed`, the credits and their
+/// order are there, and the task is `completed` with the delivery's note. With RabbitMQ
+/// (the production backend here) the outbox delivers it shortly after.
+#[tokio::test]
+async fn credit_prizes_are_delivered_with_their_draw_when_delivery_runs_in_process() {
+    let app = TestApp::spawn().await;
+    let v = app
+        .post(
+            "activity/sku_recharge",
+            json!({"userId": "inline", "sku": 9011, "outBusinessNo": "inline-1"}),
+        )
+        .await;
+    assert_eq!(code(&v), "0000", "{v}");
+    let mut credited_draws = 0;
+    for _ in 0..6 {
+        let v = app
+            .post(
+                "activity/draw",
+                json!({"userId": "inline", "activityId": 100301}),
+            )
+            .await;
+        assert_eq!(code(&v), "0000", "{v}");
+        if v["data"]["awardId"] == 101 {
+            credited_draws += 1;
+        }
+    }
+    assert!(
+        credited_draws > 0,
+        "a new user's draws end on the credit award 101"
+    );
+    let delivered = || async {
+        app.count_rows(
+            "task",
+            "user_id = 'inline' AND topic = 'send_award' AND state = 'completed'
+               AND last_error LIKE 'credited %'",
+        )
+        .await
+    };
+    if app.is_mysql() {
+        eventually("credit prizes delivered through the broker", || async {
+            delivered().await == credited_draws
+        })
+        .await;
+    } else {
+        // No waiting: the draw's answer came after the commit that delivered it.
+        assert_eq!(delivered().await, credited_draws);
+        assert_eq!(
+            app.count_rows(
+                "user_award_record",
+                "user_id = 'inline' AND award_id = 101 AND award_state = 'completed'"
+            )
+            .await,
+            credited_draws
+        );
+    }
+    assert_eq!(
+        app.count_rows("user_credit_order", "user_id = 'inline'")
+            .await,
+        credited_draws
+    );
+    let sum: f64 = app
+        .texts(
+            "user_credit_order",
+            "trade_amount",
+            "WHERE user_id = 'inline'",
+        )
+        .await
+        .iter()
+        .map(|a| a.parse::<f64>().unwrap())
+        .sum();
+    assert!((credits(&app, "inline").await - sum).abs() < 1e-9);
+}

@@ -10,8 +10,10 @@ use super::{
     ActivityAccount, PeriodAccount, RaffleActivity, RaffleActivityCount, RaffleActivityOrder,
     RaffleActivitySku, UserRaffleOrder, order_state, raffle_state, random_digits,
 };
-use crate::award::{AwardRecordTx, SendAwardMessage, UserAwardRecord};
-use crate::credit::{CreditTx, Trade, TradeName, TradeType};
+use crate::award::{
+    self, AwardCatalogTx, AwardRecordTx, AwardTx, SendAwardMessage, UserAwardRecord,
+};
+use crate::credit::{CreditGrantTx, CreditTx, Trade, TradeName, TradeType};
 use crate::error::{Error, ResponseCode, Result};
 use crate::id::{Inserted, Redraw};
 use crate::strategy::fair::{FairDraw, Proof};
@@ -19,7 +21,7 @@ use crate::strategy::{
     AssembledStrategy, DrawCounts, RaffleAward, RaffleFactor, Randomness, StockStore,
     perform_raffle, raffle,
 };
-use crate::task::{EventMessage, Task, TaskTx, topic};
+use crate::task::{EventMessage, Task, TaskTx, state as task_state, topic};
 use crate::time::CalendarKeys;
 use jiff::civil::DateTime;
 use rand::Rng;
@@ -416,6 +418,83 @@ pub async fn draw<T: DrawTx + AwardRecordTx + TaskTx + ?Sized, R: Rng + ?Sized>(
     input: DrawInput<'_>,
     rng: &mut R,
 ) -> Result<DrawOutcome> {
+    let drawn = decide(tx, input, rng).await?;
+    drawn.with_task(tx, rng, None).await
+}
+
+/// A draw that also delivers its prize in the same unit of work when the prize is credits
+/// (`user_credit_random`), for a store whose delivery runs in this process: there a
+/// separate delivery costs two more transactions on the same writer. The rows are those a
+/// delivered `send_award` message leaves: the record `completed`, the credits and their
+/// order, and the task written `completed` with the delivery's note. Any other prize, or a
+/// credit award whose configuration is unusable, is left to the outbox as by [`draw`].
+pub async fn draw_and_credit<T, R>(
+    tx: &mut T,
+    input: DrawInput<'_>,
+    rng: &mut R,
+) -> Result<DrawOutcome>
+where
+    T: DrawTx + AwardRecordTx + TaskTx + AwardTx + AwardCatalogTx + CreditGrantTx + ?Sized,
+    R: Rng + ?Sized,
+{
+    let drawn = decide(tx, input, rng).await?;
+    let credit = tx
+        .award(drawn.message.data.award_id)
+        .await?
+        .filter(|a| a.award_key == award::key::USER_CREDIT_RANDOM);
+    let note = match credit {
+        Some(award) => {
+            match award::deliver_credit(tx, &drawn.message.data, &award.award_config, rng).await {
+                Ok(Some(amount)) => Some(format!("credited {amount}")),
+                Ok(None) => Some("delivered before".to_owned()),
+                // Refused before any write: the outbox's delivery notes it on the record.
+                Err(e) if e.code() == ResponseCode::AwardConfigError => None,
+                Err(e) => return Err(e),
+            }
+        }
+        None => None,
+    };
+    drawn.with_task(tx, rng, note).await
+}
+
+/// A draw decided and recorded, before its task is written.
+struct Drawn {
+    award: RaffleAward,
+    order_id: String,
+    proof: Option<Proof>,
+    message: EventMessage<SendAwardMessage>,
+}
+
+impl Drawn {
+    /// Writes the `send_award` task: `create` for the outbox, or `completed` with the
+    /// delivery's note when the prize was delivered in this unit of work.
+    async fn with_task<T: TaskTx + ?Sized, R: Rng + ?Sized>(
+        self,
+        tx: &mut T,
+        rng: &mut R,
+        delivered: Option<String>,
+    ) -> Result<DrawOutcome> {
+        let user_id = self.message.data.user_id.clone();
+        let mut task = Task::new(&user_id, topic::SEND_AWARD, self.message)?;
+        if let Some(note) = delivered {
+            task.state = task_state::COMPLETED.to_owned();
+            task.note = Some(note);
+        }
+        crate::task::insert(tx, &mut task, rng).await?;
+        Ok(DrawOutcome {
+            award: self.award,
+            order_id: self.order_id,
+            task,
+            proof: self.proof,
+        })
+    }
+}
+
+async fn decide<T: DrawTx + AwardRecordTx + ?Sized, R: Rng + ?Sized>(
+    tx: &mut T,
+    input: DrawInput<'_>,
+    rng: &mut R,
+) -> Result<Drawn> {
     let DrawInput {
         activity,
         strategy,
@@ -498,13 +577,11 @@ pub async fn draw<T: DrawTx + AwardRecordTx + TaskTx + ?Sized, R: Rng + ?Sized>(
         id: random_digits(rng, 11),
         timestamp: timestamp_ms,
     };
-    let mut task = Task::new(user_id, topic::SEND_AWARD, message)?;
-    crate::task::insert(tx, &mut task, rng).await?;
-    Ok(DrawOutcome {
+    Ok(Drawn {
         award,
         order_id: order.order_id,
-        task,
         proof,
+        message,
     })
 }
 

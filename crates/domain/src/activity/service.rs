@@ -551,7 +551,10 @@ impl ActivityService {
     /// started it, it may commit.
     pub async fn commit_draw(&self, job: DrawJob) -> Result<DrawResult> {
         let outcome = self.repo.draw(job).await?;
-        self.notifier.notify(&outcome.task);
+        // A prize delivered in the draw's own transaction leaves nothing to send.
+        if outcome.task.state == crate::task::state::CREATE {
+            self.notifier.notify(&outcome.task);
+        }
         Ok(DrawResult {
             award_id: outcome.award.award_id,
             award_title: outcome.award.award_title,

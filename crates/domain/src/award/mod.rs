@@ -67,6 +67,13 @@ pub trait AwardTx {
     async fn complete_award(&mut self, user_id: &str, order_id: &str) -> Result<bool>;
 }
 
+/// The award table read inside a unit of work, by a store that delivers prizes in the
+/// draw's own transaction.
+#[allow(async_fn_in_trait)]
+pub trait AwardCatalogTx {
+    async fn award(&mut self, award_id: i32) -> Result<Option<Award>>;
+}
+
 /// Award keys with a distributor.
 pub mod key {
     pub const USER_CREDIT_RANDOM: &str = "user_credit_random";

@@ -37,6 +37,9 @@ pub struct Task {
     pub topic: String,
     pub state: String,
     pub event: EventMessage<serde_json::Value>,
+    /// The outcome's note (`task.last_error`) of a task written already `completed` (by
+    /// the embedded store, which alone delivers prizes in the draw's transaction).
+    pub note: Option<String>,
 }
 
 impl Task {
@@ -62,6 +65,7 @@ impl Task {
             user_id: user_id.to_owned(),
             topic: topic.to_owned(),
             state: state::CREATE.to_owned(),
+            note: None,
             event: EventMessage {
                 // `Value` objects keep keys sorted: fastjson's alphabetical order.
                 data: serde_json::to_value(message.data).map_err(crate::Error::internal)?,
