@@ -445,7 +445,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.http.addr))?;
         let router = big_market_http::router(
-            AppState {
+            AppState::new(big_market_http::Services {
                 strategy: services.strategy.clone(),
                 activity: services.activity.clone(),
                 award: services.award.clone(),
@@ -479,7 +479,7 @@ impl Application {
                     big_market_http::metrics::Metrics::new().context("registering metrics")?,
                 ),
                 clock: services.clock.clone(),
-            },
+            }),
             &HttpOptions {
                 cors_origins: config.http.cors_origins.clone(),
             },
