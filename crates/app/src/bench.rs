@@ -171,6 +171,13 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         .timeout(Duration::from_secs(30))
         .build()?;
     let base = options.url.trim_end_matches('/').to_owned();
+    let url = reqwest::Url::parse(&base).context("--url")?;
+    anyhow::ensure!(url.scheme() == "http", "--url must be http://host:port");
+    let addr = format!(
+        "{}:{}",
+        url.host_str().context("--url has no host")?,
+        url.port_or_known_default().unwrap_or(80)
+    );
     let run_id: u32 = rand::random();
     let users: Arc<Vec<String>> = Arc::new(
         (0..options.users)
@@ -218,24 +225,8 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
                 "baseline: GET /health, {} connections, {duration:?} …",
                 options.connections
             );
-            let url = Arc::new(format!("{base}/health"));
-            let phase = load(options.connections, u64::MAX, duration, {
-                let client = client.clone();
-                move |_| {
-                    let (client, url) = (client.clone(), url.clone());
-                    async move {
-                        match client.get(url.as_str()).send().await {
-                            Ok(r) if r.status().is_success() => match r.bytes().await {
-                                Ok(_) => "ok".to_owned(),
-                                Err(e) => format!("transport: {e}"),
-                            },
-                            Ok(r) => format!("HTTP {}", r.status()),
-                            Err(e) => format!("transport: {e}"),
-                        }
-                    }
-                }
-            })
-            .await?;
+            let request = |_| get("/health");
+            let phase = load(&addr, options.connections, u64::MAX, duration, request).await?;
             Some(phase.with_success("ok"))
         }
         None => None,
@@ -246,22 +237,19 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         options.connections, options.draws, options.duration
     );
     let watch = Watch::start(&options.pids)?;
-    let url = Arc::new(format!("{base}/api/v1/raffle/activity/draw"));
     let activity_id = options.activity_id;
-    let draws = load(options.connections, options.draws, options.duration, {
-        let client = client.clone();
-        move |i| {
-            let (client, url, users) = (client.clone(), url.clone(), users.clone());
-            async move {
-                let user = &users[(i % users.len() as u64) as usize];
-                let body = json!({"userId": user, "activityId": activity_id});
-                match post(&client, &url, &body).await {
-                    Ok(v) => v["code"].as_str().unwrap_or("?").to_owned(),
-                    Err(e) => format!("transport: {e}"),
-                }
-            }
-        }
-    })
+    let request = move |i: u64| {
+        let user = &users[(i % users.len() as u64) as usize];
+        let body = json!({"userId": user, "activityId": activity_id});
+        post_json("/api/v1/raffle/activity/draw", &body)
+    };
+    let draws = load(
+        &addr,
+        options.connections,
+        options.draws,
+        options.duration,
+        request,
+    )
     .await?
     .with_success("0000");
     let processes = watch.stop().await?;
@@ -293,25 +281,100 @@ impl Phase {
     }
 }
 
-/// Keeps `connections` requests made by `request(i)` in flight until `limit` requests
-/// were sent or `duration` passed; `request` answers the response's code.
-async fn load<F, Fut>(
+type BenchRequest = hyper::Request<http_body_util::Full<axum::body::Bytes>>;
+
+fn get(path: &str) -> BenchRequest {
+    let mut req = hyper::Request::new(http_body_util::Full::default());
+    *req.uri_mut() = hyper::Uri::try_from(path).unwrap_or_default();
+    req
+}
+
+fn post_json(path: &str, body: &Value) -> BenchRequest {
+    let mut req = hyper::Request::new(http_body_util::Full::new(axum::body::Bytes::from(
+        body.to_string(),
+    )));
+    *req.method_mut() = hyper::Method::POST;
+    *req.uri_mut() = hyper::Uri::try_from(path).unwrap_or_default();
+    req.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    req
+}
+
+/// One kept-alive HTTP/1.1 connection, as `wrk` uses: nothing between the request and
+/// the socket but hyper's codec, so the generator costs little beside the server.
+async fn connect(
+    addr: &str,
+) -> anyhow::Result<hyper::client::conn::http1::SendRequest<http_body_util::Full<axum::body::Bytes>>>
+{
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// The envelope's `code`, `ok` for a plain-text 200, or what went wrong.
+async fn answer(
+    sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Full<axum::body::Bytes>>,
+    mut req: BenchRequest,
+    host: &hyper::header::HeaderValue,
+) -> String {
+    use http_body_util::BodyExt;
+    req.headers_mut().insert(hyper::header::HOST, host.clone());
+    if let Err(e) = sender.ready().await {
+        return format!("transport: {e}");
+    }
+    let resp = match sender.send_request(req).await {
+        Ok(r) => r,
+        Err(e) => return format!("transport: {e}"),
+    };
+    let status = resp.status();
+    let body = match resp.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return format!("transport: {e}"),
+    };
+    if !status.is_success() {
+        return format!("HTTP {status}");
+    }
+    #[derive(serde::Deserialize)]
+    struct Code<'a> {
+        code: &'a str,
+    }
+    match serde_json::from_slice::<Code<'_>>(&body) {
+        Ok(c) => c.code.to_owned(),
+        Err(_) => "ok".to_owned(),
+    }
+}
+
+/// Keeps `connections` connections busy with the requests made by `request(i)` until
+/// `limit` requests were sent or `duration` passed.
+async fn load<F>(
+    addr: &str,
     connections: usize,
     limit: u64,
     duration: Duration,
     request: F,
 ) -> anyhow::Result<Phase>
 where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = String> + Send,
+    F: Fn(u64) -> BenchRequest + Send + Sync + 'static,
 {
+    let host = hyper::header::HeaderValue::from_str(addr)?;
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        senders.push(connect(addr).await?);
+    }
     let request = Arc::new(request);
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + duration;
     let mut workers = Vec::new();
-    for _ in 0..connections {
-        let (request, next) = (request.clone(), next.clone());
+    for mut sender in senders {
+        let (request, next, host) = (request.clone(), next.clone(), host.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut codes: BTreeMap<String, u64> = BTreeMap::new();
@@ -320,10 +383,19 @@ where
                 if i >= limit || Instant::now() >= deadline {
                     break;
                 }
+                let req = request(i);
                 let t = Instant::now();
-                let code = request(i).await;
+                let code = answer(&mut sender, req, &host).await;
                 latencies.push(t.elapsed());
+                let broken = code.starts_with("transport");
                 *codes.entry(code).or_default() += 1;
+                if broken {
+                    // A connection the server closed is replaced, as a client would.
+                    match connect(&host.to_str().unwrap_or_default().to_owned()).await {
+                        Ok(s) => sender = s,
+                        Err(_) => break,
+                    }
+                }
             }
             (latencies, codes)
         }));
