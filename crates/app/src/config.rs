@@ -516,12 +516,6 @@ impl Config {
             "[redis] url and cluster_urls are both set: give one server or a cluster's seed nodes"
         );
         let has_redis = self.redis_servers().is_some();
-        anyhow::ensure!(
-            mysql.shard_urls.is_empty() || has_redis,
-            "[mysql] shard_urls needs Redis ([redis] url or cluster_urls): without it a draw \
-             takes stock with one update across the config and user databases, which must \
-             then be on one server"
-        );
         if let Some(options) = self.mysql() {
             options.validate()?;
         }

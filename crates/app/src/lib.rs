@@ -210,6 +210,12 @@ impl Services {
         let mut changes = None;
         let store = match config.mysql() {
             Some(options) => {
+                anyhow::ensure!(
+                    options.shard_urls.is_empty() || config.redis_servers().is_some(),
+                    "[mysql] shard_urls needs Redis ([redis] url or cluster_urls): without it \
+                     a draw takes stock with one update across the config and user databases, \
+                     which must then be on one server"
+                );
                 let mut store = MysqlStore::connect(&options)
                     .await
                     .context("opening the MariaDB/MySQL store")?;

@@ -22,6 +22,7 @@ mod fairness;
 mod group;
 pub mod migrate;
 mod rebate;
+pub mod reshard;
 mod seed;
 mod stock;
 pub mod store;
