@@ -686,6 +686,55 @@ mod tests {
     }
 
     #[test]
+    fn shard_and_cluster_lists_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BIG_MARKET_MYSQL_URL", "mysql://root:pw@cfg:3306");
+            jail.set_env(
+                "BIG_MARKET_MYSQL_SHARD_URLS",
+                r#"["mysql://root:pw@a:3306","mysql://root:pw@b:3306"]"#,
+            );
+            jail.set_env(
+                "BIG_MARKET_REDIS_CLUSTER_URLS",
+                r#"["redis://r1:7001","redis://r2:7002"]"#,
+            );
+            let c = Config::load(None).expect("loads");
+            let m = c.mysql().expect("mysql");
+            assert_eq!(
+                (m.url_of(1), m.url_of(2)),
+                ("mysql://root:pw@a:3306", "mysql://root:pw@b:3306")
+            );
+            assert_eq!(m.servers().len(), 3, "config server + two shard servers");
+            assert!(matches!(
+                c.redis_servers(),
+                Some(big_market_adapters::redis_store::RedisServers::Cluster(s)) if s.len() == 2
+            ));
+            assert!(
+                !format!("{c:?} {m:?}").contains("pw"),
+                "credentials never printed"
+            );
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BIG_MARKET_MYSQL_URL", "mysql://root@cfg:3306");
+            jail.set_env("BIG_MARKET_MYSQL_SHARD_URLS", r#"["mysql://root@a:3306"]"#);
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(
+                e.contains("shard_urls lists 1 servers but db_count is 2"),
+                "{e}"
+            );
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BIG_MARKET_MYSQL_URL", "mysql://root@cfg:3306");
+            jail.set_env("BIG_MARKET_REDIS_URL", "redis://r:6379");
+            jail.set_env("BIG_MARKET_REDIS_CLUSTER_URLS", r#"["redis://r1:7001"]"#);
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("url and cluster_urls are both set"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn an_all_digit_secret_is_read_as_text_and_never_echoed() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("BIG_MARKET_ADMIN_TOKEN", "12345678");

@@ -288,10 +288,9 @@ async fn main() -> anyhow::Result<()> {
                 println!("move {} {} -> {}", m.user_id, place(m.from), place(m.to));
             }
             println!(
-                "{} -> {} x {}: {} of {} user(s) move",
-                format!("{} x {}", old.db_count(), old.tb_count()),
-                db_count,
-                tb_count,
+                "{} x {} -> {db_count} x {tb_count}: {} of {} user(s) move",
+                old.db_count(),
+                old.tb_count(),
                 moves.len(),
                 users.len()
             );
