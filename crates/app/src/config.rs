@@ -300,8 +300,13 @@ impl Default for GuardsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct MysqlConfig {
     /// MariaDB/MySQL server, `mysql://user:password@host:3306` (no database): the
-    /// production store, prepared by `big-market migrate`.
+    /// production store, prepared by `big-market migrate`. It holds the config database,
+    /// and the user databases unless `shard_urls` is set.
     pub url: Option<Secret>,
+    /// One server per user database (entry *i* holds user database *i + 1*; as many as
+    /// `db_count`); empty: every user database on `url`. Needs Redis (stock then cannot
+    /// be a cross-database update).
+    pub shard_urls: Vec<Secret>,
     /// The config database; user databases are named after it: `big_market_01`, ….
     pub database: String,
     /// User databases (upstream's `dbCount`).
@@ -320,6 +325,7 @@ impl Default for MysqlConfig {
     fn default() -> Self {
         Self {
             url: None,
+            shard_urls: Vec::new(),
             database: "big_market".into(),
             db_count: 2,
             tb_count: 4,
@@ -336,6 +342,9 @@ pub struct RedisConfig {
     /// Redis, `redis://host:6379` (optionally `/db`), so several nodes can share one
     /// MariaDB/MySQL store.
     pub url: Option<Secret>,
+    /// Seed nodes of a Redis Cluster (`["redis://a:7001", "redis://b:7002"]`), instead
+    /// of `url`.
+    pub cluster_urls: Vec<Secret>,
     /// Put before every Redis key (no `{` or `}`: keys carry hash tags).
     pub prefix: String,
     /// How often the stock write-back job copies Redis counters to the SQL surplus columns.
@@ -349,6 +358,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         Self {
             url: None,
+            cluster_urls: Vec::new(),
             prefix: "big_market:".into(),
             stock_writeback_ms: 1000,
             stock_reservation_secs: 60,
@@ -404,12 +414,14 @@ pub const FLAT_KEYS: &[(&str, &str)] = &[
     ),
     ("breaker_cooldown_ms", "guards.breaker_cooldown_ms"),
     ("mysql_url", "mysql.url"),
+    ("mysql_shard_urls", "mysql.shard_urls"),
     ("mysql_database", "mysql.database"),
     ("mysql_db_count", "mysql.db_count"),
     ("mysql_tb_count", "mysql.tb_count"),
     ("mysql_pool_size", "mysql.pool_size"),
     ("mysql_draw_workers", "mysql.draw_workers"),
     ("redis_url", "redis.url"),
+    ("redis_cluster_urls", "redis.cluster_urls"),
     ("redis_prefix", "redis.prefix"),
     ("stock_writeback_ms", "redis.stock_writeback_ms"),
     ("stock_reservation_secs", "redis.stock_reservation_secs"),
@@ -442,12 +454,25 @@ impl Config {
             .as_ref()
             .map(|url| big_market_adapters::mysql::MysqlOptions {
                 url: url.0.clone(),
+                shard_urls: self.mysql.shard_urls.iter().map(|u| u.0.clone()).collect(),
                 database: self.mysql.database.clone(),
                 db_count: self.mysql.db_count,
                 tb_count: self.mysql.tb_count,
                 pool_size: self.mysql.pool_size,
                 ..Default::default()
             })
+    }
+
+    /// Redis's servers, when `[redis] url` or `cluster_urls` is set.
+    pub fn redis_servers(&self) -> Option<big_market_adapters::redis_store::RedisServers> {
+        use big_market_adapters::redis_store::RedisServers;
+        match (&self.redis.url, self.redis.cluster_urls.as_slice()) {
+            (Some(url), _) => Some(RedisServers::Single(url.0.clone())),
+            (None, []) => None,
+            (None, seeds) => Some(RedisServers::Cluster(
+                seeds.iter().map(|u| u.0.clone()).collect(),
+            )),
+        }
     }
 
     /// Loads the layered configuration. A named file must exist and be in sections.
@@ -486,6 +511,11 @@ impl Config {
         jiff::tz::TimeZone::get(&self.time_zone)
             .map_err(|e| anyhow::anyhow!("time_zone {:?}: {e}", self.time_zone))?;
         let (mysql, redis, outbox, guards) = (&self.mysql, &self.redis, &self.outbox, &self.guards);
+        anyhow::ensure!(
+            redis.url.is_none() || redis.cluster_urls.is_empty(),
+            "[redis] url and cluster_urls are both set: give one server or a cluster's seed nodes"
+        );
+        let has_redis = self.redis_servers().is_some();
         if let Some(options) = self.mysql() {
             options.validate()?;
         }
@@ -494,7 +524,7 @@ impl Config {
         // rest of the node needs at least as many again.
         let held = 3 * mysql.db_count * mysql.draw_workers;
         anyhow::ensure!(
-            redis.url.is_none() || mysql.url.is_none() || mysql.pool_size >= 2 * held,
+            !has_redis || mysql.url.is_none() || mysql.pool_size >= 2 * held,
             "[mysql] pool_size {} is too small for draw_workers {}: {held} connections are \
              held by group workers (3 kinds x {} user databases x workers); use at least {}",
             mysql.pool_size,
@@ -507,7 +537,7 @@ impl Config {
             "[redis] prefix must not contain '{{' or '}}' (keys carry hash tags)"
         );
         anyhow::ensure!(
-            redis.url.is_none() || mysql.url.is_some(),
+            !has_redis || mysql.url.is_some(),
             "[redis] url needs [mysql] url: the embedded store keeps its stock in its own file"
         );
         anyhow::ensure!(
@@ -653,6 +683,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn shard_and_cluster_lists_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BIG_MARKET_MYSQL_URL", "mysql://root:pw@cfg:3306");
+            jail.set_env(
+                "BIG_MARKET_MYSQL_SHARD_URLS",
+                r#"["mysql://root:pw@a:3306","mysql://root:pw@b:3306"]"#,
+            );
+            jail.set_env(
+                "BIG_MARKET_REDIS_CLUSTER_URLS",
+                r#"["redis://r1:7001","redis://r2:7002"]"#,
+            );
+            let c = Config::load(None).expect("loads");
+            let m = c.mysql().expect("mysql");
+            assert_eq!(
+                (m.url_of(1), m.url_of(2)),
+                ("mysql://root:pw@a:3306", "mysql://root:pw@b:3306")
+            );
+            assert_eq!(m.servers().len(), 3, "config server + two shard servers");
+            assert!(matches!(
+                c.redis_servers(),
+                Some(big_market_adapters::redis_store::RedisServers::Cluster(s)) if s.len() == 2
+            ));
+            assert!(
+                !format!("{c:?} {m:?}").contains("pw"),
+                "credentials never printed"
+            );
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BIG_MARKET_MYSQL_URL", "mysql://root@cfg:3306");
+            jail.set_env("BIG_MARKET_MYSQL_SHARD_URLS", r#"["mysql://root@a:3306"]"#);
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(
+                e.contains("shard_urls lists 1 servers but db_count is 2"),
+                "{e}"
+            );
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BIG_MARKET_MYSQL_URL", "mysql://root@cfg:3306");
+            jail.set_env("BIG_MARKET_REDIS_URL", "redis://r:6379");
+            jail.set_env("BIG_MARKET_REDIS_CLUSTER_URLS", r#"["redis://r1:7001"]"#);
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("url and cluster_urls are both set"), "{e}");
+            Ok(())
+        });
     }
 
     #[test]

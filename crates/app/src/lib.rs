@@ -15,7 +15,7 @@ use big_market_adapters::gateway::{AccountServiceConfig, HttpAccountService};
 use big_market_adapters::inprocess::InProcessBus;
 use big_market_adapters::mysql::MysqlStore;
 use big_market_adapters::redis_store::{
-    Invalidation, RedisBlockList, RedisLock, RedisStock, Subscription,
+    Invalidation, RedisBlockList, RedisLock, RedisServers, RedisStock, Subscription,
 };
 use big_market_adapters::sqlite::{SqliteOptions, SqliteStore};
 use big_market_domain::activity::{ActivityRepository, ActivityService};
@@ -145,7 +145,7 @@ pub struct Services {
     notices: Mutex<Option<mpsc::UnboundedReceiver<jobs::Committed>>>,
     /// With `amqp_url`: the broker, and the consumer of each topic to run against it.
     pub amqp: Option<(AmqpBus, Vec<TopicConsumer>)>,
-    /// With `redis_url`: stock, job leases and cache invalidation.
+    /// With `redis_url` or `redis_cluster_urls`: stock, job leases and cache invalidation.
     pub redis: Option<RedisParts>,
     /// Other nodes' configuration changes (taken by the follower job when it starts).
     changes: Mutex<Option<Subscription>>,
@@ -164,14 +164,19 @@ impl RedisParts {
     /// Connects (a clear error naming the server when it cannot be reached) and loads the
     /// stock scripts.
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let (client, conn) = big_market_adapters::redis_store::connect(url)
+        Self::connect_to(&RedisServers::Single(url.to_owned()), prefix).await
+    }
+
+    /// As [`RedisParts::connect`], to one server or a cluster.
+    pub async fn connect_to(servers: &RedisServers, prefix: &str) -> anyhow::Result<Self> {
+        let (clients, conn) = big_market_adapters::redis_store::connect_to(servers)
             .await
             .context("connecting to Redis")?;
         Ok(Self {
             stock: RedisStock::new(conn.clone(), prefix).await?,
             lock: RedisLock::new(conn.clone(), prefix)?,
             blocks: RedisBlockList::new(conn.clone(), prefix)?,
-            invalidation: Invalidation::new(client, conn, prefix)?,
+            invalidation: Invalidation::on_nodes(clients, conn, prefix)?,
         })
     }
 }
@@ -205,12 +210,18 @@ impl Services {
         let mut changes = None;
         let store = match config.mysql() {
             Some(options) => {
+                anyhow::ensure!(
+                    options.shard_urls.is_empty() || config.redis_servers().is_some(),
+                    "[mysql] shard_urls needs Redis ([redis] url or cluster_urls): without it \
+                     a draw takes stock with one update across the config and user databases, \
+                     which must then be on one server"
+                );
                 let mut store = MysqlStore::connect(&options)
                     .await
                     .context("opening the MariaDB/MySQL store")?;
-                match &config.redis.url {
-                    Some(url) => {
-                        let parts = RedisParts::connect(&url.0, &config.redis.prefix).await?;
+                match config.redis_servers() {
+                    Some(servers) => {
+                        let parts = RedisParts::connect_to(&servers, &config.redis.prefix).await?;
                         // Subscribed before anything is loaded, so no change announced
                         // while this node starts is missed.
                         changes = Some(
@@ -220,7 +231,7 @@ impl Services {
                                 .await
                                 .context("subscribing to configuration changes in Redis")?,
                         );
-                        tracing::info!(prefix = %config.redis.prefix, "award and SKU stock, job leases and cache invalidation go through Redis");
+                        tracing::info!(prefix = %config.redis.prefix, ?servers, "award and SKU stock, job leases and cache invalidation go through Redis");
                         store = store.with_redis_stock(parts.stock.clone());
                         if config.mysql.draw_workers > 0 {
                             store = store.with_grouped_writes(

@@ -64,6 +64,21 @@ enum Command {
         #[arg(long)]
         sample_data: bool,
     },
+    /// Plan a change of `mysql_db_count` × `mysql_tb_count`: print which users' rows move
+    /// from which database and table to which (docs/SCALING.md has the procedure).
+    Reshard {
+        #[command(flatten)]
+        common: Common,
+        /// Print the plan (the only mode: moving rows is the documented procedure).
+        #[arg(long)]
+        plan: bool,
+        /// The new number of user databases.
+        #[arg(long)]
+        db_count: u32,
+        /// The new number of tables per user database.
+        #[arg(long)]
+        tb_count: u32,
+    },
     /// Campaigns as documents: export, validate, simulate, apply, versions, rollback
     /// (docs/CAMPAIGNS.md), on the configured store.
     Campaign {
@@ -251,6 +266,49 @@ async fn main() -> anyhow::Result<()> {
                     "not loaded"
                 }
             );
+            Ok(())
+        }
+        Command::Reshard {
+            common,
+            plan,
+            db_count,
+            tb_count,
+        } => {
+            anyhow::ensure!(
+                plan,
+                "reshard moves no rows itself: run it with --plan and follow docs/SCALING.md"
+            );
+            let config = load(&common)?;
+            init_tracing(&config);
+            let Some(mysql) = config.mysql() else {
+                anyhow::bail!(
+                    "reshard needs mysql_url (BIG_MARKET_MYSQL_URL=mysql://user@host:3306)"
+                );
+            };
+            use big_market_adapters::mysql::reshard;
+            use big_market_adapters::router::Router;
+            let old = mysql.validate()?;
+            let new = Router::new(db_count, tb_count).map_err(|e| anyhow::anyhow!(e))?;
+            let store = big_market_adapters::mysql::MysqlStore::connect(&mysql).await?;
+            let users = store.user_ids(&mysql).await?;
+            let place = |r: big_market_adapters::router::Route| {
+                format!("{}{}", r.database(&mysql.database), r.suffix())
+            };
+            let moves = reshard::moves(&old, &new, users.iter().map(String::as_str));
+            for m in &moves {
+                println!("move {} {} -> {}", m.user_id, place(m.from), place(m.to));
+            }
+            println!(
+                "{} x {} -> {db_count} x {tb_count}: {} of {} user(s) move",
+                old.db_count(),
+                old.tb_count(),
+                moves.len(),
+                users.len()
+            );
+            for ((from, to), n) in reshard::summary(&old, &new, users.iter().map(String::as_str)) {
+                let what = if from == to { "stay in" } else { "move to" };
+                println!("  {n:>8} from {} {what} {}", place(from), place(to));
+            }
             Ok(())
         }
         Command::Audit {

@@ -116,7 +116,8 @@ impl ActivityRepository for MysqlStore {
         activity_id: i64,
         keys: &CalendarKeys,
     ) -> Result<AccountRows> {
-        let db = &self.shard(user_id).db;
+        let shard = self.shard(user_id);
+        let (db, pool) = (&shard.db, &shard.pool);
         let sql = format!(
             "SELECT user_id, activity_id, total_count, total_count_surplus, day_count,
                     day_count_surplus, month_count, month_count_surplus
@@ -124,7 +125,7 @@ impl ActivityRepository for MysqlStore {
         );
         type AccountRow = (String, i64, i64, i64, i64, i64, i64, i64);
         let account: Option<AccountRow> = self
-            .one(sqlx::query_as(&sql).bind(user_id).bind(activity_id))
+            .one_on(pool, sqlx::query_as(&sql).bind(user_id).bind(activity_id))
             .await?;
         let sql = format!(
             "SELECT user_id, activity_id, month, month_count, month_count_surplus
@@ -132,7 +133,8 @@ impl ActivityRepository for MysqlStore {
         );
         type PeriodRow = (String, i64, String, i64, i64);
         let month: Option<PeriodRow> = self
-            .one(
+            .one_on(
+                pool,
                 sqlx::query_as(&sql)
                     .bind(user_id)
                     .bind(activity_id)
@@ -144,7 +146,8 @@ impl ActivityRepository for MysqlStore {
              FROM {db}.raffle_activity_account_day WHERE user_id = ? AND activity_id = ? AND day = ?"
         );
         let day: Option<PeriodRow> = self
-            .one(
+            .one_on(
+                pool,
                 sqlx::query_as(&sql)
                     .bind(user_id)
                     .bind(activity_id)
@@ -203,7 +206,8 @@ impl ActivityRepository for MysqlStore {
             sfx = shard.sfx
         );
         let row: Option<(i32,)> = self
-            .one(
+            .one_on(
+                &shard.pool,
                 sqlx::query_as(&sql)
                     .bind(user_id)
                     .bind(sku)

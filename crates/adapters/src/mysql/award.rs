@@ -65,7 +65,10 @@ impl AwardRepository for MysqlStore {
             sfx = shard.sfx
         );
         let row: Option<(String,)> = self
-            .one(sqlx::query_as(&sql).bind(user_id).bind(order_id))
+            .one_on(
+                &shard.pool,
+                sqlx::query_as(&sql).bind(user_id).bind(order_id),
+            )
             .await?;
         Ok(row.map(|r| r.0))
     }
@@ -79,8 +82,11 @@ impl AwardRepository for MysqlStore {
             db = shard.db,
             sfx = shard.sfx
         );
-        self.run(sqlx::query(&sql).bind(note).bind(user_id).bind(order_id))
-            .await?;
+        self.run_on(
+            &shard.pool,
+            sqlx::query(&sql).bind(note).bind(user_id).bind(order_id),
+        )
+        .await?;
         Ok(())
     }
 
@@ -98,7 +104,8 @@ impl AwardRepository for MysqlStore {
             sfx = shard.sfx
         );
         Ok(self
-            .run(
+            .run_on(
+                &shard.pool,
                 sqlx::query(&sql)
                     .bind(user_id)
                     .bind(order_id)
@@ -121,7 +128,7 @@ impl AwardRepository for MysqlStore {
                 sfx = shard.sfx
             );
             let rows: Vec<(String, String, i32, String, String, Option<String>)> = self
-                .all(sqlx::query_as(&sql).bind(limit_arg(limit)))
+                .all_on(&shard.pool, sqlx::query_as(&sql).bind(limit_arg(limit)))
                 .await?;
             for r in rows {
                 out.push(UndeliveredAward {
@@ -156,7 +163,8 @@ impl AwardRepository for MysqlStore {
             sfx = shard.sfx
         );
         let rows: Vec<(String, i32, String, String, String, Option<String>)> = self
-            .all(
+            .all_on(
+                &shard.pool,
                 sqlx::query_as(&sql)
                     .bind(user_id)
                     .bind(activity_id)

@@ -711,7 +711,9 @@ impl MysqlStore {
                 db = shard.db,
                 sfx = shard.sfx
             );
-            let rows: Vec<(i32,)> = self.all(sqlx::query_as(&q).bind(strategy_id)).await?;
+            let rows: Vec<(i32,)> = self
+                .all_on(&shard.pool, sqlx::query_as(&q).bind(strategy_id))
+                .await?;
             ids.extend(rows.into_iter().map(|r| r.0));
         }
         Ok(ids)

@@ -14,10 +14,11 @@ use big_market_domain::rebate::DailyBehaviorRebate;
 use big_market_domain::strategy::tree::{RuleTreeLineRow, RuleTreeNodeRow, RuleTreeRow};
 use big_market_domain::strategy::{Strategy, StrategyAward, StrategyConfig, StrategyRule};
 use rust_decimal::Decimal;
+use sqlx::MySqlPool;
 use sqlx::mysql::MySqlRow;
 
 impl MysqlStore {
-    /// Runs a read on the pool, outside any transaction.
+    /// Runs a read on the config database's pool, outside any transaction.
     pub(super) async fn all<O>(
         &self,
         q: sqlx::query::QueryAs<'_, sqlx::MySql, O, sqlx::mysql::MySqlArguments>,
@@ -25,7 +26,7 @@ impl MysqlStore {
     where
         O: Send + Unpin + for<'r> sqlx::FromRow<'r, MySqlRow>,
     {
-        q.fetch_all(self.pool()).await.map_err(sql)
+        self.all_on(self.pool(), q).await
     }
 
     /// As [`MysqlStore::all`], for at most one row.
@@ -36,15 +37,48 @@ impl MysqlStore {
     where
         O: Send + Unpin + for<'r> sqlx::FromRow<'r, MySqlRow>,
     {
-        q.fetch_optional(self.pool()).await.map_err(sql)
+        self.one_on(self.pool(), q).await
     }
 
-    /// Runs a statement on the pool; the rows it matched.
+    /// Runs a statement on the config database's pool; the rows it matched.
     pub(super) async fn run(
         &self,
         q: sqlx::query::Query<'_, sqlx::MySql, sqlx::mysql::MySqlArguments>,
     ) -> Result<u64> {
-        Ok(q.execute(self.pool()).await.map_err(sql)?.rows_affected())
+        self.run_on(self.pool(), q).await
+    }
+
+    /// As [`MysqlStore::all`] on `pool` (a user database's server: [`super::store::Shard::pool`]).
+    pub(super) async fn all_on<O>(
+        &self,
+        pool: &MySqlPool,
+        q: sqlx::query::QueryAs<'_, sqlx::MySql, O, sqlx::mysql::MySqlArguments>,
+    ) -> Result<Vec<O>>
+    where
+        O: Send + Unpin + for<'r> sqlx::FromRow<'r, MySqlRow>,
+    {
+        q.fetch_all(pool).await.map_err(sql)
+    }
+
+    /// As [`MysqlStore::one`] on `pool`.
+    pub(super) async fn one_on<O>(
+        &self,
+        pool: &MySqlPool,
+        q: sqlx::query::QueryAs<'_, sqlx::MySql, O, sqlx::mysql::MySqlArguments>,
+    ) -> Result<Option<O>>
+    where
+        O: Send + Unpin + for<'r> sqlx::FromRow<'r, MySqlRow>,
+    {
+        q.fetch_optional(pool).await.map_err(sql)
+    }
+
+    /// As [`MysqlStore::run`] on `pool`.
+    pub(super) async fn run_on(
+        &self,
+        pool: &MySqlPool,
+        q: sqlx::query::Query<'_, sqlx::MySql, sqlx::mysql::MySqlArguments>,
+    ) -> Result<u64> {
+        Ok(q.execute(pool).await.map_err(sql)?.rows_affected())
     }
 
     pub(super) async fn strategy_ids(&self) -> Result<Vec<i64>> {

@@ -25,11 +25,14 @@ impl CreditRepository for MysqlStore {
     }
 
     async fn available(&self, user_id: &str) -> Result<Decimal> {
+        let shard = self.shard(user_id);
         let sql = format!(
             "SELECT available_amount FROM {db}.user_credit_account WHERE user_id = ?",
-            db = self.shard(user_id).db
+            db = shard.db
         );
-        let row: Option<(Decimal,)> = self.one(sqlx::query_as(&sql).bind(user_id)).await?;
+        let row: Option<(Decimal,)> = self
+            .one_on(&shard.pool, sqlx::query_as(&sql).bind(user_id))
+            .await?;
         Ok(row.map_or(Decimal::ZERO, |r| r.0))
     }
 }

@@ -20,7 +20,7 @@ impl ErpRepository for MysqlStore {
                 sfx = shard.sfx
             );
             let rows: Vec<(String, i64, String, i64, String, String, String)> = self
-                .all(sqlx::query_as(&sql).bind(limit_arg(limit)))
+                .all_on(&shard.pool, sqlx::query_as(&sql).bind(limit_arg(limit)))
                 .await?;
             for r in rows {
                 out.push(raffle_order(r)?);
@@ -57,7 +57,10 @@ impl ErpRepository for MysqlStore {
             sfx = shard.sfx
         );
         let rows: Vec<(String, i64, String, i64, String, String, String)> = self
-            .all(sqlx::query_as(&sql).bind(user_id).bind(limit_arg(limit)))
+            .all_on(
+                &shard.pool,
+                sqlx::query_as(&sql).bind(user_id).bind(limit_arg(limit)),
+            )
             .await?;
         rows.into_iter().map(raffle_order).collect()
     }
@@ -77,7 +80,10 @@ impl ErpRepository for MysqlStore {
             sfx = shard.sfx
         );
         let rows: Vec<(String, String, String, Decimal, String, String)> = self
-            .all(sqlx::query_as(&sql).bind(user_id).bind(limit_arg(limit)))
+            .all_on(
+                &shard.pool,
+                sqlx::query_as(&sql).bind(user_id).bind(limit_arg(limit)),
+            )
             .await?;
         rows.into_iter()
             .map(|r| {

@@ -140,7 +140,10 @@ impl FairnessRepository for MysqlStore {
             sfx = shard.sfx
         );
         let row: Option<(i64, Option<String>)> = self
-            .one(sqlx::query_as(&sql).bind(user_id).bind(order_id))
+            .one_on(
+                &shard.pool,
+                sqlx::query_as(&sql).bind(user_id).bind(order_id),
+            )
             .await?;
         Ok(row.map(|(activity_id, proof)| StoredProof { activity_id, proof }))
     }

@@ -99,20 +99,22 @@ pub struct MigrateReport {
     pub sample_loaded: bool,
 }
 
-/// Opens one connection to the server (no database selected), failing fast with the
-/// server's address when it cannot be reached.
+/// Opens one connection to the config server (no database selected), failing fast with
+/// the server's address when it cannot be reached.
 pub async fn connect(options: &MysqlOptions) -> Result<MySqlConnection, MysqlError> {
+    connect_to(options, &options.url).await
+}
+
+/// As [`connect`], to the server of `url`.
+pub async fn connect_to(options: &MysqlOptions, url: &str) -> Result<MySqlConnection, MysqlError> {
     let unreachable = |source| MysqlError::Unreachable {
-        server: options.server(),
+        server: super::server_of(url),
         source,
     };
-    tokio::time::timeout(
-        options.connect_timeout,
-        MySqlConnection::connect(&options.url),
-    )
-    .await
-    .map_err(|_| unreachable(sqlx::Error::PoolTimedOut))?
-    .map_err(unreachable)
+    tokio::time::timeout(options.connect_timeout, MySqlConnection::connect(url))
+        .await
+        .map_err(|_| unreachable(sqlx::Error::PoolTimedOut))?
+        .map_err(unreachable)
 }
 
 /// Creates missing databases, applies new migrations to each, and loads `sample` into
@@ -122,26 +124,39 @@ pub async fn migrate(
     sample: Option<&SampleData>,
 ) -> Result<MigrateReport, MysqlError> {
     options.validate()?;
-    let mut conn = connect(options).await?;
     let mut report = MigrateReport::default();
     let suffixes = options.table_suffixes();
-    apply(&mut conn, &options.database, CONFIG, &suffixes, &mut report).await?;
-    for db in options.user_databases() {
-        apply(&mut conn, &db, USER, &suffixes, &mut report).await?;
+    // Every server first answers, so a wrong address changes nothing anywhere.
+    let mut conns = Vec::new();
+    for (url, dbs) in options.servers() {
+        conns.push((connect_to(options, &url).await?, dbs));
     }
+    for (i, (conn, dbs)) in conns.iter_mut().enumerate() {
+        if i == 0 {
+            apply(conn, &options.database, CONFIG, &suffixes, &mut report).await?;
+        }
+        for db in dbs.iter() {
+            apply(conn, db, USER, &suffixes, &mut report).await?;
+        }
+    }
+    let mut conn = connect(options).await?;
     if let Some(sample) = sample {
         report.sample_loaded = seed::load_if_empty(&mut conn, &options.database, sample).await?;
     }
     Ok(report)
 }
 
-/// Drops the config and user databases of `options` (tests and throw-away setups).
+/// Drops the config and user databases of `options` on every server (tests and
+/// throw-away setups).
 pub async fn drop_databases(options: &MysqlOptions) -> Result<(), MysqlError> {
     options.validate()?;
-    let mut conn = connect(options).await?;
-    for db in std::iter::once(options.database.clone()).chain(options.user_databases()) {
-        conn.execute(sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{db}`")))
-            .await?;
+    for (i, (url, dbs)) in options.servers().into_iter().enumerate() {
+        let mut conn = connect_to(options, &url).await?;
+        let config = (i == 0).then(|| options.database.clone());
+        for db in config.into_iter().chain(dbs) {
+            conn.execute(sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS `{db}`")))
+                .await?;
+        }
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ mod fairness;
 mod group;
 pub mod migrate;
 mod rebate;
+pub mod reshard;
 mod seed;
 mod stock;
 pub mod store;
@@ -33,14 +34,18 @@ use std::time::Duration;
 
 pub use group::MAX_GROUP;
 pub use migrate::{MigrateReport, migrate};
-pub use store::{MysqlStore, MysqlTx};
+pub use store::{MysqlStore, MysqlTx, UserDb};
 
 /// Where the databases are and how users are spread over them. `Debug` leaves the URL's
 /// credentials out.
 #[derive(Clone)]
 pub struct MysqlOptions {
-    /// The server, without a database: `mysql://user:password@host:3306`.
+    /// The server, without a database: `mysql://user:password@host:3306`. It holds the
+    /// config database, and the user databases unless `shard_urls` is set.
     pub url: String,
+    /// One server per user database (entry *i* holds user database *i + 1*), as
+    /// upstream's router gives each database its own data source; empty: all on `url`.
+    pub shard_urls: Vec<String>,
     /// The config database; user databases are named after it with `_01`, `_02`, ….
     pub database: String,
     pub db_count: u32,
@@ -55,6 +60,14 @@ impl std::fmt::Debug for MysqlOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MysqlOptions")
             .field("server", &self.server())
+            .field(
+                "shard_servers",
+                &self
+                    .shard_urls
+                    .iter()
+                    .map(|u| server_of(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("database", &self.database)
             .field("db_count", &self.db_count)
             .field("tb_count", &self.tb_count)
@@ -66,6 +79,7 @@ impl Default for MysqlOptions {
     fn default() -> Self {
         Self {
             url: "mysql://root@127.0.0.1:3306".into(),
+            shard_urls: Vec::new(),
             database: "big_market".into(),
             db_count: 2,
             tb_count: 4,
@@ -116,7 +130,37 @@ impl MysqlOptions {
                 self.database
             )));
         }
-        Router::new(self.db_count, self.tb_count).map_err(MysqlError::Config)
+        let router = Router::new(self.db_count, self.tb_count).map_err(MysqlError::Config)?;
+        if !self.shard_urls.is_empty() && self.shard_urls.len() != self.db_count as usize {
+            return Err(MysqlError::Config(format!(
+                "shard_urls lists {} servers but db_count is {}: give one server per user \
+                 database (entry i holds user database i + 1), or leave shard_urls unset",
+                self.shard_urls.len(),
+                self.db_count
+            )));
+        }
+        Ok(router)
+    }
+
+    /// The server of user database `db` (`1..=db_count`): its `shard_urls` entry, or `url`.
+    pub fn url_of(&self, db: u32) -> &str {
+        self.shard_urls
+            .get(db.saturating_sub(1) as usize)
+            .map_or(self.url.as_str(), String::as_str)
+    }
+
+    /// The distinct servers and the user databases each holds, the config server first
+    /// (with none when every user database is elsewhere).
+    pub fn servers(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = vec![(self.url.clone(), Vec::new())];
+        for (db, name) in (1..=self.db_count).zip(self.user_databases()) {
+            let url = self.url_of(db);
+            match out.iter_mut().find(|(u, _)| u == url) {
+                Some((_, dbs)) => dbs.push(name),
+                None => out.push((url.to_owned(), vec![name])),
+            }
+        }
+        out
     }
 
     /// `big_market_01`, `big_market_02`, … (upstream's names for `database = big_market`).
@@ -133,9 +177,14 @@ impl MysqlOptions {
             .collect()
     }
 
-    /// The server's address for messages, without credentials.
+    /// The config server's address for messages, without credentials.
     pub fn server(&self) -> String {
-        let rest = self.url.split("://").nth(1).unwrap_or(&self.url);
-        rest.rsplit('@').next().unwrap_or(rest).to_owned()
+        server_of(&self.url)
     }
+}
+
+/// A server's address for messages: the URL without scheme and credentials.
+pub fn server_of(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    rest.rsplit('@').next().unwrap_or(rest).to_owned()
 }

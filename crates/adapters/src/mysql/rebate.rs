@@ -38,7 +38,10 @@ impl RebateRepository for MysqlStore {
             sfx = shard.sfx
         );
         let row: Option<(i32,)> = self
-            .one(sqlx::query_as(&sql).bind(user_id).bind(out_business_no))
+            .one_on(
+                &shard.pool,
+                sqlx::query_as(&sql).bind(user_id).bind(out_business_no),
+            )
             .await?;
         Ok(row.is_some())
     }

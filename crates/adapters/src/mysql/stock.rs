@@ -296,7 +296,12 @@ impl MysqlStore {
             for (order_id, _) in &orders {
                 q = q.bind(order_id);
             }
-            let present: HashSet<String> = self.all(q).await?.into_iter().map(|r| r.0).collect();
+            let present: HashSet<String> = self
+                .all_on(&shard.pool, q)
+                .await?
+                .into_iter()
+                .map(|r| r.0)
+                .collect();
             found.extend(
                 orders
                     .into_iter()

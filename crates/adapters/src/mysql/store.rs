@@ -4,9 +4,12 @@
 //! Why one pool and qualified names: sqlx caches prepared statements per connection and
 //! MySQL binds table names when a statement is prepared, so a `USE db` per transaction
 //! would silently run a cached statement against the previous database. Qualified names
-//! make every statement say where it runs, and one pool serves every shard (a pool per
-//! database would multiply idle connections by `db_count + 1` for no gain while all
-//! databases live on one server).
+//! make every statement say where it runs, and one pool serves every shard of a server (a
+//! pool per database would multiply idle connections by `db_count + 1` for no gain).
+//!
+//! With `shard_urls` the user databases live on several servers: one pool per distinct
+//! server, and every [`Shard`] and [`UserDb`] carries the pool of its server, so a
+//! statement on user rows runs where its database is. The config database stays on `url`.
 //!
 //! Every user-scoped unit of work is one transaction ([`MysqlTx`]) on the user's shard
 //! (`router.route(user_id)`); configuration is read from the config database.
@@ -42,7 +45,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Where one user's rows live: the user database (quoted) and the table suffix, plus
-/// the config database for the stock rows its transactions update.
+/// the config database for the stock rows its transactions update, and the pool of the
+/// server holding the user database.
 #[derive(Debug)]
 pub struct Shard {
     /// `` `big_market_01` ``.
@@ -51,6 +55,22 @@ pub struct Shard {
     pub sfx: String,
     /// `` `big_market` ``.
     pub cfg: String,
+    /// The pool of the server holding `db`.
+    pub pool: MySqlPool,
+}
+
+/// One user database (quoted name) and the pool of its server; prints as its name, so
+/// `format!("{db}.task")` names its table.
+#[derive(Debug, Clone)]
+pub struct UserDb {
+    pub name: String,
+    pub pool: MySqlPool,
+}
+
+impl std::fmt::Display for UserDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
 }
 
 /// Handle to the production store; cheap to clone.
@@ -71,8 +91,9 @@ pub(super) struct Inner {
     pub(super) cfg: String,
     /// Every shard, indexed by [`MysqlStore::shard_index`].
     pub(super) shards: Vec<Arc<Shard>>,
-    /// The user databases, quoted (tasks live per database, not per table).
-    pub(super) user_dbs: Vec<String>,
+    /// The user databases with their servers' pools (tasks live per database, not
+    /// per table), index `db - 1`.
+    pub(super) user_dbs: Vec<UserDb>,
     /// Transactions run again after losing a deadlock (a metric; tests expect none).
     pub(super) deadlocks: AtomicU64,
     /// Units committed in groups, and units run alone after their group failed.
@@ -85,39 +106,31 @@ pub(super) fn quote(name: &str) -> String {
 }
 
 impl MysqlStore {
-    /// Opens a pool to the server and checks that it answers, failing fast with the
-    /// server's address when it cannot be reached. The databases must exist (`migrate`).
+    /// Opens a pool to the config server and one to each other server of `shard_urls`,
+    /// and checks that each answers, failing fast with the server's address when one
+    /// cannot be reached. The databases must exist (`migrate`).
     pub async fn connect(options: &MysqlOptions) -> Result<Self, MysqlError> {
         let router = options.validate()?;
-        let unreachable = |source| MysqlError::Unreachable {
-            server: options.server(),
-            source,
-        };
-        let connect: MySqlConnectOptions = options.url.parse().map_err(unreachable)?;
-        // Grouped draws vary their statements with the group's size: room for all of them
-        // (16 connections × 512 stays under the server's default 16,382 statements).
-        let connect = connect.statement_cache_capacity(512);
-        let pool = MySqlPoolOptions::new()
-            .max_connections(options.pool_size.max(1))
-            .acquire_timeout(options.connect_timeout)
-            // A broken connection fails its statement and is dropped; a ping before every
-            // use would cost a round trip per transaction.
-            .test_before_acquire(false)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute(READ_COMMITTED).await?;
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(connect);
-        // One round trip now, so a wrong address is an error at start-up, not a hang later.
-        tokio::time::timeout(
-            options.connect_timeout,
-            sqlx::query("SELECT 1").execute(&pool),
-        )
-        .await
-        .map_err(|_| unreachable(sqlx::Error::PoolTimedOut))?
-        .map_err(unreachable)?;
+        let pool = open_pool(&options.url, options).await?;
+        // One pool per distinct server; user databases on `url` share the config pool.
+        let mut servers: Vec<(String, MySqlPool)> = vec![(options.url.clone(), pool.clone())];
+        let mut db_pools = Vec::new();
+        for db in 1..=router.db_count() {
+            let url = options.url_of(db);
+            let found = servers
+                .iter()
+                .find(|(u, _)| u == url)
+                .map(|(_, p)| p.clone());
+            let db_pool = match found {
+                Some(p) => p,
+                None => {
+                    let p = open_pool(url, options).await?;
+                    servers.push((url.to_owned(), p.clone()));
+                    p
+                }
+            };
+            db_pools.push(db_pool);
+        }
         let cfg = quote(&options.database);
         let mut shards = Vec::new();
         for db in 1..=router.db_count() {
@@ -127,10 +140,19 @@ impl MysqlStore {
                     db: quote(&route.database(&options.database)),
                     sfx: route.suffix(),
                     cfg: cfg.clone(),
+                    pool: pool_of(&db_pools, db),
                 }));
             }
         }
-        let user_dbs = options.user_databases().iter().map(|d| quote(d)).collect();
+        let user_dbs = options
+            .user_databases()
+            .iter()
+            .zip(1..)
+            .map(|(d, db)| UserDb {
+                name: quote(d),
+                pool: pool_of(&db_pools, db),
+            })
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
@@ -147,7 +169,7 @@ impl MysqlStore {
         })
     }
 
-    /// The pool (tests and tools).
+    /// The config database's pool (tests and tools).
     pub fn pool(&self) -> &MySqlPool {
         &self.inner.pool
     }
@@ -197,14 +219,57 @@ impl MysqlStore {
 
     /// Starts a transaction on `user_id`'s shard.
     pub async fn begin(&self, user_id: &str) -> Result<MysqlTx> {
-        let tx = self.inner.pool.begin().await.map_err(sql)?;
+        let shard = self.shard(user_id);
+        let tx = shard.pool.begin().await.map_err(sql)?;
         Ok(MysqlTx {
             tx,
-            shard: self.shard(user_id),
+            shard,
             retry: false,
             stock: self.hold(user_id),
         })
     }
+}
+
+/// Opens the pool of one server and checks it answers.
+async fn open_pool(url: &str, options: &MysqlOptions) -> Result<MySqlPool, MysqlError> {
+    let unreachable = |source| MysqlError::Unreachable {
+        server: super::server_of(url),
+        source,
+    };
+    let connect: MySqlConnectOptions = url.parse().map_err(unreachable)?;
+    // Grouped draws vary their statements with the group's size: room for all of them
+    // (16 connections × 512 stays under the server's default 16,382 statements).
+    let connect = connect.statement_cache_capacity(512);
+    let pool = MySqlPoolOptions::new()
+        .max_connections(options.pool_size.max(1))
+        .acquire_timeout(options.connect_timeout)
+        // A broken connection fails its statement and is dropped; a ping before every
+        // use would cost a round trip per transaction.
+        .test_before_acquire(false)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(READ_COMMITTED).await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(connect);
+    // One round trip now, so a wrong address is an error at start-up, not a hang later.
+    tokio::time::timeout(
+        options.connect_timeout,
+        sqlx::query("SELECT 1").execute(&pool),
+    )
+    .await
+    .map_err(|_| unreachable(sqlx::Error::PoolTimedOut))?
+    .map_err(unreachable)?;
+    Ok(pool)
+}
+
+/// The pool of user database `db` (`1..=db_count`, which `db_pools` covers).
+fn pool_of(db_pools: &[MySqlPool], db: u32) -> MySqlPool {
+    db_pools
+        .get(db.saturating_sub(1) as usize)
+        .cloned()
+        .unwrap_or_else(|| unreachable!("user database {db} outside {}", db_pools.len()))
 }
 
 impl MysqlStore {
@@ -418,7 +483,7 @@ impl StoreProbe for MysqlStore {
                 "SELECT TIMESTAMPDIFF(MICROSECOND, MIN(create_time), NOW()) FROM {db}.task
                  WHERE state IN ('{TASK_CREATE}', '{TASK_FAIL}')"
             );
-            let row: Option<(Option<i64>,)> = self.one(sqlx::query_as(&sql)).await?;
+            let row: Option<(Option<i64>,)> = self.one_on(&db.pool, sqlx::query_as(&sql)).await?;
             if let Some((Some(micros),)) = row {
                 oldest = oldest.max(micros as f64 / 1e6);
             }

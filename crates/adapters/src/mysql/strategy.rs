@@ -69,7 +69,7 @@ impl StrategyRepository for MysqlStore {
         keys: &CalendarKeys,
     ) -> Result<DrawCounts> {
         let shard = self.shard(user_id);
-        let mut conn = self.pool().acquire().await.map_err(super::store::sql)?;
+        let mut conn = shard.pool.acquire().await.map_err(super::store::sql)?;
         let rows = read_quota_rows(
             &mut conn,
             &shard.db,

@@ -3,7 +3,7 @@
 //! only, so they visit the user databases in turn (few: `db_count`).
 
 use super::group::RecordJob;
-use super::store::{MysqlStore, MysqlTx, limit_arg};
+use super::store::{MysqlStore, MysqlTx, UserDb, limit_arg};
 use crate::states::{TASK_COMPLETED, TASK_CREATE, TASK_FAIL, TASK_PARKED};
 use async_trait::async_trait;
 use big_market_domain::Result;
@@ -47,9 +47,18 @@ fn secs(s: u64) -> i64 {
 }
 
 impl MysqlStore {
-    /// The user databases, quoted.
-    pub(super) fn user_dbs(&self) -> &[String] {
+    /// The user databases (quoted names and their servers' pools).
+    pub(super) fn user_dbs(&self) -> &[UserDb] {
         &self.inner.user_dbs
+    }
+
+    /// The user database holding `user_id`'s rows.
+    pub(super) fn user_db(&self, user_id: &str) -> &UserDb {
+        let db = self.inner.router.route(user_id).db;
+        self.inner
+            .user_dbs
+            .get(db.saturating_sub(1) as usize)
+            .unwrap_or_else(|| unreachable!("user database {db} outside the router"))
     }
 
     /// Rows per task state over every user database (for tests and metrics).
@@ -57,7 +66,7 @@ impl MysqlStore {
         let mut totals: std::collections::BTreeMap<String, i64> = Default::default();
         for db in self.user_dbs() {
             let sql = format!("SELECT state, COUNT(*) FROM {db}.task GROUP BY state");
-            let rows: Vec<(String, i64)> = self.all(sqlx::query_as(&sql)).await?;
+            let rows: Vec<(String, i64)> = self.all_on(&db.pool, sqlx::query_as(&sql)).await?;
             for (state, n) in rows {
                 *totals.entry(state).or_default() += n;
             }
@@ -68,7 +77,7 @@ impl MysqlStore {
     /// [`TaskRepository::record`] in one user database; rows changed.
     pub(super) async fn record_in(
         &self,
-        db: &str,
+        db: &UserDb,
         message_id: &str,
         lease: Option<&str>,
         outcome: &TaskOutcome,
@@ -81,8 +90,11 @@ impl MysqlStore {
                 let sql = format!(
                     "UPDATE {db}.task SET state = '{TASK_COMPLETED}', last_error = ?, update_time = NOW(3) {guard}"
                 );
-                self.run(sqlx::query(&sql).bind(note).bind(message_id).bind(lease))
-                    .await?
+                self.run_on(
+                    &db.pool,
+                    sqlx::query(&sql).bind(note).bind(message_id).bind(lease),
+                )
+                .await?
             }
             TaskOutcome::Retry {
                 error,
@@ -93,7 +105,8 @@ impl MysqlStore {
                             next_attempt_time = DATE_ADD(NOW(3), INTERVAL ? SECOND),
                             update_time = NOW(3) {guard}"
                 );
-                self.run(
+                self.run_on(
+                    &db.pool,
                     sqlx::query(&sql)
                         .bind(error)
                         .bind(secs(*retry_after_secs))
@@ -107,8 +120,11 @@ impl MysqlStore {
                     "UPDATE {db}.task SET state = '{TASK_PARKED}', attempts = attempts + 1, last_error = ?,
                             update_time = NOW(3) {guard}"
                 );
-                self.run(sqlx::query(&sql).bind(error).bind(message_id).bind(lease))
-                    .await?
+                self.run_on(
+                    &db.pool,
+                    sqlx::query(&sql).bind(error).bind(message_id).bind(lease),
+                )
+                .await?
             }
         };
         Ok(changed)
@@ -118,11 +134,11 @@ impl MysqlStore {
     /// matches the row; the claimant then reads its lease in the same transaction.
     async fn claim_in(
         &self,
-        db: &str,
+        db: &UserDb,
         message_id: &str,
         lease_secs: u64,
     ) -> Result<Option<TaskRow>> {
-        let mut tx = self.pool().begin().await.map_err(super::store::sql)?;
+        let mut tx = db.pool.begin().await.map_err(super::store::sql)?;
         let due = due();
         let sql = format!(
             "UPDATE {db}.task SET update_time = NOW(3),
@@ -157,7 +173,9 @@ impl TaskRepository for MysqlStore {
     async fn task(&self, message_id: &str) -> Result<Option<TaskRow>> {
         for db in self.user_dbs() {
             let sql = format!("SELECT {TASK_COLUMNS} FROM {db}.task WHERE message_id = ?");
-            let row: Option<TaskTuple> = self.one(sqlx::query_as(&sql).bind(message_id)).await?;
+            let row: Option<TaskTuple> = self
+                .one_on(&db.pool, sqlx::query_as(&sql).bind(message_id))
+                .await?;
             if let Some(row) = row {
                 return Ok(Some(task_row(row)));
             }
@@ -175,7 +193,8 @@ impl TaskRepository for MysqlStore {
                 due()
             );
             let rows: Vec<TaskTuple> = self
-                .all(
+                .all_on(
+                    &db.pool,
                     sqlx::query_as(&sql)
                         .bind(secs(lease_secs))
                         .bind(limit_arg(limit)),
@@ -210,7 +229,7 @@ impl TaskRepository for MysqlStore {
     }
 
     async fn claim_of(&self, task: &TaskRow, lease_secs: u64) -> Result<Option<TaskRow>> {
-        let db = &self.shard(&task.user_id).db;
+        let db = self.user_db(&task.user_id);
         self.claim_in(db, &task.message_id, lease_secs).await
     }
 
@@ -224,7 +243,7 @@ impl TaskRepository for MysqlStore {
             };
             return groups.records.submit(self, job).await;
         }
-        let db = &self.shard(&task.user_id).db;
+        let db = self.user_db(&task.user_id);
         self.record_in(db, &task.message_id, task.lease.as_deref(), outcome)
             .await?;
         Ok(())
@@ -255,7 +274,7 @@ impl TaskRepository for MysqlStore {
                  FROM {db}.task WHERE state = '{TASK_PARKED}' ORDER BY id LIMIT ?"
             );
             let rows: Vec<(String, String, String, i64, Option<String>, String)> = self
-                .all(sqlx::query_as(&sql).bind(limit_arg(limit)))
+                .all_on(&db.pool, sqlx::query_as(&sql).bind(limit_arg(limit)))
                 .await?;
             out.extend(rows.into_iter().map(|r| ParkedTask {
                 message_id: r.0,
@@ -278,7 +297,11 @@ impl TaskRepository for MysqlStore {
                         update_time = NOW(3)
                  WHERE message_id = ? AND state = '{TASK_PARKED}'"
             );
-            if self.run(sqlx::query(&sql).bind(message_id)).await? == 1 {
+            if self
+                .run_on(&db.pool, sqlx::query(&sql).bind(message_id))
+                .await?
+                == 1
+            {
                 return Ok(true);
             }
         }

@@ -3,9 +3,9 @@
 //! clock (so an injected clock decides, as on the embedded backend); the key's TTL only
 //! frees memory.
 
+use super::RedisConn;
 use super::{Result, check_prefix};
 use ::redis::Script;
-use ::redis::aio::ConnectionManager;
 use async_trait::async_trait;
 use big_market_domain::guard::BlockList;
 use jiff::Timestamp;
@@ -16,15 +16,18 @@ static BLOCK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("bloc
 
 #[derive(Clone)]
 pub struct RedisBlockList {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
 }
 
 impl RedisBlockList {
-    pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Result<Self> {
+    pub fn new(conn: impl Into<RedisConn>, prefix: impl Into<String>) -> Result<Self> {
         let prefix = prefix.into();
         check_prefix(&prefix)?;
-        Ok(Self { conn, prefix })
+        Ok(Self {
+            conn: conn.into(),
+            prefix,
+        })
     }
 
     fn key(&self, user_id: &str) -> String {

@@ -4,11 +4,13 @@
 //!
 //! A subscriber holds its own connection (pub/sub needs one). When that connection is
 //! lost it logs, reconnects with backoff and then delivers [`Notice::Resync`]: messages
-//! sent during the gap are lost, so the receiver must drop every cached entry.
+//! sent during the gap are lost, so the receiver must drop every cached entry. On a
+//! cluster it subscribes on one node (every node sees every `PUBLISH`) and moves to the
+//! next seed node when that one fails.
 
+use super::RedisConn;
 use super::{RedisError, Result, check_prefix};
 use ::redis::AsyncCommands;
-use ::redis::aio::ConnectionManager;
 use big_market_domain::cluster::{Changed, ConfigBroadcast};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -39,22 +41,36 @@ pub enum Notice {
 /// Publishes and subscribes to invalidations under one prefix.
 #[derive(Clone)]
 pub struct Invalidation {
-    client: ::redis::Client,
-    conn: ConnectionManager,
+    /// One per node to subscribe on, tried in turn.
+    clients: Vec<::redis::Client>,
+    conn: RedisConn,
     channel: String,
 }
 
 impl Invalidation {
     pub fn new(
         client: ::redis::Client,
-        conn: ConnectionManager,
+        conn: impl Into<RedisConn>,
+        prefix: impl Into<String>,
+    ) -> Result<Self> {
+        Self::on_nodes(vec![client], conn, prefix)
+    }
+
+    /// As [`Invalidation::new`], subscribing on the first of `clients` that answers
+    /// (the nodes of a cluster).
+    pub fn on_nodes(
+        clients: Vec<::redis::Client>,
+        conn: impl Into<RedisConn>,
         prefix: impl Into<String>,
     ) -> Result<Self> {
         let prefix = prefix.into();
         check_prefix(&prefix)?;
+        if clients.is_empty() {
+            return Err(RedisError::Corrupt("no node to subscribe on".into()));
+        }
         Ok(Self {
-            client,
-            conn,
+            clients,
+            conn: conn.into(),
             channel: format!("{prefix}cache_invalidation"),
         })
     }
@@ -77,9 +93,14 @@ impl Invalidation {
     /// Subscribes on a dedicated connection. Returns once the subscription is active, so
     /// a publish after this call is seen.
     pub async fn subscribe(&self) -> Result<Subscription> {
-        let first = open(&self.client, &self.channel).await?;
+        let first = open_any(&self.clients, &self.channel).await?;
         let (tx, rx) = mpsc::channel(1024);
-        let task = tokio::spawn(listen(self.client.clone(), self.channel.clone(), first, tx));
+        let task = tokio::spawn(listen(
+            self.clients.clone(),
+            self.channel.clone(),
+            first,
+            tx,
+        ));
         Ok(Subscription { rx, task })
     }
 }
@@ -152,8 +173,20 @@ async fn open(client: &::redis::Client, channel: &str) -> Result<::redis::aio::P
         .map_err(|_| RedisError::Corrupt(format!("subscribing to {channel} timed out")))?
 }
 
+/// Subscribes on the first node that answers.
+async fn open_any(clients: &[::redis::Client], channel: &str) -> Result<::redis::aio::PubSub> {
+    let mut last = RedisError::Corrupt("no node to subscribe on".into());
+    for client in clients {
+        match open(client, channel).await {
+            Ok(p) => return Ok(p),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 async fn listen(
-    client: ::redis::Client,
+    clients: Vec<::redis::Client>,
     channel: String,
     mut pubsub: ::redis::aio::PubSub,
     tx: mpsc::Sender<Notice>,
@@ -182,7 +215,7 @@ async fn listen(
                 return;
             }
             tokio::time::sleep(delay).await;
-            match open(&client, &channel).await {
+            match open_any(&clients, &channel).await {
                 Ok(p) => break p,
                 Err(e) => {
                     tracing::warn!(channel, error = %e, retry_in_ms = delay.as_millis() as u64, "resubscribing failed");

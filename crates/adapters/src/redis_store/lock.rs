@@ -5,8 +5,8 @@
 //! Keys: `P lock_{name}` for business locks, `P big-market-{job}` for job leadership
 //! (upstream's `big-market-{JobName}`).
 
+use super::RedisConn;
 use super::{Result, check_prefix};
-use ::redis::aio::ConnectionManager;
 use ::redis::{Script, cmd};
 use rand::Rng;
 use std::sync::LazyLock;
@@ -18,15 +18,18 @@ static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("rene
 /// Takes named locks in Redis. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisLock {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
 }
 
 impl RedisLock {
-    pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Result<Self> {
+    pub fn new(conn: impl Into<RedisConn>, prefix: impl Into<String>) -> Result<Self> {
         let prefix = prefix.into();
         check_prefix(&prefix)?;
-        Ok(Self { conn, prefix })
+        Ok(Self {
+            conn: conn.into(),
+            prefix,
+        })
     }
 
     /// Takes the business lock `name` for `ttl` unless someone holds it.

@@ -5,6 +5,11 @@
 //! Every key lives under a configurable prefix (tests use a fresh one each), and every
 //! stock key carries a hash tag (`{strategyId}` or `{sku}`) so each Lua script touches
 //! one cluster slot. The prefix must not contain `{` or `}` for that reason.
+//!
+//! Redis is one server or a Redis Cluster ([`RedisServers`]); the rest of the code holds
+//! a [`RedisConn`] and does not care which. On a cluster every script and `MULTI` names
+//! keys of one slot, and commands on keys of different slots (a counter and the shared
+//! dirty set) go one by one where a single server gets them in one pipeline.
 
 pub mod blocks;
 pub mod invalidation;
@@ -16,7 +21,10 @@ pub use invalidation::{CacheEvent, Invalidation, Notice, Subscription};
 pub use lock::{LockGuard, RedisLock};
 pub use stock::{RedisStock, Reservation, StockKey, SweepReport};
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::ClusterClient;
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{Cmd, Pipeline, RedisFuture, Value};
 use big_market_domain::{Error, ResponseCode};
 use std::time::Duration;
 
@@ -67,6 +75,125 @@ impl From<RedisError> for Error {
 }
 
 pub type Result<T, E = RedisError> = std::result::Result<T, E>;
+
+/// Where Redis is: one server (`redis_url`) or the seed nodes of a cluster
+/// (`redis_cluster_urls`).
+#[derive(Clone)]
+pub enum RedisServers {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+impl std::fmt::Debug for RedisServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Single(url) => write!(f, "redis {}", address(url)),
+            Self::Cluster(urls) => {
+                let nodes: Vec<String> = urls.iter().map(|u| address(u)).collect();
+                write!(f, "redis cluster {}", nodes.join(","))
+            }
+        }
+    }
+}
+
+/// A URL without its credentials, for messages.
+fn address(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    rest.rsplit('@').next().unwrap_or(rest).to_owned()
+}
+
+/// A connection to one server or to a cluster; cheap to clone (both are multiplexed
+/// handles that reconnect by themselves). A cluster connection routes each command to
+/// the master of its key's slot and follows `MOVED`/`ASK` when slots move.
+#[derive(Clone)]
+pub enum RedisConn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl RedisConn {
+    /// Whether keys of different slots must go in separate commands.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+}
+
+impl From<ConnectionManager> for RedisConn {
+    fn from(c: ConnectionManager) -> Self {
+        Self::Single(c)
+    }
+}
+
+impl From<ClusterConnection> for RedisConn {
+    fn from(c: ClusterConnection) -> Self {
+        Self::Cluster(c)
+    }
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Connects to one server or a cluster. Returns the connection and, for pub/sub, a
+/// client per node to subscribe on (a cluster forwards every `PUBLISH` to all its nodes,
+/// so a subscription on any one of them sees every message).
+pub async fn connect_to(servers: &RedisServers) -> Result<(Vec<::redis::Client>, RedisConn)> {
+    match servers {
+        RedisServers::Single(url) => {
+            let (client, conn) = connect(url).await?;
+            Ok((vec![client], conn.into()))
+        }
+        RedisServers::Cluster(urls) => {
+            let unreachable = |reason: String| RedisError::Unreachable {
+                url: format!("{servers:?}"),
+                reason,
+            };
+            if urls.is_empty() {
+                return Err(unreachable("no seed node given".into()));
+            }
+            let clients = urls
+                .iter()
+                .map(|u| ::redis::Client::open(u.as_str()))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| unreachable(e.to_string()))?;
+            let cluster = ClusterClient::builder(urls.iter().map(String::as_str))
+                .connection_timeout(CONNECT_TIMEOUT)
+                .response_timeout(Duration::from_secs(5))
+                .retries(3)
+                .build()
+                .map_err(|e| unreachable(e.to_string()))?;
+            let conn = tokio::time::timeout(CONNECT_TIMEOUT * 2, cluster.get_async_connection())
+                .await
+                .map_err(|_| unreachable("timed out".into()))?
+                .map_err(|e| unreachable(e.to_string()))?;
+            Ok((clients, conn.into()))
+        }
+    }
+}
 
 /// Opens a managed (multiplexed, reconnecting) connection, failing within a few seconds
 /// with the URL named when the server cannot be reached.

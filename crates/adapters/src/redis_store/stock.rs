@@ -22,8 +22,8 @@
 //! The sweep's bound must exceed the longest a draw's SQL transaction can stay open:
 //! a reservation is cancelled only when its order is absent *and* old.
 
+use super::RedisConn;
 use super::{RedisError, Result, check_prefix};
-use ::redis::aio::ConnectionManager;
 use ::redis::{AsyncCommands, ErrorKind, Pipeline, Script, ServerErrorKind, pipe};
 use std::collections::HashSet;
 use std::fmt;
@@ -103,15 +103,16 @@ pub struct SweepReport {
 /// Stock counters and reservations in Redis. Cheap to clone (one multiplexed connection).
 #[derive(Clone)]
 pub struct RedisStock {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
 }
 
 impl RedisStock {
     /// Loads the scripts so the hot path runs `EVALSHA` straight away.
-    pub async fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Result<Self> {
+    pub async fn new(conn: impl Into<RedisConn>, prefix: impl Into<String>) -> Result<Self> {
         let prefix = prefix.into();
         check_prefix(&prefix)?;
+        let conn = conn.into();
         let mut c = conn.clone();
         for script in [&*RESERVE, &*CANCEL, &*TAKE_DIRTY, &*ADJUST] {
             script.load_async(&mut c).await?;
@@ -152,6 +153,17 @@ impl RedisStock {
     /// Caches the stock if absent (the armory); returns whether it was set now.
     pub async fn init(&self, key: StockKey, surplus: i64) -> Result<bool> {
         let mut conn = self.conn.clone();
+        if conn.is_cluster() {
+            // Counter and registry are in different slots: two commands.
+            let set: Option<String> = ::redis::cmd("SET")
+                .arg(self.counter_key(&key))
+                .arg(surplus)
+                .arg("NX")
+                .query_async(&mut conn)
+                .await?;
+            let _: i64 = conn.sadd(self.registry_key(), key.encode()).await?;
+            return Ok(set.is_some());
+        }
         let (set,): (Option<String>,) = pipe()
             .cmd("SET")
             .arg(self.counter_key(&key))
@@ -195,6 +207,11 @@ impl RedisStock {
             .ignore()
             .query_async(&mut conn)
             .await?;
+        if conn.is_cluster() {
+            let _: i64 = conn.sadd(self.registry_key(), key.encode()).await?;
+            let _: i64 = conn.sadd(self.dirty_key(), key.encode()).await?;
+            return Ok(());
+        }
         let () = pipe()
             .cmd("SADD")
             .arg(self.registry_key())
@@ -318,7 +335,23 @@ impl RedisStock {
 
     /// Runs a stock script and marks the counter dirty in the same round trip. The mark
     /// comes after the script, so a write-back that misses it reads the counter later.
+    /// On a cluster the dirty set lives in another slot than the counter: the mark is a
+    /// second command after the script.
     async fn run_and_mark(&self, script: &Script, key: &StockKey, args: &[&str]) -> Result<i64> {
+        if self.conn.is_cluster() {
+            let mut conn = self.conn.clone();
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(self.counter_key(key))
+                .key(self.reservations_key(key));
+            for arg in args {
+                invocation.arg(*arg);
+            }
+            // Loads the script on the key's node when that node does not know it.
+            let outcome: i64 = invocation.invoke_async(&mut conn).await?;
+            let _: i64 = conn.sadd(self.dirty_key(), key.encode()).await?;
+            return Ok(outcome);
+        }
         let build = || -> Pipeline {
             let mut p = pipe();
             p.cmd("EVALSHA")
@@ -409,13 +442,22 @@ impl RedisStock {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        // One GET per key in one pipeline (MGET would span slots).
-        let mut p = pipe();
-        for key in &keys {
-            p.cmd("GET").arg(self.counter_key(key));
-        }
+        // One GET per key in one pipeline (MGET would span slots); on a cluster one by
+        // one, as a pipeline must stay in one slot there.
         let mut conn = self.conn.clone();
-        let values: Vec<Option<i64>> = p.query_async(&mut conn).await?;
+        let values: Vec<Option<i64>> = if conn.is_cluster() {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in &keys {
+                values.push(conn.get(self.counter_key(key)).await?);
+            }
+            values
+        } else {
+            let mut p = pipe();
+            for key in &keys {
+                p.cmd("GET").arg(self.counter_key(key));
+            }
+            p.query_async(&mut conn).await?
+        };
         let mut out: Vec<(StockKey, i64)> = keys
             .into_iter()
             .zip(values)

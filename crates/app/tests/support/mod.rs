@@ -1,4 +1,4 @@
-//! Shared by the process-level tests (`crash`, `broker_down`): the real binary as a child
+//! Shared by the process-level tests (`crash`, `broker_down`, `scale_out`): the real binary as a child
 //! process, either on the embedded store or on MariaDB + Redis + RabbitMQ under fresh
 //! names (databases `bmc_{pid}_{rand}`, Redis and queue prefixes of the same run), a TCP
 //! relay to the broker that a test can cut, and a snapshot of the sharded tables.
@@ -10,7 +10,7 @@
 
 use big_market_adapters::amqp::{AmqpBus, AmqpOptions, ConsumerPolicy};
 use big_market_adapters::mysql::MysqlOptions;
-use big_market_adapters::redis_store::{RedisStock, StockKey};
+use big_market_adapters::redis_store::{RedisServers, RedisStock, StockKey};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -305,15 +305,30 @@ pub async fn until_ok(
 /// with `big-market migrate --sample-data` (upstream's awards and rule trees).
 pub struct Production {
     pub options: MysqlOptions,
+    /// The config database's server.
     pub pool: sqlx::MySqlPool,
+    /// The server of each user database (index `db - 1`).
+    pub db_pools: Vec<sqlx::MySqlPool>,
     pub redis_prefix: String,
     pub amqp_prefix: String,
     pub stock: RedisStock,
-    redis: redis::aio::ConnectionManager,
+    /// Seed nodes when Redis is a cluster (the nodes' own test owns their keys).
+    cluster: Option<Vec<String>>,
+    redis: Option<redis::aio::ConnectionManager>,
 }
 
 impl Production {
     pub async fn create(tag: &str) -> Self {
+        Self::create_on(tag, Vec::new(), None).await
+    }
+
+    /// As [`Production::create`], with user database *i + 1* on `shard_urls[i]` (empty:
+    /// all on the config server) and Redis on the cluster of `cluster` seed nodes.
+    pub async fn create_on(
+        tag: &str,
+        shard_urls: Vec<String>,
+        cluster: Option<Vec<String>>,
+    ) -> Self {
         let run = format!(
             "{}_{}",
             std::process::id(),
@@ -321,6 +336,7 @@ impl Production {
         );
         let options = MysqlOptions {
             url: mysql_url(),
+            shard_urls,
             database: format!("{tag}_{run}"),
             ..Default::default()
         };
@@ -330,6 +346,7 @@ impl Production {
             .args(["migrate", "--sample-data"])
             .env("BIG_MARKET_MYSQL_URL", &options.url)
             .env("BIG_MARKET_MYSQL_DATABASE", &options.database)
+            .envs(shard_env(&options.shard_urls))
             .env("BIG_MARKET_LOG_FILTER", "warn")
             .output()
             .expect("big-market migrate runs");
@@ -349,29 +366,61 @@ impl Production {
             .connect(&options.url)
             .await
             .expect("test pool");
-        let (_, redis) = big_market_adapters::redis_store::connect(&redis_url())
+        let mut db_pools = Vec::new();
+        for db in 1..=options.db_count {
+            let url = options.url_of(db);
+            db_pools.push(if url == options.url {
+                pool.clone()
+            } else {
+                sqlx::mysql::MySqlPoolOptions::new()
+                    .max_connections(4)
+                    .connect(url)
+                    .await
+                    .unwrap_or_else(|e| panic!("test pool for {url}: {e}"))
+            });
+        }
+        let servers = match &cluster {
+            Some(seeds) => RedisServers::Cluster(seeds.clone()),
+            None => RedisServers::Single(redis_url()),
+        };
+        let (_, conn) = big_market_adapters::redis_store::connect_to(&servers)
             .await
             .unwrap_or_else(|e| panic!("{e}: the tests need Redis"));
-        let stock = RedisStock::new(redis.clone(), redis_prefix.clone())
+        let stock = RedisStock::new(conn.clone(), redis_prefix.clone())
             .await
             .expect("redis stock");
+        let redis = match conn {
+            big_market_adapters::redis_store::RedisConn::Single(c) => Some(c),
+            big_market_adapters::redis_store::RedisConn::Cluster(_) => None,
+        };
         Self {
             options,
             pool,
+            db_pools,
             redis_prefix,
             amqp_prefix,
             stock,
+            cluster,
             redis,
         }
+    }
+
+    /// The server of user database `db` (`big_market_01` is 1).
+    pub fn pool_of(&self, db: u32) -> &sqlx::MySqlPool {
+        &self.db_pools[db as usize - 1]
     }
 
     /// The child's configuration; `amqp` is the broker URL it is given (a relay's, or the
     /// broker's own).
     pub fn env(&self, amqp: &str) -> Vec<(String, String)> {
-        [
+        let redis = match &self.cluster {
+            Some(seeds) => ("BIG_MARKET_REDIS_CLUSTER_URLS", toml_list(seeds)),
+            None => ("BIG_MARKET_REDIS_URL", redis_url()),
+        };
+        let mut env = [
             ("BIG_MARKET_MYSQL_URL", self.options.url.clone()),
             ("BIG_MARKET_MYSQL_DATABASE", self.options.database.clone()),
-            ("BIG_MARKET_REDIS_URL", redis_url()),
+            redis,
             ("BIG_MARKET_REDIS_PREFIX", self.redis_prefix.clone()),
             ("BIG_MARKET_AMQP_URL", amqp.to_owned()),
             ("BIG_MARKET_AMQP_PREFIX", self.amqp_prefix.clone()),
@@ -380,7 +429,9 @@ impl Production {
             ("BIG_MARKET_STOCK_WRITEBACK_MS", "200".into()),
         ]
         .map(|(k, v)| (k.to_owned(), v))
-        .to_vec()
+        .to_vec();
+        env.extend(shard_env(&self.options.shard_urls));
+        env
     }
 
     /// Runs `sql` (several statements) in the config database.
@@ -391,12 +442,17 @@ impl Production {
             .expect("configure");
     }
 
-    /// Every `(database, suffix)` of the sharded tables.
-    fn shards(&self) -> Vec<(String, String)> {
+    /// Every `(database, suffix, server)` of the sharded tables.
+    fn shards(&self) -> Vec<(String, String, &sqlx::MySqlPool)> {
         let mut shards = Vec::new();
-        for db in self.options.user_databases() {
+        for (db, pool) in self
+            .options
+            .user_databases()
+            .into_iter()
+            .zip(&self.db_pools)
+        {
             for t in self.options.table_suffixes() {
-                shards.push((db.clone(), t));
+                shards.push((db.clone(), t, pool));
             }
         }
         shards
@@ -406,21 +462,21 @@ impl Production {
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow> + Send + Unpin,
     {
-        sqlx::query_as::<_, T>(sql)
-            .fetch_all(&self.pool)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        rows_on(&self.pool, sql).await
     }
 
     /// Everything of `activity_id` (its strategy and SKU), over every shard.
     pub async fn snapshot(&self, activity_id: i64, strategy_id: i64, sku: i64) -> Snapshot {
         let mut s = Snapshot::default();
-        for (db, t) in self.shards() {
+        for (db, t, pool) in self.shards() {
             s.orders.extend(
-                self.rows(&format!(
-                    "SELECT user_id, order_id, order_state FROM `{db}`.user_raffle_order{t}
+                rows_on(
+                    pool,
+                    &format!(
+                        "SELECT user_id, order_id, order_state FROM `{db}`.user_raffle_order{t}
                      WHERE activity_id = {activity_id}"
-                ))
+                    ),
+                )
                 .await
                 .into_iter()
                 .map(|(user, order_id, state)| RaffleOrder {
@@ -430,10 +486,13 @@ impl Production {
                 }),
             );
             s.records.extend(
-                self.rows(&format!(
+                rows_on(
+                    pool,
+                    &format!(
                     "SELECT user_id, order_id, CAST(award_id AS SIGNED), award_state, delivery_note
                      FROM `{db}`.user_award_record{t} WHERE activity_id = {activity_id}"
-                ))
+                ),
+                )
                 .await
                 .into_iter()
                 .map(|(user, order_id, award_id, state, note)| AwardRecord {
@@ -445,23 +504,31 @@ impl Production {
                 }),
             );
             s.credit_orders.extend(
-                self.rows::<(String, String, i64)>(&format!(
-                    "SELECT user_id, out_business_no, CAST(ROUND(trade_amount * 100) AS SIGNED)
+                rows_on::<(String, String, i64)>(
+                    pool,
+                    &format!(
+                        "SELECT user_id, out_business_no, CAST(ROUND(trade_amount * 100) AS SIGNED)
                      FROM `{db}`.user_credit_order{t}"
-                ))
+                    ),
+                )
                 .await,
             );
             let (n,): (i64,) = sqlx::query_as(&format!(
                 "SELECT COUNT(*) FROM `{db}`.raffle_activity_order{t} WHERE sku = {sku}"
             ))
-            .fetch_one(&self.pool)
+            .fetch_one(pool)
             .await
             .expect("activity orders");
             s.sku_orders += n;
         }
-        for db in self.options.user_databases() {
+        for (db, pool) in self
+            .options
+            .user_databases()
+            .into_iter()
+            .zip(&self.db_pools)
+        {
             s.accounts.extend(
-                self.rows(&format!(
+                rows_on(pool, &format!(
                     "SELECT user_id, CAST(total_count AS SIGNED), CAST(total_count_surplus AS SIGNED)
                      FROM `{db}`.raffle_activity_account WHERE activity_id = {activity_id}"
                 ))
@@ -474,7 +541,7 @@ impl Production {
                 }),
             );
             s.tasks.extend(
-                self.rows::<(String, String, String, String, i64)>(&format!(
+                rows_on::<(String, String, String, String, i64)>(pool, &format!(
                     "SELECT user_id, topic, message, state, CAST(attempts AS SIGNED) FROM `{db}`.task"
                 ))
                 .await
@@ -482,11 +549,14 @@ impl Production {
                 .map(|(user, topic, message, state, attempts)| Task::new(user, topic, &message, state, attempts)),
             );
             s.credit_accounts.extend(
-                self.rows::<(String, i64, i64)>(&format!(
-                    "SELECT user_id, CAST(ROUND(total_amount * 100) AS SIGNED),
+                rows_on::<(String, i64, i64)>(
+                    pool,
+                    &format!(
+                        "SELECT user_id, CAST(ROUND(total_amount * 100) AS SIGNED),
                             CAST(ROUND(available_amount * 100) AS SIGNED)
                      FROM `{db}`.user_credit_account"
-                ))
+                    ),
+                )
                 .await,
             );
         }
@@ -528,7 +598,9 @@ impl Production {
         big_market_adapters::mysql::migrate::drop_databases(&self.options)
             .await
             .expect("drop databases");
-        let mut conn = self.redis.clone();
+        let Some(mut conn) = self.redis.clone() else {
+            return self.delete_queues().await;
+        };
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}*", self.redis_prefix))
             .query_async(&mut conn)
@@ -541,6 +613,10 @@ impl Production {
                 .await
                 .expect("redis del");
         }
+        self.delete_queues().await;
+    }
+
+    async fn delete_queues(&self) {
         let options = AmqpOptions {
             prefix: self.amqp_prefix.clone(),
             ..AmqpOptions::default()
@@ -558,6 +634,34 @@ impl Production {
                 .expect("delete queues");
         }
     }
+}
+
+/// Runs `sql` on `pool`, failing the test with the statement on error.
+pub async fn rows_on<T>(pool: &sqlx::MySqlPool, sql: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow> + Send + Unpin,
+{
+    sqlx::query_as::<_, T>(sql)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// A list in the TOML syntax the configuration reads from the environment.
+pub fn toml_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("\"{i}\"")).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+/// `BIG_MARKET_MYSQL_SHARD_URLS` when user databases are on several servers.
+fn shard_env(shard_urls: &[String]) -> Vec<(String, String)> {
+    if shard_urls.is_empty() {
+        return Vec::new();
+    }
+    vec![(
+        "BIG_MARKET_MYSQL_SHARD_URLS".to_owned(),
+        toml_list(shard_urls),
+    )]
 }
 
 /// Runs `body`, then `prod.cleanup()` whatever became of it, then fails the test if the

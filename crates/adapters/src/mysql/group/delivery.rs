@@ -68,7 +68,7 @@ impl Grouped for RecordJob {
     }
 
     async fn alone(store: &MysqlStore, job: &Self) -> Result<()> {
-        let db = &store.shard(&job.task.user_id).db;
+        let db = store.user_db(&job.task.user_id);
         let outcome = TaskOutcome::Completed(job.note.clone());
         store
             .record_in(db, &job.task.message_id, None, &outcome)

@@ -27,7 +27,7 @@ use super::store::{ER_LOCK_DEADLOCK, MysqlStore, error_number, sql};
 use big_market_domain::activity::service::DrawJob;
 use big_market_domain::{Error, Result};
 use sqlx::pool::PoolConnection;
-use sqlx::{MySql, MySqlConnection, QueryBuilder};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -84,11 +84,12 @@ impl<J: Grouped> Queues<J> {
     /// Starts `workers` workers per user database, each taking groups of at most `max`.
     fn start(store: &MysqlStore, workers: usize, max: usize) -> Self {
         let mut senders = Vec::new();
-        for _ in 0..store.inner.user_dbs.len() {
+        for db in &store.inner.user_dbs {
             let (tx, rx) = mpsc::unbounded_channel();
             let rx = Arc::new(Mutex::new(rx));
             for _ in 0..workers.max(1) {
-                tokio::spawn(worker(store.clone(), rx.clone(), max.max(1)));
+                let pool = db.pool.clone();
+                tokio::spawn(worker(store.clone(), pool, rx.clone(), max.max(1)));
             }
             senders.push(tx);
         }
@@ -147,6 +148,7 @@ const IDLE: std::time::Duration = std::time::Duration::from_millis(100);
 /// units are carried to the next group.
 async fn worker<J: Grouped>(
     store: MysqlStore,
+    pool: MySqlPool,
     queue: Arc<Mutex<mpsc::UnboundedReceiver<Pending<J>>>>,
     max: usize,
 ) {
@@ -197,9 +199,10 @@ async fn worker<J: Grouped>(
         // In a task of its own, so a panic costs only this group's answers (their callers
         // get an error), never the queue.
         let store2 = store.clone();
+        let pool2 = pool.clone();
         let mut held = conn.take();
         let ran = tokio::spawn(async move {
-            run(&store2, &mut held, group).await;
+            run(&store2, &pool2, &mut held, group).await;
             held
         })
         .await;
@@ -214,6 +217,7 @@ async fn worker<J: Grouped>(
 
 async fn run<J: Grouped>(
     store: &MysqlStore,
+    pool: &MySqlPool,
     conn: &mut Option<PoolConnection<MySql>>,
     mut group: Vec<Pending<J>>,
 ) {
@@ -226,7 +230,7 @@ async fn run<J: Grouped>(
     let jobs: Vec<&J> = group.iter().map(|p| &p.job).collect();
     let together = match conn {
         Some(c) => J::together(store, c, &jobs).await,
-        None => match store.pool().acquire().await {
+        None => match pool.acquire().await {
             Ok(c) => J::together(store, conn.insert(c), &jobs).await,
             Err(e) => Err(sql(e)),
         },
