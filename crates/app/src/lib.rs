@@ -532,11 +532,15 @@ impl Application {
             });
         }
         if let (Some(store), Some(_)) = (services.store.mysql(), &services.redis) {
+            let rebuilder = store.clone();
             let store = store.clone();
             let interval = Duration::from_millis(config.redis.stock_writeback_ms);
             let bound = Duration::from_secs(config.redis.stock_reservation_secs);
             jobs.add("stock upkeep", Stage::Settle, move |stop| {
                 jobs::stock_upkeep(store.clone(), interval, bound, leadership.clone(), stop)
+            });
+            jobs.add("stock rebuild", Stage::Work, move |stop| {
+                jobs::stock_rebuild(rebuilder.clone(), stop)
             });
         }
         {

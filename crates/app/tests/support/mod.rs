@@ -220,6 +220,29 @@ pub async fn draw_until_spent(
     connections: usize,
     answered: Arc<AtomicUsize>,
 ) -> bool {
+    draw_counting(
+        base,
+        users,
+        activity_id,
+        connections,
+        answered,
+        Codes::default(),
+    )
+    .await
+}
+
+/// Every answer's code with how often it came, for a test that asks what users saw.
+pub type Codes = Arc<Mutex<BTreeMap<String, usize>>>;
+
+/// [`draw_until_spent`], counting every answer's code in `codes` too.
+pub async fn draw_counting(
+    base: &str,
+    users: &[String],
+    activity_id: i64,
+    connections: usize,
+    answered: Arc<AtomicUsize>,
+    codes: Codes,
+) -> bool {
     let client = reqwest::Client::new();
     let users: Arc<Vec<String>> = Arc::new(users.to_vec());
     let spent: Arc<Vec<AtomicBool>> =
@@ -230,12 +253,13 @@ pub async fn draw_until_spent(
     let mut workers = Vec::new();
     for _ in 0..connections {
         let (client, base) = (client.clone(), base.to_owned());
-        let (users, spent, next, gone, answered) = (
+        let (users, spent, next, gone, answered, codes) = (
             users.clone(),
             spent.clone(),
             next.clone(),
             gone.clone(),
             answered.clone(),
+            codes.clone(),
         );
         workers.push(tokio::spawn(async move {
             loop {
@@ -248,7 +272,11 @@ pub async fn draw_until_spent(
                     continue;
                 }
                 let body = json!({"userId": users[i], "activityId": activity_id});
-                match post(&client, &base, "activity/draw", body).await {
+                let answer = post(&client, &base, "activity/draw", body).await;
+                if let Some(code) = answer.as_ref().and_then(|v| v["code"].as_str()) {
+                    *codes.lock().unwrap().entry(code.to_owned()).or_default() += 1;
+                }
+                match answer {
                     Some(v) if v["code"] == "0000" => {
                         answered.fetch_add(1, Ordering::SeqCst);
                     }
@@ -310,10 +338,17 @@ pub struct Production {
     pub amqp_prefix: String,
     pub stock: RedisStock,
     redis: redis::aio::ConnectionManager,
+    /// The Redis the child is given (this machine's, or a test's private one).
+    pub redis_url: String,
 }
 
 impl Production {
     pub async fn create(tag: &str) -> Self {
+        Self::create_on(tag, &redis_url()).await
+    }
+
+    /// As [`Production::create`], with the stock in the Redis at `redis`.
+    pub async fn create_on(tag: &str, redis: &str) -> Self {
         let run = format!(
             "{}_{}",
             std::process::id(),
@@ -349,7 +384,8 @@ impl Production {
             .connect(&options.url)
             .await
             .expect("test pool");
-        let (_, redis) = big_market_adapters::redis_store::connect(&redis_url())
+        let redis_url = redis.to_owned();
+        let (_, redis) = big_market_adapters::redis_store::connect(&redis_url)
             .await
             .unwrap_or_else(|e| panic!("{e}: the tests need Redis"));
         let stock = RedisStock::new(redis.clone(), redis_prefix.clone())
@@ -362,6 +398,7 @@ impl Production {
             amqp_prefix,
             stock,
             redis,
+            redis_url,
         }
     }
 
@@ -371,7 +408,7 @@ impl Production {
         [
             ("BIG_MARKET_MYSQL_URL", self.options.url.clone()),
             ("BIG_MARKET_MYSQL_DATABASE", self.options.database.clone()),
-            ("BIG_MARKET_REDIS_URL", redis_url()),
+            ("BIG_MARKET_REDIS_URL", self.redis_url.clone()),
             ("BIG_MARKET_REDIS_PREFIX", self.redis_prefix.clone()),
             ("BIG_MARKET_AMQP_URL", amqp.to_owned()),
             ("BIG_MARKET_AMQP_PREFIX", self.amqp_prefix.clone()),
@@ -790,5 +827,68 @@ mod lapin_free_uri {
                 path,
             }
         }
+    }
+}
+
+/// A Redis server of the test's own (a free port, no persistence), which the test may
+/// flush or restart; killed when dropped, even when the test fails.
+pub struct PrivateRedis {
+    child: Child,
+    pub port: u16,
+    pub url: String,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("this test starts its own redis-server: {e}"));
+        let url = format!("redis://127.0.0.1:{port}");
+        let redis = Self { child, port, url };
+        let client = redis::Client::open(redis.url.as_str()).expect("redis url");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            {
+                return redis;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "private redis-server on {port} did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `FLUSHALL` on this server only: everything a restart without persistence loses.
+    pub async fn flush_all(&self) {
+        let client = redis::Client::open(self.url.as_str()).expect("redis url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("private redis");
+        let () = redis::cmd("FLUSHALL")
+            .query_async(&mut conn)
+            .await
+            .expect("FLUSHALL");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
