@@ -287,6 +287,9 @@ impl MysqlStore {
         let Some(stock) = &self.stock else {
             return Ok(RebuildReport::default());
         };
+        // A lost Redis lost every counter of a strategy at once: one rebuild for all of
+        // them, not one settle wait per award as draws find each missing.
+        let keys = &self.with_sibling_awards(keys).await?;
         let missing = stock.missing(keys).await?;
         if missing.is_empty() {
             return Ok(RebuildReport::default());
@@ -312,6 +315,36 @@ impl MysqlStore {
         })
     }
 
+    /// `keys` and every other award of their strategies.
+    async fn with_sibling_awards(&self, keys: &[StockKey]) -> Result<Vec<StockKey>> {
+        let strategies: BTreeSet<i64> = keys
+            .iter()
+            .filter_map(|k| match k {
+                StockKey::Award { strategy_id, .. } => Some(*strategy_id),
+                StockKey::Sku { .. } => None,
+            })
+            .collect();
+        let mut all: BTreeSet<StockKey> = keys.iter().copied().collect();
+        if !strategies.is_empty() {
+            let marks = vec!["?"; strategies.len()].join(",");
+            let sql = format!(
+                "SELECT strategy_id, award_id FROM {cfg}.strategy_award WHERE strategy_id IN ({marks})",
+                cfg = self.cfg()
+            );
+            let mut q = sqlx::query_as::<_, (i64, i32)>(&sql);
+            for s in &strategies {
+                q = q.bind(s);
+            }
+            for (strategy_id, award_id) in self.all(q).await? {
+                all.insert(StockKey::Award {
+                    strategy_id,
+                    award_id,
+                });
+            }
+        }
+        Ok(all.into_iter().collect())
+    }
+
     async fn rebuild_under_lease(
         &self,
         stock: &RedisStock,
@@ -335,13 +368,16 @@ impl MysqlStore {
                 Some(outside) => left - outside,
                 // First assembly of this counter: the surplus column is the truth (no
                 // counter has ever taken from it); what it lacks against the records
-                // was taken outside them, and is remembered for the next rebuild.
+                // was taken outside them, and is remembered for the next rebuild. (A
+                // deployment whose counters predate baselines: the column may lag
+                // either way, so the lower of the two, never oversold.)
                 None => {
                     let Some(&surplus) = mirrors.get(&key) else {
                         continue;
                     };
-                    self.save_baseline(key, left - surplus).await?;
-                    surplus
+                    let value = surplus.min(left);
+                    self.save_baseline(key, left - value).await?;
+                    value
                 }
             };
             let value = value.max(0);

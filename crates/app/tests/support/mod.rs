@@ -231,8 +231,9 @@ pub async fn draw_until_spent(
     .await
 }
 
-/// Every answer's code with how often it came, for a test that asks what users saw.
-pub type Codes = Arc<Mutex<BTreeMap<String, usize>>>;
+/// Every answer's code with the time it came, in order, for a test that asks what users
+/// saw and when.
+pub type Codes = Arc<Mutex<Vec<(Instant, String)>>>;
 
 /// [`draw_until_spent`], counting every answer's code in `codes` too.
 pub async fn draw_counting(
@@ -274,7 +275,10 @@ pub async fn draw_counting(
                 let body = json!({"userId": users[i], "activityId": activity_id});
                 let answer = post(&client, &base, "activity/draw", body).await;
                 if let Some(code) = answer.as_ref().and_then(|v| v["code"].as_str()) {
-                    *codes.lock().unwrap().entry(code.to_owned()).or_default() += 1;
+                    codes
+                        .lock()
+                        .unwrap()
+                        .push((Instant::now(), code.to_owned()));
                 }
                 match answer {
                     Some(v) if v["code"] == "0000" => {
