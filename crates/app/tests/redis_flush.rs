@@ -258,3 +258,125 @@ async fn redis_flushed_under_load_is_rebuilt_from_sql_without_overselling() {
     })
     .await;
 }
+
+/// `GET /ready` of `server`: its status and `info`.
+async fn ready(server: &Server) -> (u16, String) {
+    let resp = reqwest::get(format!("{}/ready", server.base))
+        .await
+        .expect("ready answers");
+    let status = resp.status().as_u16();
+    let v: serde_json::Value = resp.json().await.expect("json");
+    (status, v["info"].as_str().unwrap_or_default().to_owned())
+}
+
+/// `/ready` answers 503 naming the server while Redis or RabbitMQ is unreachable, and
+/// 200 again when it is back; `/health` stays 200 throughout. Redis comes back empty (a
+/// restart without persistence) and draws answer `0000` again without an armory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ready_names_the_server_that_is_down_and_recovers() {
+    let mut redis = PrivateRedis::start().await;
+    let prod = Production::create_on("bmr", &redis.url).await;
+    support::with_cleanup(&prod, async {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut relay, broker) = support::Relay::to_broker().await;
+        let env = prod.env(&broker);
+        let server = Server::start(dir.path(), &env).await;
+        prod.config_sql(&configure_sql()).await;
+        support::armory(&server.base, ACTIVITY).await;
+        let users = vec!["ready0".to_owned()];
+        support::recharge(&server.base, &users, SKU).await;
+        let health = async || {
+            reqwest::get(format!("{}/health", server.base))
+                .await
+                .expect("health answers")
+                .status()
+                .as_u16()
+        };
+        assert_eq!(ready(&server).await.0, 200);
+
+        redis.stop();
+        support::until_ok(
+            "not ready without Redis",
+            Duration::from_secs(30),
+            async || match ready(&server).await {
+                (503, info) if info.contains("Redis is unreachable") => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await;
+        assert_eq!(health().await, 200, "liveness does not depend on Redis");
+
+        redis.restart_empty().await;
+        support::until_ok(
+            "ready with Redis back",
+            Duration::from_secs(30),
+            async || match ready(&server).await {
+                (200, _) => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await;
+        // The counters are gone with the restart: the node rebuilds them by itself.
+        let client = reqwest::Client::new();
+        support::eventually(
+            "a draw after the Redis restart",
+            Duration::from_secs(30),
+            async || {
+                let v = support::post(
+                    &client,
+                    &server.base,
+                    "activity/draw",
+                    json!({"userId": "ready0", "activityId": ACTIVITY}),
+                )
+                .await
+                .unwrap();
+                v["code"] == "0000"
+            },
+        )
+        .await;
+        let key = StockKey::Award {
+            strategy_id: STRATEGY,
+            award_id: 102,
+        };
+        // (The test's own connection reconnects on its first command after the restart.)
+        support::until_ok(
+            "the rebuilt counter of award 102",
+            Duration::from_secs(10),
+            async || {
+                let left = prod.stock.surplus(key).await.map_err(|e| e.to_string())?;
+                let s = prod.snapshot(ACTIVITY, STRATEGY, SKU).await;
+                let granted = s.records.iter().filter(|r| r.award_id == 102).count() as i64;
+                if left == Some(AWARD_STOCK - granted) {
+                    Ok(())
+                } else {
+                    Err(format!("counter {left:?}, {granted} granted"))
+                }
+            },
+        )
+        .await;
+
+        relay.down();
+        support::until_ok(
+            "not ready without RabbitMQ",
+            Duration::from_secs(30),
+            async || match ready(&server).await {
+                (503, info) if info.contains("RabbitMQ is unreachable") => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await;
+        assert_eq!(health().await, 200, "liveness does not depend on RabbitMQ");
+        relay.up().await;
+        support::until_ok(
+            "ready with RabbitMQ back",
+            Duration::from_secs(30),
+            async || match ready(&server).await {
+                (200, _) => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await;
+        server.kill9();
+    })
+    .await;
+}

@@ -349,6 +349,13 @@ impl RedisStock {
 
     // ---- readers ----
 
+    /// The server answers `PING` (`/ready`).
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: String = ::redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
     /// Redis's clock in milliseconds: reservations are stamped with it, so the sweeper's
     /// age check does not depend on the nodes' clocks agreeing.
     pub async fn server_time_ms(&self) -> Result<i64> {

@@ -848,6 +848,26 @@ impl PrivateRedis {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        Self::start_on(port).await
+    }
+
+    /// Stops the server (SIGKILL: no persistence, so everything is lost).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the server and starts an empty one on the same port: a restart without
+    /// persistence.
+    pub async fn restart_empty(&mut self) {
+        self.stop();
+        let fresh = Self::start_on(self.port).await;
+        // The new child replaces the old (already reaped) one.
+        let old = std::mem::replace(self, fresh);
+        std::mem::forget(old);
+    }
+
+    async fn start_on(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
