@@ -358,9 +358,14 @@ impl MysqlStore {
         for key in &missing {
             stock.forget_reservations(*key).await?;
         }
-        tokio::time::sleep(REBUILD_SETTLE).await;
-        let left = self.stock_left_in_sql(&missing).await?;
+        // Only a counter that existed before (it has a baseline) can have had
+        // reservations in flight; the first assembly of a new deployment's counters
+        // does not wait.
         let baselines = self.baselines(&missing).await?;
+        if !baselines.is_empty() {
+            tokio::time::sleep(REBUILD_SETTLE).await;
+        }
+        let left = self.stock_left_in_sql(&missing).await?;
         let mirrors = self.surplus_columns(&missing).await?;
         let mut rebuilt = Vec::new();
         for (key, left) in left {
