@@ -215,6 +215,26 @@ impl AmqpBus {
         self.close(link).await;
     }
 
+    /// The broker accepts a TCP connection within `options.connect_timeout` (`/ready`;
+    /// the consumers and the publisher reconnect on their own).
+    pub async fn reachable(&self) -> Result<(), AmqpError> {
+        let authority = &self.inner.uri.authority;
+        let address = || self.inner.address.clone();
+        let timeout = self.inner.options.connect_timeout;
+        let connect = tokio::net::TcpStream::connect((authority.host.as_str(), authority.port));
+        match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(AmqpError::Unreachable {
+                address: address(),
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(AmqpError::ConnectTimeout {
+                address: address(),
+                timeout,
+            }),
+        }
+    }
+
     /// The broker as `host:port (vhost v)` (no credentials).
     pub fn address(&self) -> &str {
         &self.inner.address

@@ -62,8 +62,9 @@ async fn fresh_databases_get_upstream_layout_and_the_sample_once() {
 
     let first = migrate(&options, Some(&sample)).await.unwrap();
     assert!(first.sample_loaded);
-    // Config database: init, dcc_config, campaign_version, fairness; each user database: 6.
-    assert_eq!(first.applied.len(), 4 + 2 * 6, "{:?}", first.applied);
+    // Config database: init, dcc_config, campaign_version, fairness, stock_baseline; each
+    // user database: 7.
+    assert_eq!(first.applied.len(), 5 + 2 * 7, "{:?}", first.applied);
 
     let config = tables(&mut conn, &options.database).await;
     for t in [
@@ -82,6 +83,7 @@ async fn fresh_databases_get_upstream_layout_and_the_sample_once() {
         "strategy",
         "strategy_award",
         "strategy_rule",
+        "stock_baseline",
     ] {
         assert!(config.contains(&t.to_string()), "{t} in {config:?}");
     }

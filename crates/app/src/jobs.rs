@@ -417,6 +417,31 @@ pub async fn stock_upkeep(
     tracing::debug!("stock upkeep stopped");
 }
 
+/// On every node: rebuilds from SQL the stock counters Redis lost (restart without
+/// persistence, flush, eviction), as soon as a draw finds one missing and at least every
+/// few seconds for the ones asked before; a lease in Redis keeps two nodes from
+/// rebuilding at once (the other node's draws wait for the counter).
+pub async fn stock_rebuild(store: MysqlStore, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            done = store.rebuild_requested(Duration::from_secs(2)) => {
+                match done {
+                    Ok(report) if report.busy => {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "stock rebuild failed; retried");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    tracing::debug!("stock rebuild stopped");
+}
+
 /// Every minute, forgets rate-limiter and block-list entries nobody needs any more.
 pub async fn housekeeping(
     guard: Arc<big_market_domain::guard::DrawGuard>,

@@ -7,6 +7,7 @@ pub mod campaign_cli;
 pub mod config;
 pub mod consumers;
 pub mod jobs;
+pub mod readiness;
 pub mod verify;
 
 use anyhow::Context;
@@ -394,9 +395,29 @@ impl Services {
             strategy.clone(),
             activity.clone(),
         ));
+        // `/ready` asks every server a draw needs, not only the store.
+        let probe: Arc<dyn StoreProbe> = Arc::new(readiness::Readiness {
+            store: ports.probe,
+            store_name: if store.mysql().is_some() {
+                "MariaDB/MySQL"
+            } else {
+                "the embedded store"
+            },
+            others: redis
+                .iter()
+                .map(|r| {
+                    Arc::new(readiness::RedisPing(r.stock.clone()))
+                        as Arc<dyn readiness::Dependency>
+                })
+                .chain(amqp.iter().map(|(bus, _)| {
+                    Arc::new(readiness::BrokerReachable(bus.clone()))
+                        as Arc<dyn readiness::Dependency>
+                }))
+                .collect(),
+        });
         Ok(Self {
             campaign,
-            probe: ports.probe,
+            probe,
             dcc,
             guard,
             erp,
@@ -545,11 +566,15 @@ impl Application {
             });
         }
         if let (Some(store), Some(_)) = (services.store.mysql(), &services.redis) {
+            let rebuilder = store.clone();
             let store = store.clone();
             let interval = Duration::from_millis(config.redis.stock_writeback_ms);
             let bound = Duration::from_secs(config.redis.stock_reservation_secs);
             jobs.add("stock upkeep", Stage::Settle, move |stop| {
                 jobs::stock_upkeep(store.clone(), interval, bound, leadership.clone(), stop)
+            });
+            jobs.add("stock rebuild", Stage::Work, move |stop| {
+                jobs::stock_rebuild(rebuilder.clone(), stop)
             });
         }
         {

@@ -18,14 +18,15 @@ pub async fn health() -> &'static str {
     "ok"
 }
 
-/// Every configured store is reachable: 200 with `data: "ready"`, else 503.
+/// Every configured server is reachable (the store; Redis and RabbitMQ when configured):
+/// 200 with `data: "ready"`, else 503 naming the first one that is not.
 #[utoipa::path(
     get,
     path = "/ready",
     tag = "operating",
     responses(
         (status = 200, description = "ready", body = Envelope<String>),
-        (status = 503, description = "a store is unreachable", body = Envelope<String>),
+        (status = 503, description = "a server is unreachable (named in `info`)", body = Envelope<String>),
     )
 )]
 pub async fn ready(State(app): State<AppState>) -> Response {
@@ -33,12 +34,15 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         Ok(()) => Envelope::ok("ready".to_owned()).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
+            // A probe names the server that is down ("Redis is unreachable"); other
+            // failures are not shown.
+            let what = match &e {
+                big_market_domain::Error::Biz { message, .. } => message.as_str(),
+                _ => "a configured store is unreachable",
+            };
             let mut res = Envelope::<String> {
                 code: ResponseCode::UnError.code(),
-                info: format!(
-                    "{}: a configured store is unreachable",
-                    ResponseCode::UnError.info()
-                ),
+                info: format!("{}: {what}", ResponseCode::UnError.info()),
                 data: None,
             }
             .into_response();

@@ -217,11 +217,12 @@ impl AwardRecordTx for MysqlTx {
     async fn insert_award_record(&mut self, r: &UserAwardRecord) -> Result<()> {
         let sql = format!(
             "INSERT INTO {db}.user_award_record{sfx} (user_id, activity_id, strategy_id, order_id,
-                 award_id, award_title, award_time, award_state, fair_proof)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 award_id, award_title, award_time, award_state, fair_proof, stock_units)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             db = self.shard.db,
             sfx = self.shard.sfx
         );
+        let units = self.award_units(r.strategy_id, r.award_id);
         let result = sqlx::query(&sql)
             .bind(&r.user_id)
             .bind(r.activity_id)
@@ -232,6 +233,7 @@ impl AwardRecordTx for MysqlTx {
             .bind(format_datetime(&r.award_time))
             .bind(&r.award_state)
             .bind(&r.fair_proof)
+            .bind(units)
             .execute(&mut *self.tx)
             .await;
         match result {

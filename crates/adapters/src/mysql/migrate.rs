@@ -46,6 +46,12 @@ const CONFIG: &[Migration] = &[
         sql: include_str!("../../migrations/mysql/config/0004_fairness.sql"),
         skip_if: None,
     },
+    Migration {
+        version: 5,
+        name: "stock_baseline",
+        sql: include_str!("../../migrations/mysql/config/0005_stock_baseline.sql"),
+        skip_if: None,
+    },
 ];
 
 const USER: &[Migration] = &[
@@ -86,6 +92,12 @@ const USER: &[Migration] = &[
         version: 6,
         name: "award_proof",
         sql: include_str!("../../migrations/mysql/user/0006_award_proof.sql"),
+        skip_if: None,
+    },
+    Migration {
+        version: 7,
+        name: "award_stock_units",
+        sql: include_str!("../../migrations/mysql/user/0007_award_stock_units.sql"),
         skip_if: None,
     },
 ];

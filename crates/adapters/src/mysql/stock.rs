@@ -8,6 +8,11 @@
 //! looks its order up in SQL and settles it. [`MysqlStore::write_back_stock`] copies the
 //! counters to the SQL surplus columns in one transaction per batch.
 //!
+//! When Redis loses a counter (a restart without persistence, a flush, an eviction), the
+//! store rebuilds it from SQL exactly: the total (`award_count`, `stock_count`) minus the
+//! units SQL records as taken (award records' `stock_units`, activity orders), never
+//! the write-back's surplus column, which lags. See [`MysqlStore::rebuild_stock`].
+//!
 //! Reservation ids name the order and its user, `{kind}:{order_id}:{user_id}`, so the
 //! sweeper knows which shard to ask: `r` for a raffle order (its award record commits
 //! with the stock), `a` for an activity order, `x` for a strategy-level raffle that has
@@ -17,7 +22,52 @@ use super::store::{MysqlStore, MysqlTx, Shard};
 use crate::redis_store::{RedisStock, Reservation, StockKey, SweepReport};
 use big_market_domain::strategy::StockStore;
 use big_market_domain::{Error, Result};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a rebuild waits, once its counters are missing and their ledgers dropped,
+/// before it counts SQL: a transaction that passed its check before commit
+/// ([`RedisStock::held`]) just before Redis lost the ledger has committed by then, so
+/// the count includes its unit. Draws of a missing counter answer the not-assembled code
+/// meanwhile; together with the lease and the count it keeps the outage near a second.
+pub const REBUILD_SETTLE: Duration = Duration::from_millis(1000);
+
+/// The lease of one rebuild across nodes (`SET NX PX`): longer than the settle wait and
+/// the SQL count, so two nodes never count and set the same counter at once.
+const REBUILD_LEASE: Duration = Duration::from_secs(15);
+
+/// Counters that draws found missing, for the rebuild job ([`MysqlStore::rebuild_requested`]).
+#[derive(Default)]
+pub(crate) struct RebuildRequests {
+    keys: Mutex<BTreeSet<StockKey>>,
+    notify: tokio::sync::Notify,
+}
+
+impl RebuildRequests {
+    fn request(&self, key: StockKey) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(key);
+        }
+        self.notify.notify_one();
+    }
+
+    fn take(&self) -> Vec<StockKey> {
+        self.keys
+            .lock()
+            .map(|mut k| std::mem::take(&mut *k).into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// What a rebuild did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// Counters set from SQL, with the value set.
+    pub rebuilt: Vec<(StockKey, i64)>,
+    /// Another node held the rebuild's lease: nothing was done here.
+    pub busy: bool,
+}
 
 /// What kind of order holds a reservation: the first part of its id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,6 +107,8 @@ pub(crate) struct StockHold {
     /// Kind and `{orderId}.{nonce}` of the order this transaction writes, once known.
     pub(crate) holder: Option<(HolderKind, String)>,
     pub(crate) reserved: Vec<Reservation>,
+    /// Where a missing counter is reported, so the rebuild job sets it from SQL.
+    pub(crate) rebuild: Arc<RebuildRequests>,
 }
 
 impl StockHold {
@@ -91,14 +143,53 @@ impl StockHold {
         };
         let id = format!("{}:{order}{again}:{}", kind.code(), self.user_id);
         // Stamped with Redis's clock, which the sweeper reads too: nodes' clocks may differ.
-        let taken = self
+        let taken = match self
             .store
             .reserve_above(key, &id, SERVER_TIME, held_back)
-            .await?;
+            .await
+        {
+            Ok(taken) => taken,
+            Err(e) => {
+                if matches!(e, crate::redis_store::RedisError::NotAssembled(_)) {
+                    self.rebuild.request(key);
+                }
+                return Err(e.into());
+            }
+        };
         if taken {
             self.reserved.push(Reservation { key, id });
         }
         Ok(taken)
+    }
+}
+
+impl StockHold {
+    /// Units of `key` this transaction reserved (the award record's `stock_units`).
+    pub(crate) fn units_of(&self, key: StockKey) -> i64 {
+        let n = self.reserved.iter().filter(|r| r.key == key).count();
+        i64::try_from(n).unwrap_or(i64::MAX)
+    }
+
+    /// Before the commit: `Err` when Redis no longer records one of this transaction's
+    /// reservations (it lost them: restart, flush), so the transaction rolls back and
+    /// takes nothing; a counter rebuilt from SQL could not count a unit committed now.
+    /// Also `Err` when Redis cannot answer: the commit would be unaccounted for.
+    pub(crate) async fn check_held(&self) -> Result<()> {
+        if self.reserved.is_empty() {
+            return Ok(());
+        }
+        if self.store.held(&self.reserved).await? {
+            return Ok(());
+        }
+        let mut lost = None;
+        for r in &self.reserved {
+            self.rebuild.request(r.key);
+            lost = Some(r.key);
+        }
+        Err(match lost {
+            Some(key) => crate::redis_store::RedisError::NotAssembled(key).into(),
+            None => Error::internal("stock reservations lost"),
+        })
     }
 }
 
@@ -143,22 +234,351 @@ impl MysqlStore {
         self.stock.as_ref()
     }
 
-    /// Creates the Redis counters that do not exist yet from the SQL surplus (the
-    /// armory); existing counters are the truth and are left alone.
+    /// Creates the Redis counters that do not exist yet (the armory, a reload after a
+    /// lost subscription), rebuilt from SQL exactly as after a Redis restart: the SQL
+    /// surplus column may lag behind draws already committed. Existing counters are the
+    /// truth and are left alone.
     pub(super) async fn assemble_stock(&self, keys: &[(StockKey, i64)]) -> Result<()> {
         let Some(stock) = &self.stock else {
             return Ok(());
         };
-        for (key, surplus) in keys {
-            stock.init(*key, *surplus).await?;
+        let keys: Vec<StockKey> = keys.iter().map(|(k, _)| *k).collect();
+        if stock.missing(&keys).await?.is_empty() {
+            return Ok(());
+        }
+        let report = self.rebuild_stock(&keys).await?;
+        if report.busy {
+            // Another node is rebuilding them; draws answer the not-assembled code until
+            // it is done.
+            for key in keys {
+                self.inner.rebuild.request(key);
+            }
         }
         Ok(())
     }
 
-    /// Sets the Redis counter too when an operator sets a stock.
+    /// Waits until a draw finds a counter missing (or `tick` passes), then rebuilds the
+    /// counters asked for: the rebuild job's loop, on every node (the lease decides).
+    pub async fn rebuild_requested(&self, tick: Duration) -> Result<RebuildReport> {
+        let requests = &self.inner.rebuild;
+        let _ = tokio::time::timeout(tick, requests.notify.notified()).await;
+        let keys = requests.take();
+        if keys.is_empty() {
+            return Ok(RebuildReport::default());
+        }
+        let report = self.rebuild_stock(&keys).await;
+        if !matches!(report, Ok(RebuildReport { busy: false, .. })) {
+            // Not done here: ask again next round (the other node may finish first).
+            for key in keys {
+                requests.keys.lock().map(|mut k| k.insert(key)).ok();
+            }
+        }
+        report
+    }
+
+    /// Sets every missing counter of `keys` from SQL, exactly, under a lease so that
+    /// nodes do not race: drops what is left of their ledgers, waits
+    /// [`REBUILD_SETTLE`] (a transaction that passed its check before commit has then
+    /// committed), counts in SQL the units taken (award records by `stock_units`, a
+    /// record without it, from a Java node or an older version, counting one: never
+    /// oversold; activity orders by SKU), and sets `total - taken` unless a counter
+    /// appeared meanwhile. `busy` when another node holds the lease.
+    pub async fn rebuild_stock(&self, keys: &[StockKey]) -> Result<RebuildReport> {
+        let Some(stock) = &self.stock else {
+            return Ok(RebuildReport::default());
+        };
+        // A lost Redis lost every counter of a strategy at once: one rebuild for all of
+        // them, not one settle wait per award as draws find each missing.
+        let keys = &self.with_sibling_awards(keys).await?;
+        let missing = stock.missing(keys).await?;
+        if missing.is_empty() {
+            return Ok(RebuildReport::default());
+        }
+        let locks = stock.locks()?;
+        let Some(lease) = locks.try_acquire("stock_rebuild", REBUILD_LEASE).await? else {
+            return Ok(RebuildReport {
+                rebuilt: Vec::new(),
+                busy: true,
+            });
+        };
+        let result = self.rebuild_under_lease(stock, keys).await;
+        if let Err(e) = lease.release().await {
+            tracing::warn!(error = %e, "releasing the stock rebuild lease failed; it expires on its own");
+        }
+        let rebuilt = result?;
+        if !rebuilt.is_empty() {
+            tracing::warn!(counters = ?rebuilt, "stock counters missing in redis were rebuilt from SQL");
+        }
+        Ok(RebuildReport {
+            rebuilt,
+            busy: false,
+        })
+    }
+
+    /// `keys` and every other award of their strategies.
+    async fn with_sibling_awards(&self, keys: &[StockKey]) -> Result<Vec<StockKey>> {
+        let strategies: BTreeSet<i64> = keys
+            .iter()
+            .filter_map(|k| match k {
+                StockKey::Award { strategy_id, .. } => Some(*strategy_id),
+                StockKey::Sku { .. } => None,
+            })
+            .collect();
+        let mut all: BTreeSet<StockKey> = keys.iter().copied().collect();
+        if !strategies.is_empty() {
+            let marks = vec!["?"; strategies.len()].join(",");
+            let sql = format!(
+                "SELECT strategy_id, award_id FROM {cfg}.strategy_award WHERE strategy_id IN ({marks})",
+                cfg = self.cfg()
+            );
+            let mut q = sqlx::query_as::<_, (i64, i32)>(&sql);
+            for s in &strategies {
+                q = q.bind(s);
+            }
+            for (strategy_id, award_id) in self.all(q).await? {
+                all.insert(StockKey::Award {
+                    strategy_id,
+                    award_id,
+                });
+            }
+        }
+        Ok(all.into_iter().collect())
+    }
+
+    async fn rebuild_under_lease(
+        &self,
+        stock: &RedisStock,
+        keys: &[StockKey],
+    ) -> Result<Vec<(StockKey, i64)>> {
+        // Checked again under the lease: a node that held it may have just finished.
+        let missing = stock.missing(keys).await?;
+        if missing.is_empty() {
+            return Ok(Vec::new());
+        }
+        for key in &missing {
+            stock.forget_reservations(*key).await?;
+        }
+        // Only a counter that existed before (it has a baseline) can have had
+        // reservations in flight; the first assembly of a new deployment's counters
+        // does not wait.
+        let baselines = self.baselines(&missing).await?;
+        if !baselines.is_empty() {
+            tokio::time::sleep(REBUILD_SETTLE).await;
+        }
+        let left = self.stock_left_in_sql(&missing).await?;
+        let mirrors = self.surplus_columns(&missing).await?;
+        let mut rebuilt = Vec::new();
+        for (key, left) in left {
+            let value = match baselines.get(&key) {
+                Some(outside) => left - outside,
+                // First assembly of this counter: the surplus column is the truth (no
+                // counter has ever taken from it); what it lacks against the records
+                // was taken outside them, and is remembered for the next rebuild. (A
+                // deployment whose counters predate baselines: the column may lag
+                // either way, so the lower of the two, never oversold.)
+                None => {
+                    let Some(&surplus) = mirrors.get(&key) else {
+                        continue;
+                    };
+                    let value = surplus.min(left);
+                    self.save_baseline(key, left - value).await?;
+                    value
+                }
+            };
+            let value = value.max(0);
+            if stock.restore(key, value).await? {
+                rebuilt.push((key, value));
+            }
+        }
+        Ok(rebuilt)
+    }
+
+    /// `taken_outside` of each key that has a baseline.
+    async fn baselines(&self, keys: &[StockKey]) -> Result<BTreeMap<StockKey, i64>> {
+        let cfg = self.cfg();
+        let marks = vec!["?"; keys.len()].join(",");
+        let sql = format!(
+            "SELECT stock_key, taken_outside FROM {cfg}.stock_baseline WHERE stock_key IN ({marks})"
+        );
+        let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
+        for key in keys {
+            q = q.bind(key.encode());
+        }
+        let rows = self.all(q).await?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| {
+                let member = k.encode();
+                rows.iter()
+                    .find(|(m, _)| *m == member)
+                    .map(|(_, n)| (*k, *n))
+            })
+            .collect())
+    }
+
+    async fn save_baseline(&self, key: StockKey, taken_outside: i64) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {cfg}.stock_baseline (stock_key, taken_outside) VALUES (?, ?)
+             ON DUPLICATE KEY UPDATE taken_outside = VALUES(taken_outside)",
+            cfg = self.cfg()
+        );
+        self.run(sqlx::query(&sql).bind(key.encode()).bind(taken_outside))
+            .await?;
+        Ok(())
+    }
+
+    /// An operator set what is left of `key` to `left`: the baseline follows, so a
+    /// later rebuild gives `left` minus what was taken since.
+    pub(super) async fn rebase_stock(&self, key: StockKey, left: i64) -> Result<()> {
+        if self.stock.is_none() {
+            return Ok(());
+        }
+        let computed = self.stock_left_in_sql_raw(&[key]).await?;
+        if let Some((_, total_minus_taken)) = computed.first() {
+            self.save_baseline(key, total_minus_taken - left).await?;
+        }
+        Ok(())
+    }
+
+    /// The SQL surplus columns (the write-back's copy) of `keys`.
+    async fn surplus_columns(&self, keys: &[StockKey]) -> Result<BTreeMap<StockKey, i64>> {
+        let cfg = self.cfg();
+        let mut out = BTreeMap::new();
+        for key in keys {
+            let value: Option<(i64,)> = match key {
+                StockKey::Award {
+                    strategy_id,
+                    award_id,
+                } => {
+                    let sql = format!(
+                        "SELECT CAST(award_count_surplus AS SIGNED) FROM {cfg}.strategy_award
+                         WHERE strategy_id = ? AND award_id = ?"
+                    );
+                    self.one(sqlx::query_as(&sql).bind(strategy_id).bind(award_id))
+                        .await?
+                }
+                StockKey::Sku { sku } => {
+                    let sql = format!(
+                        "SELECT CAST(stock_count_surplus AS SIGNED) FROM {cfg}.raffle_activity_sku WHERE sku = ?"
+                    );
+                    self.one(sqlx::query_as(&sql).bind(sku)).await?
+                }
+            };
+            if let Some((v,)) = value {
+                out.insert(*key, v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `total - taken` of each key from SQL alone, `taken` being the units SQL records
+    /// (award records' `stock_units`, activity orders); keys that no longer exist in the
+    /// configuration are left out. May be below zero (units taken outside the records).
+    pub async fn stock_left_in_sql(&self, keys: &[StockKey]) -> Result<Vec<(StockKey, i64)>> {
+        self.stock_left_in_sql_raw(keys).await
+    }
+
+    async fn stock_left_in_sql_raw(&self, keys: &[StockKey]) -> Result<Vec<(StockKey, i64)>> {
+        let cfg = self.cfg();
+        let mut totals: BTreeMap<StockKey, i64> = BTreeMap::new();
+        let mut taken: BTreeMap<StockKey, i64> = BTreeMap::new();
+        let awards: Vec<(i64, i32)> = keys
+            .iter()
+            .filter_map(|k| match k {
+                StockKey::Award {
+                    strategy_id,
+                    award_id,
+                } => Some((*strategy_id, *award_id)),
+                StockKey::Sku { .. } => None,
+            })
+            .collect();
+        let skus: Vec<i64> = keys
+            .iter()
+            .filter_map(|k| match k {
+                StockKey::Sku { sku } => Some(*sku),
+                StockKey::Award { .. } => None,
+            })
+            .collect();
+        let strategies: BTreeSet<i64> = awards.iter().map(|(s, _)| *s).collect();
+        if !strategies.is_empty() {
+            let marks = vec!["?"; strategies.len()].join(",");
+            let sql = format!(
+                "SELECT strategy_id, award_id, CAST(award_count AS SIGNED) FROM {cfg}.strategy_award
+                 WHERE strategy_id IN ({marks})"
+            );
+            let mut q = sqlx::query_as::<_, (i64, i32, i64)>(&sql);
+            for s in &strategies {
+                q = q.bind(s);
+            }
+            for (strategy_id, award_id, total) in self.all(q).await? {
+                if awards.contains(&(strategy_id, award_id)) {
+                    let key = StockKey::Award {
+                        strategy_id,
+                        award_id,
+                    };
+                    totals.insert(key, total);
+                }
+            }
+            for shard in self.shards().to_vec() {
+                let sql = format!(
+                    "SELECT strategy_id, award_id, CAST(SUM(COALESCE(stock_units, 1)) AS SIGNED)
+                     FROM {db}.user_award_record{sfx} WHERE strategy_id IN ({marks})
+                     GROUP BY strategy_id, award_id",
+                    db = shard.db,
+                    sfx = shard.sfx
+                );
+                let mut q = sqlx::query_as::<_, (i64, i32, i64)>(&sql);
+                for s in &strategies {
+                    q = q.bind(s);
+                }
+                for (strategy_id, award_id, n) in self.all(q).await? {
+                    let key = StockKey::Award {
+                        strategy_id,
+                        award_id,
+                    };
+                    *taken.entry(key).or_default() += n;
+                }
+            }
+        }
+        if !skus.is_empty() {
+            let marks = vec!["?"; skus.len()].join(",");
+            let sql = format!(
+                "SELECT sku, CAST(stock_count AS SIGNED) FROM {cfg}.raffle_activity_sku WHERE sku IN ({marks})"
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+            for s in &skus {
+                q = q.bind(s);
+            }
+            for (sku, total) in self.all(q).await? {
+                totals.insert(StockKey::Sku { sku }, total);
+            }
+            for shard in self.shards().to_vec() {
+                let sql = format!(
+                    "SELECT sku, COUNT(*) FROM {db}.raffle_activity_order{sfx} WHERE sku IN ({marks}) GROUP BY sku",
+                    db = shard.db,
+                    sfx = shard.sfx
+                );
+                let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+                for s in &skus {
+                    q = q.bind(s);
+                }
+                for (sku, n) in self.all(q).await? {
+                    *taken.entry(StockKey::Sku { sku }).or_default() += n;
+                }
+            }
+        }
+        Ok(totals
+            .into_iter()
+            .map(|(key, total)| (key, total - taken.get(&key).copied().unwrap_or(0)))
+            .collect())
+    }
+
+    /// Sets the Redis counter too when an operator sets a stock, and the baseline a
+    /// rebuild starts from.
     pub(super) async fn reset_stock(&self, key: StockKey, surplus: i64) -> Result<()> {
         if let Some(stock) = &self.stock {
             stock.reset(key, surplus).await?;
+            self.rebase_stock(key, surplus).await?;
         }
         Ok(())
     }
@@ -332,7 +752,7 @@ impl StockStore for MysqlTx {
              WHERE strategy_id = ? AND award_id = ? AND award_count_surplus > GREATEST(?, 0)",
             cfg = self.shard.cfg
         );
-        Ok(self
+        let taken = self
             .exec(
                 sqlx::query(&sql)
                     .bind(strategy_id)
@@ -340,7 +760,14 @@ impl StockStore for MysqlTx {
                     .bind(held_back),
             )
             .await?
-            == 1)
+            == 1;
+        if taken {
+            self.award_units.push(StockKey::Award {
+                strategy_id,
+                award_id,
+            });
+        }
+        Ok(taken)
     }
 }
 
@@ -369,6 +796,7 @@ mod redis_tests {
             user_id: "u:1".into(),
             holder: None,
             reserved: Vec::new(),
+            rebuild: Default::default(),
         };
         hold.hold_for(HolderKind::Raffle, "123456789012");
         assert!(hold.reserve(key).await.unwrap());

@@ -22,9 +22,9 @@
 //! databases are on one server, and a hot row every draw waits for.
 
 use super::group::Groups;
-use super::stock::{HolderKind, StockHold, settle};
+use super::stock::{HolderKind, RebuildRequests, StockHold, settle};
 use super::{MysqlError, MysqlOptions};
-use crate::redis_store::RedisStock;
+use crate::redis_store::{RedisStock, StockKey};
 use crate::router::{Route, Router};
 use crate::states::{TASK_CREATE, TASK_FAIL};
 use async_trait::async_trait;
@@ -99,6 +99,8 @@ pub(super) struct Inner {
     /// Units committed in groups, and units run alone after their group failed.
     pub(super) grouped: AtomicU64,
     pub(super) regrouped: AtomicU64,
+    /// Stock counters draws found missing in Redis, for the rebuild job.
+    pub(super) rebuild: Arc<RebuildRequests>,
 }
 
 pub(super) fn quote(name: &str) -> String {
@@ -163,6 +165,7 @@ impl MysqlStore {
                 deadlocks: AtomicU64::new(0),
                 grouped: AtomicU64::new(0),
                 regrouped: AtomicU64::new(0),
+                rebuild: Arc::default(),
             }),
             stock: None,
             groups: None,
@@ -226,6 +229,7 @@ impl MysqlStore {
             shard,
             retry: false,
             stock: self.hold(user_id),
+            award_units: Vec::new(),
         })
     }
 }
@@ -280,6 +284,7 @@ impl MysqlStore {
             user_id: user_id.to_owned(),
             holder: None,
             reserved: Vec::new(),
+            rebuild: self.inner.rebuild.clone(),
         })
     }
 }
@@ -343,6 +348,22 @@ pub struct MysqlTx {
     retry: bool,
     /// With Redis stock: the units this transaction reserved, settled in [`Self::finish`].
     pub(super) stock: Option<StockHold>,
+    /// Award stock taken by guarded SQL updates (no Redis), for the award record.
+    pub(super) award_units: Vec<StockKey>,
+}
+
+impl MysqlTx {
+    /// Units of the award's stock this transaction took (`user_award_record.stock_units`):
+    /// what a rebuild of a lost Redis counter subtracts from the total.
+    pub(super) fn award_units(&self, strategy_id: i64, award_id: i32) -> i64 {
+        let key = StockKey::Award {
+            strategy_id,
+            award_id,
+        };
+        let sql = self.award_units.iter().filter(|k| **k == key).count();
+        let redis = self.stock.as_ref().map_or(0, |h| h.units_of(key));
+        i64::try_from(sql).unwrap_or(i64::MAX) + redis
+    }
 }
 
 impl MysqlTx {
@@ -370,6 +391,12 @@ impl MysqlTx {
     pub(crate) async fn finish<T>(self, result: Result<T>) -> Finished<T> {
         let retry = self.retry;
         let hold = self.stock;
+        // Redis must still record this transaction's reservations at the commit (see
+        // `StockHold::check_held`); otherwise it rolls back and takes nothing.
+        let result = match (result, &hold) {
+            (Ok(v), Some(h)) => h.check_held().await.map(|()| v),
+            (r, _) => r,
+        };
         match result {
             Ok(v) => match self.tx.commit().await {
                 Ok(()) => {

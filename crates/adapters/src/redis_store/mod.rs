@@ -41,8 +41,9 @@ pub enum RedisError {
     Redis(#[from] ::redis::RedisError),
     #[error("cannot reach redis at {url}: {reason}")]
     Unreachable { url: String, reason: String },
-    /// The counter does not exist: the armory has not run for it. Not "sold out".
-    #[error("stock of {0} is not assembled in redis (run the armory)")]
+    /// The counter does not exist: not assembled yet, or lost by Redis (a restart
+    /// without persistence, a flush); the store rebuilds it from SQL. Not "sold out".
+    #[error("stock of {0} is not in redis; it is being rebuilt from SQL")]
     NotAssembled(StockKey),
     #[error("invalid key prefix {0:?}: it must not contain '{{' or '}}'")]
     BadPrefix(String),
@@ -61,13 +62,17 @@ impl From<RedisError> for Error {
                 award_id,
             }) => Error::biz(
                 ResponseCode::UnAssembledStrategyArmory,
-                format!("award stock {strategy_id}_{award_id} is not assembled"),
+                format!(
+                    "award stock {strategy_id}_{award_id} is being rebuilt from SQL; nothing was taken, try again shortly"
+                ),
             ),
             // Upstream answers ERR_BIZ_005 for a SKU whose stock was never cached; the
             // message says why.
             RedisError::NotAssembled(StockKey::Sku { sku }) => Error::biz(
                 ResponseCode::ActivitySkuStockError,
-                format!("sku {sku} stock is not assembled"),
+                format!(
+                    "sku {sku} stock is being rebuilt from SQL; nothing was taken, try again shortly"
+                ),
             ),
             other => Error::internal(other),
         }

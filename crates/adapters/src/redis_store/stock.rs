@@ -43,8 +43,8 @@ pub enum StockKey {
 }
 
 impl StockKey {
-    /// The member stored in the registry and dirty sets.
-    fn encode(&self) -> String {
+    /// The member stored in the registry and dirty sets (also the SQL baseline's key).
+    pub fn encode(&self) -> String {
         match self {
             StockKey::Award {
                 strategy_id,
@@ -382,6 +382,13 @@ impl RedisStock {
 
     // ---- readers ----
 
+    /// The server answers `PING` (`/ready`).
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: String = ::redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
     /// Redis's clock in milliseconds: reservations are stamped with it, so the sweeper's
     /// age check does not depend on the nodes' clocks agreeing.
     pub async fn server_time_ms(&self) -> Result<i64> {
@@ -465,6 +472,83 @@ impl RedisStock {
             .collect();
         out.sort();
         Ok(out)
+    }
+
+    // ---- rebuild (a restarted or flushed Redis) ----
+
+    /// Which of `keys` have no counter: a Redis restarted without persistence, flushed,
+    /// or that evicted the key. Their draws cannot take stock until they are rebuilt.
+    pub async fn missing(&self, keys: &[StockKey]) -> Result<Vec<StockKey>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut p = pipe();
+        for key in keys {
+            p.cmd("EXISTS").arg(self.counter_key(key));
+        }
+        let mut conn = self.conn.clone();
+        let exists: Vec<i64> = p.query_async(&mut conn).await?;
+        Ok(keys
+            .iter()
+            .zip(exists)
+            .filter(|(_, e)| *e == 0)
+            .map(|(k, _)| *k)
+            .collect())
+    }
+
+    /// Drops the ledger of a missing counter (after an eviction it may outlive the
+    /// counter): the transactions holding those reservations then fail their check
+    /// before commit ([`RedisStock::held`]) and take nothing.
+    pub async fn forget_reservations(&self, key: StockKey) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn.del(self.reservations_key(&key)).await?;
+        Ok(())
+    }
+
+    /// Sets a rebuilt counter unless one exists now, registers it for the sweeper and
+    /// marks it for the write-back. Whether it was set by this call.
+    pub async fn restore(&self, key: StockKey, surplus: i64) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let (set,): (Option<String>,) = pipe()
+            .cmd("SET")
+            .arg(self.counter_key(&key))
+            .arg(surplus)
+            .arg("NX")
+            .cmd("SADD")
+            .arg(self.registry_key())
+            .arg(key.encode())
+            .ignore()
+            .cmd("SADD")
+            .arg(self.dirty_key())
+            .arg(key.encode())
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Whether every one of `reservations` is still recorded. A transaction asks just
+    /// before its commit: a reservation gone without a confirm or cancel means Redis
+    /// lost it (restart, flush), and a counter rebuilt from SQL would not count a unit
+    /// committed after that.
+    pub async fn held(&self, reservations: &[Reservation]) -> Result<bool> {
+        if reservations.is_empty() {
+            return Ok(true);
+        }
+        let mut p = pipe();
+        for r in reservations {
+            p.cmd("ZSCORE")
+                .arg(self.reservations_key(&r.key))
+                .arg(&r.id);
+        }
+        let mut conn = self.conn.clone();
+        let scores: Vec<Option<f64>> = p.query_async(&mut conn).await?;
+        Ok(scores.iter().all(Option::is_some))
+    }
+
+    /// Locks under this store's prefix (the rebuild's lease).
+    pub fn locks(&self) -> Result<super::RedisLock> {
+        super::RedisLock::new(self.conn.clone(), self.prefix.clone())
     }
 
     // ---- recovery ----

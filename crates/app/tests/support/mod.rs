@@ -220,6 +220,30 @@ pub async fn draw_until_spent(
     connections: usize,
     answered: Arc<AtomicUsize>,
 ) -> bool {
+    draw_counting(
+        base,
+        users,
+        activity_id,
+        connections,
+        answered,
+        Codes::default(),
+    )
+    .await
+}
+
+/// Every answer's code with the time it came, in order, for a test that asks what users
+/// saw and when.
+pub type Codes = Arc<Mutex<Vec<(Instant, String)>>>;
+
+/// [`draw_until_spent`], counting every answer's code in `codes` too.
+pub async fn draw_counting(
+    base: &str,
+    users: &[String],
+    activity_id: i64,
+    connections: usize,
+    answered: Arc<AtomicUsize>,
+    codes: Codes,
+) -> bool {
     let client = reqwest::Client::new();
     let users: Arc<Vec<String>> = Arc::new(users.to_vec());
     let spent: Arc<Vec<AtomicBool>> =
@@ -230,12 +254,13 @@ pub async fn draw_until_spent(
     let mut workers = Vec::new();
     for _ in 0..connections {
         let (client, base) = (client.clone(), base.to_owned());
-        let (users, spent, next, gone, answered) = (
+        let (users, spent, next, gone, answered, codes) = (
             users.clone(),
             spent.clone(),
             next.clone(),
             gone.clone(),
             answered.clone(),
+            codes.clone(),
         );
         workers.push(tokio::spawn(async move {
             loop {
@@ -248,7 +273,14 @@ pub async fn draw_until_spent(
                     continue;
                 }
                 let body = json!({"userId": users[i], "activityId": activity_id});
-                match post(&client, &base, "activity/draw", body).await {
+                let answer = post(&client, &base, "activity/draw", body).await;
+                if let Some(code) = answer.as_ref().and_then(|v| v["code"].as_str()) {
+                    codes
+                        .lock()
+                        .unwrap()
+                        .push((Instant::now(), code.to_owned()));
+                }
+                match answer {
                     Some(v) if v["code"] == "0000" => {
                         answered.fetch_add(1, Ordering::SeqCst);
                     }
@@ -315,11 +347,19 @@ pub struct Production {
     /// Seed nodes when Redis is a cluster (the nodes' own test owns their keys).
     cluster: Option<Vec<String>>,
     redis: Option<redis::aio::ConnectionManager>,
+    /// The single Redis the child is given (this machine's, or a test's private one);
+    /// empty on a cluster.
+    pub redis_url: String,
 }
 
 impl Production {
     pub async fn create(tag: &str) -> Self {
-        Self::create_on(tag, Vec::new(), None).await
+        Self::create_in(tag, Vec::new(), RedisServers::Single(redis_url())).await
+    }
+
+    /// As [`Production::create`], with the stock in the Redis at `redis`.
+    pub async fn create_with_redis(tag: &str, redis: &str) -> Self {
+        Self::create_in(tag, Vec::new(), RedisServers::Single(redis.to_owned())).await
     }
 
     /// As [`Production::create`], with user database *i + 1* on `shard_urls[i]` (empty:
@@ -329,6 +369,14 @@ impl Production {
         shard_urls: Vec<String>,
         cluster: Option<Vec<String>>,
     ) -> Self {
+        let servers = match cluster {
+            Some(seeds) => RedisServers::Cluster(seeds),
+            None => RedisServers::Single(redis_url()),
+        };
+        Self::create_in(tag, shard_urls, servers).await
+    }
+
+    async fn create_in(tag: &str, shard_urls: Vec<String>, servers: RedisServers) -> Self {
         let run = format!(
             "{}_{}",
             std::process::id(),
@@ -379,9 +427,9 @@ impl Production {
                     .unwrap_or_else(|e| panic!("test pool for {url}: {e}"))
             });
         }
-        let servers = match &cluster {
-            Some(seeds) => RedisServers::Cluster(seeds.clone()),
-            None => RedisServers::Single(redis_url()),
+        let (cluster, redis_url) = match &servers {
+            RedisServers::Cluster(seeds) => (Some(seeds.clone()), String::new()),
+            RedisServers::Single(url) => (None, url.clone()),
         };
         let (_, conn) = big_market_adapters::redis_store::connect_to(&servers)
             .await
@@ -402,6 +450,7 @@ impl Production {
             stock,
             cluster,
             redis,
+            redis_url,
         }
     }
 
@@ -415,7 +464,7 @@ impl Production {
     pub fn env(&self, amqp: &str) -> Vec<(String, String)> {
         let redis = match &self.cluster {
             Some(seeds) => ("BIG_MARKET_REDIS_CLUSTER_URLS", toml_list(seeds)),
-            None => ("BIG_MARKET_REDIS_URL", redis_url()),
+            None => ("BIG_MARKET_REDIS_URL", self.redis_url.clone()),
         };
         let mut env = [
             ("BIG_MARKET_MYSQL_URL", self.options.url.clone()),
@@ -894,5 +943,88 @@ mod lapin_free_uri {
                 path,
             }
         }
+    }
+}
+
+/// A Redis server of the test's own (a free port, no persistence), which the test may
+/// flush or restart; killed when dropped, even when the test fails.
+pub struct PrivateRedis {
+    child: Child,
+    pub port: u16,
+    pub url: String,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        Self::start_on(port).await
+    }
+
+    /// Stops the server (SIGKILL: no persistence, so everything is lost).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the server and starts an empty one on the same port: a restart without
+    /// persistence.
+    pub async fn restart_empty(&mut self) {
+        self.stop();
+        let fresh = Self::start_on(self.port).await;
+        // The new child replaces the old (already reaped) one.
+        let old = std::mem::replace(self, fresh);
+        std::mem::forget(old);
+    }
+
+    async fn start_on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("this test starts its own redis-server: {e}"));
+        let url = format!("redis://127.0.0.1:{port}");
+        let redis = Self { child, port, url };
+        let client = redis::Client::open(redis.url.as_str()).expect("redis url");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            {
+                return redis;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "private redis-server on {port} did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `FLUSHALL` on this server only: everything a restart without persistence loses.
+    pub async fn flush_all(&self) {
+        let client = redis::Client::open(self.url.as_str()).expect("redis url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("private redis");
+        let () = redis::cmd("FLUSHALL")
+            .query_async(&mut conn)
+            .await
+            .expect("FLUSHALL");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

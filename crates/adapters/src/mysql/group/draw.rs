@@ -133,6 +133,19 @@ impl MysqlStore {
             settle_all(&mut draws, false).await;
             return Err(self.give_up(tx, e).await);
         }
+        // Redis must still record every reservation at the commit (see
+        // `StockHold::check_held`); otherwise the group gives up and its draws run alone.
+        let mut lost = None;
+        for hold in kept.iter().filter_map(|d| d.hold.as_ref()) {
+            if let Err(e) = hold.check_held().await {
+                lost = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = lost {
+            settle_all(&mut draws, false).await;
+            return Err(self.give_up(tx, e.into()).await);
+        }
         match tx.commit().await {
             Ok(()) => {
                 settle_all(&mut draws, true).await;
@@ -317,7 +330,7 @@ async fn write_group(
     // Raffle orders, award records: one statement per table.
     let mut orders: BTreeMap<String, Vec<&UserRaffleOrder>> = BTreeMap::new();
     let mut used: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    let mut awards: BTreeMap<String, Vec<&UserAwardRecord>> = BTreeMap::new();
+    let mut awards: BTreeMap<String, Vec<(&UserAwardRecord, i64)>> = BTreeMap::new();
     for d in draws {
         let sfx = shard_of(&d.user_id).sfx.clone();
         if let Some(o) = &d.writes.order {
@@ -327,7 +340,12 @@ async fn write_group(
             used.entry(sfx.clone()).or_default().push(id);
         }
         if let Some(r) = &d.writes.award {
-            awards.entry(sfx).or_default().push(r);
+            let key = StockKey::Award {
+                strategy_id: r.strategy_id,
+                award_id: r.award_id,
+            };
+            let units = d.hold.as_ref().map_or(0, |h| h.units_of(key));
+            awards.entry(sfx).or_default().push((r, units));
         }
     }
     for (sfx, rows) in orders {
@@ -359,9 +377,9 @@ async fn write_group(
     for (sfx, rows) in awards {
         let mut q = QueryBuilder::<MySql>::new(format!(
             "INSERT INTO {db}.user_award_record{sfx} (user_id, activity_id, strategy_id, order_id,
-                 award_id, award_title, award_time, award_state, fair_proof) "
+                 award_id, award_title, award_time, award_state, fair_proof, stock_units) "
         ));
-        q.push_values(rows, |mut b, r| {
+        q.push_values(rows, |mut b, (r, units)| {
             b.push_bind(r.user_id.clone())
                 .push_bind(r.activity_id)
                 .push_bind(r.strategy_id)
@@ -370,7 +388,8 @@ async fn write_group(
                 .push_bind(r.award_title.clone())
                 .push_bind(format_datetime(&r.award_time))
                 .push_bind(r.award_state.clone())
-                .push_bind(r.fair_proof.clone());
+                .push_bind(r.fair_proof.clone())
+                .push_bind(units);
         });
         q.build().execute(&mut *tx).await?;
     }
