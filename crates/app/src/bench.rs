@@ -391,7 +391,7 @@ where
                 *codes.entry(code).or_default() += 1;
                 if broken {
                     // A connection the server closed is replaced, as a client would.
-                    match connect(&host.to_str().unwrap_or_default().to_owned()).await {
+                    match connect(host.to_str().unwrap_or_default()).await {
                         Ok(s) => sender = s,
                         Err(_) => break,
                     }

@@ -531,7 +531,7 @@ impl MysqlStore {
                 for s in &strategies {
                     q = q.bind(s);
                 }
-                for (strategy_id, award_id, n) in self.all(q).await? {
+                for (strategy_id, award_id, n) in self.all_on(&shard.pool, q).await? {
                     let key = StockKey::Award {
                         strategy_id,
                         award_id,
@@ -562,7 +562,7 @@ impl MysqlStore {
                 for s in &skus {
                     q = q.bind(s);
                 }
-                for (sku, n) in self.all(q).await? {
+                for (sku, n) in self.all_on(&shard.pool, q).await? {
                     *taken.entry(StockKey::Sku { sku }).or_default() += n;
                 }
             }

@@ -476,18 +476,39 @@ impl RedisStock {
 
     // ---- rebuild (a restarted or flushed Redis) ----
 
+    /// Runs `cmds` in one pipeline on a single server; on a cluster one by one, as a
+    /// pipeline must stay in one slot there. The replies in order.
+    async fn each<T: ::redis::FromRedisValue>(&self, cmds: Vec<::redis::Cmd>) -> Result<Vec<T>> {
+        let mut conn = self.conn.clone();
+        if conn.is_cluster() {
+            let mut out = Vec::with_capacity(cmds.len());
+            for cmd in cmds {
+                out.push(cmd.query_async(&mut conn).await?);
+            }
+            return Ok(out);
+        }
+        let mut p = pipe();
+        for cmd in cmds {
+            p.add_command(cmd);
+        }
+        Ok(p.query_async(&mut conn).await?)
+    }
+
     /// Which of `keys` have no counter: a Redis restarted without persistence, flushed,
     /// or that evicted the key. Their draws cannot take stock until they are rebuilt.
     pub async fn missing(&self, keys: &[StockKey]) -> Result<Vec<StockKey>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut p = pipe();
-        for key in keys {
-            p.cmd("EXISTS").arg(self.counter_key(key));
-        }
-        let mut conn = self.conn.clone();
-        let exists: Vec<i64> = p.query_async(&mut conn).await?;
+        let cmds = keys
+            .iter()
+            .map(|key| {
+                let mut c = ::redis::cmd("EXISTS");
+                c.arg(self.counter_key(key));
+                c
+            })
+            .collect();
+        let exists: Vec<i64> = self.each(cmds).await?;
         Ok(keys
             .iter()
             .zip(exists)
@@ -508,23 +529,14 @@ impl RedisStock {
     /// Sets a rebuilt counter unless one exists now, registers it for the sweeper and
     /// marks it for the write-back. Whether it was set by this call.
     pub async fn restore(&self, key: StockKey, surplus: i64) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let (set,): (Option<String>,) = pipe()
-            .cmd("SET")
-            .arg(self.counter_key(&key))
-            .arg(surplus)
-            .arg("NX")
-            .cmd("SADD")
-            .arg(self.registry_key())
-            .arg(key.encode())
-            .ignore()
-            .cmd("SADD")
-            .arg(self.dirty_key())
-            .arg(key.encode())
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
-        Ok(set.is_some())
+        let mut set = ::redis::cmd("SET");
+        set.arg(self.counter_key(&key)).arg(surplus).arg("NX");
+        let mut register = ::redis::cmd("SADD");
+        register.arg(self.registry_key()).arg(key.encode());
+        let mut dirty = ::redis::cmd("SADD");
+        dirty.arg(self.dirty_key()).arg(key.encode());
+        let replies: Vec<::redis::Value> = self.each(vec![set, register, dirty]).await?;
+        Ok(!matches!(replies.first(), Some(::redis::Value::Nil) | None))
     }
 
     /// Whether every one of `reservations` is still recorded. A transaction asks just
@@ -535,14 +547,15 @@ impl RedisStock {
         if reservations.is_empty() {
             return Ok(true);
         }
-        let mut p = pipe();
-        for r in reservations {
-            p.cmd("ZSCORE")
-                .arg(self.reservations_key(&r.key))
-                .arg(&r.id);
-        }
-        let mut conn = self.conn.clone();
-        let scores: Vec<Option<f64>> = p.query_async(&mut conn).await?;
+        let cmds = reservations
+            .iter()
+            .map(|r| {
+                let mut c = ::redis::cmd("ZSCORE");
+                c.arg(self.reservations_key(&r.key)).arg(&r.id);
+                c
+            })
+            .collect();
+        let scores: Vec<Option<f64>> = self.each(cmds).await?;
         Ok(scores.iter().all(Option::is_some))
     }
 
