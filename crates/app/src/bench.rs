@@ -77,6 +77,15 @@ pub struct BenchReport {
     pub codes: BTreeMap<String, u64>,
 }
 
+impl BenchReport {
+    /// Draws answered `0000` per second: refusals (`0006` past the deadline…) are fast
+    /// answers, not draws.
+    pub fn ok_per_second(&self) -> f64 {
+        let ok = self.codes.get("0000").copied().unwrap_or(0);
+        ok as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+}
+
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(b) = &self.baseline {
@@ -89,6 +98,7 @@ impl std::fmt::Display for BenchReport {
         writeln!(f, "draws      {}", self.draws)?;
         writeln!(f, "elapsed    {:.2?}", self.elapsed)?;
         writeln!(f, "draws/s    {:.0}", self.per_second)?;
+        writeln!(f, "0000/s     {:.0} (draws answered 0000)", self.ok_per_second())?;
         writeln!(f, "p50        {:.2?}", self.p50)?;
         writeln!(f, "p99        {:.2?}", self.p99)?;
         writeln!(f, "max        {:.2?}", self.max)?;
@@ -97,8 +107,8 @@ impl std::fmt::Display for BenchReport {
         if let Some(b) = &self.baseline {
             write!(
                 f,
-                "\nratio      {:.3} (draws/s ÷ baseline req/s)",
-                self.per_second / b.per_second
+                "\nratio      {:.3} (0000 draws/s ÷ baseline req/s)",
+                self.ok_per_second() / b.per_second
             )?;
         }
         for p in &self.processes {
