@@ -98,7 +98,11 @@ impl std::fmt::Display for BenchReport {
         writeln!(f, "draws      {}", self.draws)?;
         writeln!(f, "elapsed    {:.2?}", self.elapsed)?;
         writeln!(f, "draws/s    {:.0}", self.per_second)?;
-        writeln!(f, "0000/s     {:.0} (draws answered 0000)", self.ok_per_second())?;
+        writeln!(
+            f,
+            "0000/s     {:.0} (draws answered 0000)",
+            self.ok_per_second()
+        )?;
         writeln!(f, "p50        {:.2?}", self.p50)?;
         writeln!(f, "p99        {:.2?}", self.p99)?;
         writeln!(f, "max        {:.2?}", self.max)?;
