@@ -193,6 +193,28 @@ impl StockHold {
     }
 }
 
+/// [`StockHold::check_held`] for every hold of a group, in one round trip to Redis while
+/// the group's row locks are held; only when a reservation is missing are the holds
+/// asked one by one, to report which counters to rebuild.
+pub(crate) async fn check_all_held(holds: &[&StockHold]) -> Result<()> {
+    let Some(first) = holds.first() else {
+        return Ok(());
+    };
+    let all: Vec<Reservation> = holds
+        .iter()
+        .flat_map(|h| h.reserved.iter().cloned())
+        .collect();
+    if all.is_empty() || first.store.held(&all).await? {
+        return Ok(());
+    }
+    for hold in holds {
+        hold.check_held().await?;
+    }
+    Err(Error::internal(
+        "stock reservations were missing, then found again",
+    ))
+}
+
 /// Confirms (`committed`) or cancels every reservation of a finished transaction.
 /// Failures are logged, not raised: the transaction's outcome is already decided, and
 /// the sweeper settles what is left from SQL.

@@ -5,7 +5,7 @@
 
 use super::{GroupError, Grouped, commit_unknown, expect_rows, push_case, push_list};
 use crate::mysql::activity::{Lock, RAFFLE_ORDER_COLUMNS, raffle_order, read_quota_rows};
-use crate::mysql::stock::{HolderKind, StockHold, settle};
+use crate::mysql::stock::{HolderKind, StockHold, check_all_held, settle};
 use crate::mysql::store::{ER_LOCK_DEADLOCK, MysqlStore, Shard, check_deadline, error_number, sql};
 use crate::redis_store::StockKey;
 use crate::states::{RAFFLE_CREATE, RAFFLE_USED};
@@ -135,14 +135,8 @@ impl MysqlStore {
         }
         // Redis must still record every reservation at the commit (see
         // `StockHold::check_held`); otherwise the group gives up and its draws run alone.
-        let mut lost = None;
-        for hold in kept.iter().filter_map(|d| d.hold.as_ref()) {
-            if let Err(e) = hold.check_held().await {
-                lost = Some(e);
-                break;
-            }
-        }
-        if let Some(e) = lost {
+        let holds: Vec<&StockHold> = kept.iter().filter_map(|d| d.hold.as_ref()).collect();
+        if let Err(e) = check_all_held(&holds).await {
             settle_all(&mut draws, false).await;
             return Err(self.give_up(tx, e.into()).await);
         }
