@@ -1031,26 +1031,26 @@ async fn credit_prizes_are_delivered_with_their_draw_when_delivery_runs_in_proce
         credited_draws > 0,
         "a new user's draws end on the credit award 101"
     );
-    let delivered = || async {
+    let records_completed = || async {
         app.count_rows(
-            "task",
-            "user_id = 'inline' AND topic = 'send_award' AND state = 'completed'
-               AND last_error LIKE 'credited %'",
+            "user_award_record",
+            "user_id = 'inline' AND award_id = 101 AND award_state = 'completed'",
         )
         .await
     };
     if app.is_mysql() {
         eventually("credit prizes delivered through the broker", || async {
-            delivered().await == credited_draws
+            records_completed().await == credited_draws
         })
         .await;
     } else {
         // No waiting: the draw's answer came after the commit that delivered it.
-        assert_eq!(delivered().await, credited_draws);
+        assert_eq!(records_completed().await, credited_draws);
         assert_eq!(
             app.count_rows(
-                "user_award_record",
-                "user_id = 'inline' AND award_id = 101 AND award_state = 'completed'"
+                "task",
+                "user_id = 'inline' AND topic = 'send_award' AND state = 'completed'
+                   AND last_error LIKE 'credited %'",
             )
             .await,
             credited_draws
