@@ -56,6 +56,9 @@ pub struct ProcessUse {
     pub cpu: Duration,
     /// Highest resident set sampled during the draws.
     pub max_rss_kib: u64,
+    /// Bytes the process caused to be written to storage during the draws
+    /// (`/proc/PID/io` `write_bytes`; `None` where the kernel does not say).
+    pub written: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -67,6 +70,8 @@ pub struct BenchReport {
     /// when tasks were still waiting at the end of the drain window (or `/metrics` could
     /// not be read), with the count left.
     pub drained: Result<Duration, String>,
+    /// The store's group commits over the draws (from `/metrics`), when it reports them.
+    pub groups: Option<GroupFigures>,
     pub draws: u64,
     pub elapsed: Duration,
     pub per_second: f64,
@@ -75,6 +80,26 @@ pub struct BenchReport {
     pub max: Duration,
     pub errors: u64,
     pub codes: BTreeMap<String, u64>,
+}
+
+/// How the store grouped the draws' transactions (differences of its counters).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct GroupFigures {
+    pub groups: i64,
+    pub grouped: i64,
+    pub regrouped: i64,
+    pub slow: i64,
+}
+
+impl GroupFigures {
+    fn since(self, before: Self) -> Self {
+        Self {
+            groups: self.groups - before.groups,
+            grouped: self.grouped - before.grouped,
+            regrouped: self.regrouped - before.regrouped,
+            slow: self.slow - before.slow,
+        }
+    }
 }
 
 impl BenchReport {
@@ -125,6 +150,24 @@ impl std::fmt::Display for BenchReport {
                 p.cpu,
                 per_draw,
                 p.max_rss_kib / 1024
+            )?;
+            if let Some(w) = p.written {
+                write!(
+                    f,
+                    ", wrote {} MiB = {:.1} KiB per draw",
+                    w >> 20,
+                    w as f64 / 1024.0 / (self.draws.max(1) as f64)
+                )?;
+            }
+        }
+        if let Some(g) = &self.groups {
+            write!(
+                f,
+                "\ngroups     {} commits of {:.1} transactions on average, {} run again alone, {} slow (over 50 ms)",
+                g.groups,
+                g.grouped as f64 / g.groups.max(1) as f64,
+                g.regrouped,
+                g.slow
             )?;
         }
         match &self.drained {
@@ -251,6 +294,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         options.connections, options.draws, options.duration
     );
     let watch = Watch::start(&options.pids)?;
+    let groups_before = group_figures(&client, &base).await;
     let activity_id = options.activity_id;
     let request = move |i: u64| {
         let user = &users[(i % users.len() as u64) as usize];
@@ -267,11 +311,16 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     .await?
     .with_success("0000");
     let processes = watch.stop().await?;
+    let groups = match (groups_before, group_figures(&client, &base).await) {
+        (Some(before), Some(after)) => Some(after.since(before)),
+        _ => None,
+    };
     let drained = drain(&client, &base, options.drain).await;
     Ok(BenchReport {
         baseline,
         processes,
         drained,
+        groups,
         draws: draws.requests,
         elapsed: draws.elapsed,
         per_second: draws.per_second,
@@ -446,7 +495,7 @@ where
 
 /// Samples watched processes' resident memory while the draws run.
 struct Watch {
-    start: Vec<(u32, String, Duration)>,
+    start: Vec<(u32, String, Duration, Option<u64>)>,
     max_rss: Arc<std::sync::Mutex<BTreeMap<u32, u64>>>,
     stop: tokio::sync::watch::Sender<bool>,
     sampler: tokio::task::JoinHandle<()>,
@@ -456,7 +505,7 @@ impl Watch {
     fn start(pids: &[u32]) -> anyhow::Result<Self> {
         let start = pids
             .iter()
-            .map(|&pid| Ok((pid, proc_name(pid)?, proc_cpu(pid)?)))
+            .map(|&pid| Ok((pid, proc_name(pid)?, proc_cpu(pid)?, proc_written(pid))))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let max_rss = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -492,12 +541,15 @@ impl Watch {
         let max_rss = self.max_rss.lock().unwrap_or_else(|p| p.into_inner());
         self.start
             .into_iter()
-            .map(|(pid, name, before)| {
+            .map(|(pid, name, before, written)| {
                 Ok(ProcessUse {
                     pid,
                     name,
                     cpu: proc_cpu(pid)?.saturating_sub(before),
                     max_rss_kib: max_rss.get(&pid).copied().unwrap_or(0),
+                    written: written
+                        .zip(proc_written(pid))
+                        .map(|(a, b)| b.saturating_sub(a)),
                 })
             })
             .collect()
@@ -531,6 +583,16 @@ fn proc_cpu(pid: u32) -> anyhow::Result<Duration> {
     Ok(Duration::from_millis((tick(11)? + tick(12)?) * 10))
 }
 
+/// `write_bytes` of `/proc/PID/io`: what reached the block layer on the process's behalf
+/// (for a store: its WAL or redo log, its data files, and their fsyncs' flushes).
+fn proc_written(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 fn proc_rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
@@ -558,14 +620,41 @@ async fn drain(client: &reqwest::Client, base: &str, window: Duration) -> Result
     })
 }
 
-async fn pending_tasks(client: &reqwest::Client, base: &str) -> anyhow::Result<i64> {
-    let text = client
+async fn metrics_text(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    Ok(client
         .get(format!("{base}/metrics"))
         .send()
         .await?
         .error_for_status()?
         .text()
-        .await?;
+        .await?)
+}
+
+/// The store's group-commit counters, if `/metrics` has them.
+async fn group_figures(client: &reqwest::Client, base: &str) -> Option<GroupFigures> {
+    let text = metrics_text(client, base).await.ok()?;
+    let mut g = GroupFigures::default();
+    let mut seen = false;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("big_market_store_group_commits{kind=\"") else {
+            continue;
+        };
+        let (kind, value) = rest.split_once("\"} ")?;
+        let n = value.trim().parse::<f64>().ok()? as i64;
+        seen = true;
+        match kind {
+            "groups" => g.groups = n,
+            "grouped" => g.grouped = n,
+            "regrouped" => g.regrouped = n,
+            "slow" => g.slow = n,
+            _ => {}
+        }
+    }
+    seen.then_some(g)
+}
+
+async fn pending_tasks(client: &reqwest::Client, base: &str) -> anyhow::Result<i64> {
+    let text = metrics_text(client, base).await?;
     let mut seen = false;
     let mut sum = 0;
     for line in text.lines() {

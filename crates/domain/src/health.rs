@@ -20,6 +20,16 @@ pub struct StoreLoad {
     pub writer_queue: usize,
     /// Read connections idle in the pool.
     pub idle_readers: usize,
+    /// Commits of grouped transactions since start (each makes several callers'
+    /// transactions durable at once).
+    pub groups: u64,
+    /// Callers' transactions committed in those groups.
+    pub grouped: u64,
+    /// Transactions that ran again alone after their group rolled back (MySQL).
+    pub regrouped: u64,
+    /// Groups whose jobs and commit took longer than 50 ms (embedded): every transaction
+    /// queued behind one waited as long.
+    pub slow_groups: u64,
 }
 
 #[async_trait]

@@ -26,6 +26,9 @@ pub struct Metrics {
     outbox_lag: Gauge,
     writer_queue: IntGauge,
     idle_readers: IntGauge,
+    /// Group-commit figures since start: groups, transactions in them, transactions run
+    /// again alone, slow groups (the store's own counters, exported as they are read).
+    store_groups: IntGaugeVec,
     breaker_open: IntGauge,
 }
 
@@ -65,6 +68,15 @@ impl Metrics {
             "store_idle_read_connections",
             "Idle read connections of the embedded store",
         )?;
+        let store_groups = IntGaugeVec::new(
+            Opts::new(
+                "store_group_commits",
+                "Group commits since start: `groups` committed, `grouped` transactions in them, \
+                 `regrouped` transactions run again alone after their group rolled back, \
+                 `slow` groups over 50 ms",
+            ),
+            &["kind"],
+        )?;
         let breaker_open = IntGauge::new(
             "draw_breaker_open",
             "1 while the draw circuit breaker is open or half-open",
@@ -76,6 +88,7 @@ impl Metrics {
         registry.register(Box::new(outbox_lag.clone()))?;
         registry.register(Box::new(writer_queue.clone()))?;
         registry.register(Box::new(idle_readers.clone()))?;
+        registry.register(Box::new(store_groups.clone()))?;
         registry.register(Box::new(breaker_open.clone()))?;
         Ok(Self {
             registry,
@@ -86,6 +99,7 @@ impl Metrics {
             outbox_lag,
             writer_queue,
             idle_readers,
+            store_groups,
             breaker_open,
         })
     }
@@ -145,6 +159,16 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         .set(i64::try_from(load.writer_queue).unwrap_or(i64::MAX));
     m.idle_readers
         .set(i64::try_from(load.idle_readers).unwrap_or(i64::MAX));
+    for (kind, n) in [
+        ("groups", load.groups),
+        ("grouped", load.grouped),
+        ("regrouped", load.regrouped),
+        ("slow", load.slow_groups),
+    ] {
+        m.store_groups
+            .with_label_values(&[kind])
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
     m.breaker_open.set(i64::from(app.guard.breaker_open()));
     let mut body = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut body) {

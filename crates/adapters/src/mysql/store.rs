@@ -99,6 +99,8 @@ pub(super) struct Inner {
     /// Units committed in groups, and units run alone after their group failed.
     pub(super) grouped: AtomicU64,
     pub(super) regrouped: AtomicU64,
+    /// Groups committed (several units in one transaction).
+    pub(super) group_commits: AtomicU64,
     /// Stock counters draws found missing in Redis, for the rebuild job.
     pub(super) rebuild: Arc<RebuildRequests>,
 }
@@ -165,6 +167,7 @@ impl MysqlStore {
                 deadlocks: AtomicU64::new(0),
                 grouped: AtomicU64::new(0),
                 regrouped: AtomicU64::new(0),
+                group_commits: AtomicU64::new(0),
                 rebuild: Arc::default(),
             }),
             stock: None,
@@ -526,6 +529,10 @@ impl StoreProbe for MysqlStore {
         StoreLoad {
             writer_queue: 0,
             idle_readers: self.pool().num_idle(),
+            groups: self.inner.group_commits.load(Ordering::Relaxed),
+            grouped: self.inner.grouped.load(Ordering::Relaxed),
+            regrouped: self.inner.regrouped.load(Ordering::Relaxed),
+            slow_groups: 0,
         }
     }
 }

@@ -11,6 +11,7 @@ use big_market_domain::erp::{CreditLedgerLine, ErpRepository};
 use big_market_domain::health::{OutboxStats, StoreLoad, StoreProbe};
 use big_market_domain::{Error, Result};
 use rusqlite::{OptionalExtension, params};
+use std::sync::atomic::Ordering;
 
 #[async_trait]
 impl ErpRepository for SqliteStore {
@@ -242,6 +243,7 @@ impl StoreProbe for SqliteStore {
     }
 
     fn load(&self) -> StoreLoad {
+        let stats = self.inner.writer.stats();
         StoreLoad {
             writer_queue: self.inner.writer.queued(),
             idle_readers: self
@@ -250,6 +252,10 @@ impl StoreProbe for SqliteStore {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .len(),
+            groups: stats.groups.load(Ordering::Relaxed),
+            grouped: stats.jobs.load(Ordering::Relaxed),
+            regrouped: 0,
+            slow_groups: stats.slow_groups.load(Ordering::Relaxed),
         }
     }
 }
@@ -329,5 +335,72 @@ mod tests {
             store.write(|_| Ok(())).await,
             Err(StoreError::Closed)
         ));
+    }
+
+    /// With `synchronous=FULL` the WAL is synced off the writer: concurrent writers are
+    /// all answered, every answered row is there after a reopen, and a WAL that cannot be
+    /// synced stops the store instead of answering as if the commit were safe.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn commits_synced_off_the_writer_are_answered_kept_and_a_failed_sync_stops_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        let writers = (0..200).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |c| {
+                        Ok(c.execute(
+                            "INSERT INTO big_market_meta (meta_key, meta_value) VALUES (?1, 'v')",
+                            [format!("k{i}")],
+                        )?)
+                    })
+                    .await
+            })
+        });
+        let answered = futures_util::future::join_all(writers).await;
+        assert!(
+            answered.iter().all(|r| matches!(r, Ok(Ok(1)))),
+            "{answered:?}"
+        );
+        let groups = store.load().groups;
+        assert!((1..=200).contains(&groups), "{groups} groups");
+        store.close();
+        drop(store);
+
+        let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        let kept: i64 = store
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM big_market_meta WHERE meta_key LIKE 'k%'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, 200);
+
+        // The WAL gone from under the store: the sync cannot be done, so the write is not
+        // reported as kept, and the store takes no more.
+        std::fs::remove_file(dir.path().join("t.db-wal")).unwrap();
+        let lost = store
+            .write(|c| {
+                Ok(c.execute(
+                    "INSERT INTO big_market_meta (meta_key, meta_value) VALUES ('late', 'v')",
+                    [],
+                )?)
+            })
+            .await;
+        let Err(StoreError::Io(message)) = lost else {
+            panic!("expected an unknown outcome, got {lost:?}");
+        };
+        assert!(message.contains("could not be made durable"), "{message}");
+        let after = store.write(|_| Ok(())).await;
+        assert!(
+            matches!(&after, Err(StoreError::Closed))
+                || matches!(&after, Err(StoreError::Io(m)) if m.contains("stopped after a failed sync")),
+            "{after:?}"
+        );
     }
 }

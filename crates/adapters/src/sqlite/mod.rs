@@ -146,7 +146,17 @@ impl SqliteStore {
         let mut conn = Connection::open(path)?;
         configure(&conn, &options.synchronous)?;
         migrate(&mut conn)?;
-        let writer = Writer::start(conn, options.max_batch)?;
+        // `FULL`: the writer commits without waiting for the disk and the sync thread
+        // syncs the WAL before anyone is answered (the same promise, made off the writer).
+        let wal = if options.synchronous.eq_ignore_ascii_case("FULL") {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            Some(PathBuf::from(wal))
+        } else {
+            None
+        };
+        let writer = Writer::start(conn, options.max_batch, wal)?;
         let inner = Arc::new(Inner {
             writer,
             credit_in_draw: options.credit_in_draw,

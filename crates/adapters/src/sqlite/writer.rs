@@ -8,9 +8,10 @@
 use super::StoreError;
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Delivers a job's result once the group's commit outcome is known.
@@ -19,25 +20,60 @@ type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// succeeded (keep its savepoint) and how to answer.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
 
+/// A group longer than this (its jobs plus the commit) is logged with where the time went:
+/// every draw queued behind it waited as long.
+const SLOW_GROUP: Duration = Duration::from_millis(50);
+
+/// What the writer has done since it started (for metrics).
+#[derive(Default)]
+pub(super) struct WriterStats {
+    pub(super) groups: AtomicU64,
+    pub(super) jobs: AtomicU64,
+    pub(super) slow_groups: AtomicU64,
+}
+
 pub(super) struct Writer {
     jobs: mpsc::UnboundedSender<Job>,
     /// Jobs sent and not yet taken by the thread (for metrics).
     queued: Arc<AtomicUsize>,
+    stats: Arc<WriterStats>,
     /// Set by [`Writer::close`]: the thread stops after its current group.
     stop: Arc<AtomicBool>,
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection, max_batch: usize) -> Result<Self, StoreError> {
+    /// With `wal`, the connection commits without syncing (`synchronous=NORMAL`) and a
+    /// thread of its own syncs the WAL file before each group is answered: the next group
+    /// runs while the disk flushes the last one, and nobody is answered before their
+    /// commit is on disk.
+    pub(super) fn start(
+        conn: Connection,
+        max_batch: usize,
+        wal: Option<PathBuf>,
+    ) -> Result<Self, StoreError> {
         let (jobs, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (q, st) = (queued.clone(), stop.clone());
+        let stats = Arc::new(WriterStats::default());
+        let syncer = match wal {
+            Some(path) => Some(Syncer::start(path, stop.clone())?),
+            None => None,
+        };
+        let (q, st, stats2) = (queued.clone(), stop.clone(), stats.clone());
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, max_batch.max(1), &q, &st))
+            .spawn(move || run(conn, rx, max_batch.max(1), &q, &st, &stats2, syncer))
             .map_err(|e| StoreError::Io(format!("start writer thread: {e}")))?;
-        Ok(Self { jobs, queued, stop })
+        Ok(Self {
+            jobs,
+            queued,
+            stats,
+            stop,
+        })
+    }
+
+    pub(super) fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// Jobs waiting for the thread.
@@ -107,6 +143,8 @@ fn run(
     max_batch: usize,
     queued: &AtomicUsize,
     stop: &AtomicBool,
+    stats: &WriterStats,
+    syncer: Option<Syncer>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -118,23 +156,156 @@ fn run(
             }
         }
         queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        if syncer
+            .as_ref()
+            .is_some_and(|s| s.broken.load(Ordering::SeqCst))
+        {
+            // A failed sync stopped the store: nothing more is run.
+            for job in batch.drain(..) {
+                job(None).1(Err("the store stopped after a failed sync".into()));
+            }
+            break;
+        }
+        let n = batch.len();
+        let started = Instant::now();
         let outcome = commit_group(&conn, &mut batch);
-        for finish in outcome.finishes {
-            finish(outcome.commit.clone());
+        let took = started.elapsed();
+        match (&syncer, &outcome.commit) {
+            (Some(syncer), Ok(())) => syncer.after_sync(outcome.finishes),
+            _ => {
+                for finish in outcome.finishes {
+                    finish(outcome.commit.clone());
+                }
+            }
+        }
+        stats.groups.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(n as u64, Ordering::Relaxed);
+        if took >= SLOW_GROUP {
+            stats.slow_groups.fetch_add(1, Ordering::Relaxed);
+            let wal = conn
+                .path()
+                .and_then(|p| std::fs::metadata(format!("{p}-wal")).ok())
+                .map_or(0, |m| m.len());
+            tracing::warn!(
+                jobs = n,
+                run_ms = outcome.ran.as_secs_f64() * 1e3,
+                commit_ms = (took - outcome.ran).as_secs_f64() * 1e3,
+                wal_bytes = wal,
+                "slow group commit: the draws queued behind it waited as long"
+            );
         }
         if stop.load(Ordering::SeqCst) {
             break;
         }
     }
+    // Dropping the syncer lets it answer what it holds, then end.
+    drop(syncer);
     tracing::debug!("sqlite writer stopped");
+}
+
+/// Makes committed groups durable off the writer thread: one `fdatasync` of the WAL file
+/// covers every group committed before it, so while the disk flushes, the writer runs
+/// the next groups, and a sync that finishes answers all of them.
+struct Syncer {
+    groups: std::sync::mpsc::Sender<Vec<Finish>>,
+    /// Set when a sync failed.
+    broken: Arc<AtomicBool>,
+}
+
+impl Syncer {
+    fn start(wal: PathBuf, stop: Arc<AtomicBool>) -> Result<Self, StoreError> {
+        // SQLite creates the WAL at the first read of a WAL-mode store (the migrations'
+        // `user_version`); an empty one made here would be read as an empty log.
+        let file = std::fs::File::open(&wal)
+            .or_else(|_| {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&wal)
+            })
+            .map_err(|e| StoreError::Io(format!("open {}: {e}", wal.display())))?;
+        let (groups, rx) = std::sync::mpsc::channel::<Vec<Finish>>();
+        let broken = Arc::new(AtomicBool::new(false));
+        let flag = broken.clone();
+        std::thread::Builder::new()
+            .name("sqlite-sync".into())
+            .spawn(move || sync_loop(wal, file, &rx, &stop, &flag))
+            .map_err(|e| StoreError::Io(format!("start sync thread: {e}")))?;
+        Ok(Self { groups, broken })
+    }
+
+    /// Answers `finishes` once the WAL holding their commit is on disk.
+    fn after_sync(&self, finishes: Vec<Finish>) {
+        if let Err(std::sync::mpsc::SendError(finishes)) = self.groups.send(finishes) {
+            for finish in finishes {
+                finish(Err("the store's sync thread has stopped".into()));
+            }
+        }
+    }
+}
+
+fn sync_loop(
+    wal: PathBuf,
+    mut file: std::fs::File,
+    rx: &std::sync::mpsc::Receiver<Vec<Finish>>,
+    stop: &AtomicBool,
+    broken: &AtomicBool,
+) {
+    let mut failed: Option<String> = None;
+    while let Ok(first) = rx.recv() {
+        let mut waiting = first;
+        // Everything committed so far is in the file: one sync covers it all.
+        while let Ok(more) = rx.try_recv() {
+            waiting.extend(more);
+        }
+        if failed.is_none() {
+            let started = Instant::now();
+            if let Err(e) = sync_wal(&wal, &mut file) {
+                // Linux may drop the pages a failed fsync could not write: what was
+                // committed is visible but may not be on disk. Stop the writer, so the
+                // store is reopened from what the disk holds, and say the outcome is
+                // unknown rather than "failed".
+                tracing::error!(error = %e, "syncing the WAL failed; the store stops taking writes");
+                broken.store(true, Ordering::SeqCst);
+                stop.store(true, Ordering::SeqCst);
+                failed = Some(format!(
+                    "the commit could not be made durable ({e}); whether it was kept is known once the store is reopened"
+                ));
+            } else if started.elapsed() >= SLOW_GROUP {
+                tracing::warn!(
+                    sync_ms = started.elapsed().as_secs_f64() * 1e3,
+                    jobs = waiting.len(),
+                    "slow WAL sync: the draws it answers waited as long"
+                );
+            }
+        }
+        let answer = failed.clone().map_or(Ok(()), Err);
+        for finish in waiting {
+            finish(answer.clone());
+        }
+    }
+}
+
+/// `fdatasync` of the WAL, reopening it first if SQLite replaced the file.
+fn sync_wal(wal: &Path, file: &mut std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let current = std::fs::metadata(wal)?;
+    let held = file.metadata()?;
+    if (current.dev(), current.ino()) != (held.dev(), held.ino()) {
+        *file = std::fs::File::open(wal)?;
+    }
+    file.sync_data()
 }
 
 struct GroupOutcome {
     commit: Result<(), String>,
     finishes: Vec<Finish>,
+    /// Time spent before `COMMIT` (the jobs and their savepoints).
+    ran: Duration,
 }
 
 fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
+    let started = Instant::now();
     let mut finishes = Vec::with_capacity(batch.len());
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         for job in batch.drain(..) {
@@ -143,6 +314,7 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
         return GroupOutcome {
             commit: Err(e.to_string()),
             finishes,
+            ran: started.elapsed(),
         };
     }
     let mut jobs = batch.drain(..);
@@ -177,12 +349,17 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
         }
     }
     drop(jobs);
+    let ran = started.elapsed();
     let commit = conn.execute_batch("COMMIT").map_err(|e| {
         tracing::error!(error = %e, "group commit failed; rolling back");
         let _ = conn.execute_batch("ROLLBACK");
         e.to_string()
     });
-    GroupOutcome { commit, finishes }
+    GroupOutcome {
+        commit,
+        finishes,
+        ran,
+    }
 }
 
 /// Rolls the group back (if SQLite has not already) and fails every job of it, the ones
@@ -202,6 +379,7 @@ fn abort_group(
     GroupOutcome {
         commit: Err(reason.to_string()),
         finishes,
+        ran: Duration::ZERO,
     }
 }
 

@@ -239,6 +239,7 @@ async fn run<J: Grouped>(
     let results = match together {
         Ok(results) => {
             let alone = results.iter().filter(|r| r.is_none()).count() as u64;
+            store.inner.group_commits.fetch_add(1, Ordering::Relaxed);
             store
                 .inner
                 .grouped
