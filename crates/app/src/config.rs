@@ -175,6 +175,9 @@ pub struct EmbeddedConfig {
     /// Most transactions the embedded store commits together.
     pub max_batch: usize,
     pub synchronous: Synchronous,
+    /// Largest size of the store file (MiB); writes past it answer `ERR_STORE_001` as on
+    /// a full disk. Unset: the disk is the limit.
+    pub max_size_mb: Option<u64>,
 }
 
 impl Default for EmbeddedConfig {
@@ -184,6 +187,7 @@ impl Default for EmbeddedConfig {
             sample_data: true,
             max_batch: 256,
             synchronous: Synchronous::Full,
+            max_size_mb: None,
         }
     }
 }
@@ -391,6 +395,7 @@ pub const FLAT_KEYS: &[(&str, &str)] = &[
     ("sample_data", "embedded.sample_data"),
     ("sqlite_max_batch", "embedded.max_batch"),
     ("sqlite_synchronous", "embedded.synchronous"),
+    ("sqlite_max_size_mb", "embedded.max_size_mb"),
     ("log_filter", "log.filter"),
     ("log_format", "log.format"),
     ("outbox_interval_secs", "outbox.interval_secs"),

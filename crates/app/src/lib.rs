@@ -259,6 +259,7 @@ impl Services {
                         synchronous: config.embedded.synchronous.pragma().to_owned(),
                         // Without a broker, `send_award` is consumed in this process only.
                         credit_in_draw: config.amqp.url.is_none(),
+                        max_size_mb: config.embedded.max_size_mb,
                     },
                 )
                 .with_context(|| format!("opening the embedded store {}", path.display()))?;

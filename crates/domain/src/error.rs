@@ -28,6 +28,10 @@ pub enum ResponseCode {
     ActivityOrderError,
     AwardConfigError,
     UserCreditAccountNoAvailableAmount,
+    /// Not upstream's: the embedded store has no space left (disk full or its size cap),
+    /// so the write was refused and nothing was taken. Not a breaker failure: it fails
+    /// fast and says why.
+    StoreFull,
 }
 
 impl ResponseCode {
@@ -56,6 +60,7 @@ impl ResponseCode {
             ActivityOrderError => "ERR_BIZ_009",
             AwardConfigError => "ERR_CONFIG_001",
             UserCreditAccountNoAvailableAmount => "ERR_CREDIT_001",
+            StoreFull => "ERR_STORE_001",
         }
     }
 
@@ -84,6 +89,7 @@ impl ResponseCode {
             ActivityOrderError => "用户抽奖单已使用过，不可重复抽奖",
             AwardConfigError => "award_config 配置不是一个范围值，如 1,100",
             UserCreditAccountNoAvailableAmount => "用户积分账户额度不足",
+            StoreFull => "存储空间不足",
         }
     }
 }

@@ -26,7 +26,7 @@ pub(crate) struct SqliteTx<'c> {
 }
 
 pub(super) fn internal(e: rusqlite::Error) -> Error {
-    Error::internal(e)
+    super::error::sqlite_error(e)
 }
 
 /// Which UNIQUE index a violation hit, from SQLite's message

@@ -61,6 +61,10 @@ pub struct SqliteOptions {
     /// process: no broker carries `send_award` to other consumers). Saves the writer two
     /// transactions per such draw; the rows are those of a delivered message.
     pub credit_in_draw: bool,
+    /// Largest size of the store file in MiB (`PRAGMA max_page_count` of the writer);
+    /// writes past it are refused as on a full disk (`ERR_STORE_001`), keeping the
+    /// disk's last space for the WAL and the logs. `None`: the disk is the limit.
+    pub max_size_mb: Option<u64>,
 }
 
 impl Default for SqliteOptions {
@@ -69,6 +73,7 @@ impl Default for SqliteOptions {
             max_batch: 256,
             synchronous: "FULL".into(),
             credit_in_draw: false,
+            max_size_mb: None,
         }
     }
 }
@@ -143,9 +148,22 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Io(format!("create {}: {e}", dir.display())))?;
         }
+        probe_writable(path)?;
         let mut conn = Connection::open(path)?;
         configure(&conn, &options.synchronous)?;
         migrate(&mut conn)?;
+        if let Some(mb) = options.max_size_mb {
+            let page: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let wanted = (mb * 1024 * 1024 / page.max(1)).max(1);
+            // SQLite never sets the limit below the pages already used.
+            let set: u64 =
+                conn.query_row(&format!("PRAGMA max_page_count = {wanted}"), [], |r| {
+                    r.get(0)
+                })?;
+            if set > wanted {
+                tracing::warn!(path = %path.display(), max_size_mb = mb, "the store is already larger than its size limit; writes that need space are refused");
+            }
+        }
         // `FULL`: the writer commits without waiting for the disk and the sync thread
         // syncs the WAL before anyone is answered (the same promise, made off the writer).
         let wal = if options.synchronous.eq_ignore_ascii_case("FULL") {
@@ -234,6 +252,36 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Io(format!("read task failed: {e}")))?
+    }
+}
+
+/// Fails with a message naming the path when the store cannot be written: a read-only
+/// directory (SQLite needs to create its `-wal` and `-shm` files there) or a read-only
+/// store file would otherwise start a server whose every draw fails. Probes with real
+/// writes, since permission bits do not stop root (a read-only mount or an immutable
+/// file does).
+fn probe_writable(path: &Path) -> Result<(), StoreError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(".big-market-write-probe");
+    let written = std::fs::write(&probe, b"probe");
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|e| {
+        StoreError::Io(format!(
+            "the data directory {} is not writable ({e}); the embedded store needs to \
+             create files there",
+            dir.display()
+        ))
+    })?;
+    match std::fs::OpenOptions::new().append(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::Io(format!(
+            "the store file {} is not writable ({e})",
+            path.display()
+        ))),
     }
 }
 

@@ -15,10 +15,36 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Delivers a job's result once the group's commit outcome is known.
-type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// Runs a job (or, given `None`, reports that it could not run); returns whether it
-/// succeeded (keep its savepoint) and how to answer.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+type Finish = Box<dyn FnOnce(Result<(), Failed>) + Send>;
+/// Runs a job (or, given `None`, reports that it could not run); returns how it ended
+/// (keep its savepoint or not) and how to answer.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (Ran, Finish) + Send>;
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Ok,
+    Failed,
+    /// Failed because the store could not grow (`SQLITE_FULL`).
+    Full,
+}
+
+/// Why a group did not commit.
+#[derive(Debug, Clone)]
+struct Failed {
+    /// For want of space: the callers are told the store is full, not that it broke.
+    full: bool,
+    reason: String,
+}
+
+impl Failed {
+    fn sqlite(e: &rusqlite::Error) -> Self {
+        Self {
+            full: super::error::is_full(e),
+            reason: e.to_string(),
+        }
+    }
+}
 
 /// A group longer than this (its jobs plus the commit) is logged with where the time went:
 /// every draw queued behind it waited as long.
@@ -90,7 +116,7 @@ impl Writer {
     pub(super) fn close(&self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wakes the thread if it is waiting for a job.
-        let noop: Job = Box::new(|_| (true, Box::new(|_| {})));
+        let noop: Job = Box::new(|_| (Ran::Ok, Box::new(|_| {})));
         self.queued.fetch_add(1, Ordering::Relaxed);
         if self.jobs.send(noop).is_err() {
             self.queued.fetch_sub(1, Ordering::Relaxed);
@@ -118,15 +144,20 @@ impl Writer {
                     .unwrap_or_else(|_| Err(StoreError::Io("a store transaction panicked".into()))),
                 None => Err(StoreError::Io("the transaction could not start".into())),
             };
-            let ok = result.is_ok();
+            let ran = match &result {
+                Ok(_) => Ran::Ok,
+                Err(e) if e.is_full() => Ran::Full,
+                Err(_) => Ran::Failed,
+            };
             let finish: Finish = Box::new(move |commit| {
                 let answer = match commit {
                     Ok(()) => result,
-                    Err(e) => Err(StoreError::Io(format!("commit failed: {e}"))),
+                    Err(e) if e.full => Err(StoreError::Full(e.reason)),
+                    Err(e) => Err(StoreError::Io(format!("commit failed: {}", e.reason))),
                 };
                 let _ = tx.send(answer);
             });
-            (ok, finish)
+            (ran, finish)
         });
         self.queued.fetch_add(1, Ordering::Relaxed);
         if self.jobs.send(job).is_err() {
@@ -298,7 +329,7 @@ fn sync_wal(wal: &Path, file: &mut std::fs::File) -> std::io::Result<()> {
 }
 
 struct GroupOutcome {
-    commit: Result<(), String>,
+    commit: Result<(), Failed>,
     finishes: Vec<Finish>,
     /// Time spent before `COMMIT` (the jobs and their savepoints).
     ran: Duration,
@@ -312,7 +343,7 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
             finishes.push(job(None).1);
         }
         return GroupOutcome {
-            commit: Err(e.to_string()),
+            commit: Err(Failed::sqlite(&e)),
             finishes,
             ran: started.elapsed(),
         };
@@ -320,7 +351,7 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
     let mut jobs = batch.drain(..);
     for job in jobs.by_ref() {
         let savepoint = conn.execute_batch("SAVEPOINT job");
-        let (ok, finish) = match savepoint {
+        let (ran, finish) = match savepoint {
             Ok(()) => job(Some(conn)),
             Err(_) => job(None),
         };
@@ -334,10 +365,13 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
                 conn,
                 jobs,
                 finishes,
-                "the transaction was rolled back by the store",
+                Failed {
+                    full: ran == Ran::Full,
+                    reason: "the transaction was rolled back by the store".into(),
+                },
             );
         }
-        let end = if ok {
+        let end = if ran == Ran::Ok {
             conn.execute_batch("RELEASE job")
         } else {
             conn.execute_batch("ROLLBACK TO job; RELEASE job")
@@ -345,7 +379,9 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
         if let Err(e) = end {
             // A job's writes that cannot be undone must not be committed with the others.
             tracing::error!(error = %e, "savepoint could not be closed; failing the group");
-            return abort_group(conn, jobs, finishes, &format!("savepoint: {e}"));
+            let mut failed = Failed::sqlite(&e);
+            failed.reason = format!("savepoint: {e}");
+            return abort_group(conn, jobs, finishes, failed);
         }
     }
     drop(jobs);
@@ -353,7 +389,7 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>) -> GroupOutcome {
     let commit = conn.execute_batch("COMMIT").map_err(|e| {
         tracing::error!(error = %e, "group commit failed; rolling back");
         let _ = conn.execute_batch("ROLLBACK");
-        e.to_string()
+        Failed::sqlite(&e)
     });
     GroupOutcome {
         commit,
@@ -368,7 +404,7 @@ fn abort_group(
     conn: &Connection,
     rest: impl Iterator<Item = Job>,
     mut finishes: Vec<Finish>,
-    reason: &str,
+    failed: Failed,
 ) -> GroupOutcome {
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
@@ -377,7 +413,7 @@ fn abort_group(
         finishes.push(job(None).1);
     }
     GroupOutcome {
-        commit: Err(reason.to_string()),
+        commit: Err(failed),
         finishes,
         ran: Duration::ZERO,
     }
@@ -395,12 +431,13 @@ mod tests {
         Box::new(move |conn| {
             let ok = conn.map(f).unwrap_or(false);
             let finish: Finish = Box::new(move |commit| {
-                answers
-                    .lock()
-                    .unwrap()
-                    .push(if ok { commit } else { Err("job failed".into()) });
+                answers.lock().unwrap().push(if ok {
+                    commit.map_err(|e| e.reason)
+                } else {
+                    Err("job failed".into())
+                });
             });
-            (ok, finish)
+            (if ok { Ran::Ok } else { Ran::Failed }, finish)
         })
     }
 
@@ -469,5 +506,43 @@ mod tests {
         assert_eq!(answers.len(), 3);
         assert!(answers.iter().all(|a| a.is_err()), "{answers:?}");
         assert!(conn.is_autocommit());
+    }
+
+    /// A store at its size limit refuses a write as full (an error users are told as
+    /// such, not an internal failure), smaller writes still fit, and once pages are freed
+    /// the refused write succeeds on the same connection.
+    #[tokio::test]
+    async fn a_full_store_refuses_as_full_and_recovers_when_space_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("t.db")).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE ballast (b BLOB);")
+            .unwrap();
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages + 8)
+            .unwrap();
+        let writer = Writer::start(conn, 16).unwrap();
+        let blob = |bytes: usize| {
+            move |c: &Connection| -> Result<(), StoreError> {
+                c.execute("INSERT INTO ballast VALUES (zeroblob(?1))", [bytes])?;
+                Ok(())
+            }
+        };
+        let full = writer.submit(None, blob(64 * 1024)).await.unwrap_err();
+        assert!(full.is_full(), "{full:?}");
+        assert_eq!(
+            big_market_domain::Error::from(full).code(),
+            big_market_domain::ResponseCode::StoreFull
+        );
+        writer.submit(None, blob(16 * 1024)).await.unwrap();
+        let full = writer.submit(None, blob(24 * 1024)).await.unwrap_err();
+        assert!(full.is_full(), "{full:?}");
+        writer
+            .submit(None, |c| Ok(c.execute("DELETE FROM ballast", [])?))
+            .await
+            .unwrap();
+        writer.submit(None, blob(24 * 1024)).await.unwrap();
+        writer.close();
     }
 }

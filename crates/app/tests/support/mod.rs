@@ -1028,3 +1028,111 @@ impl Drop for PrivateRedis {
         let _ = self.child.wait();
     }
 }
+
+/// `big-market serve` on `dir` that is expected to stop by itself: its exit status and
+/// its standard error, failing the test if it is still running after `limit`.
+pub async fn serve_until_exit(
+    dir: &Path,
+    env: &[(String, String)],
+    limit: Duration,
+) -> (std::process::ExitStatus, String) {
+    let err = tempfile::NamedTempFile::new().expect("stderr file");
+    let mut child = binary()
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("BIG_MARKET_LOG_FILTER", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(err.reopen().expect("stderr file"))
+        .spawn()
+        .expect("server starts");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("child status") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "serve still running after {limit:?}:\n{}",
+                std::fs::read_to_string(err.path()).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    (
+        status,
+        std::fs::read_to_string(err.path()).unwrap_or_default(),
+    )
+}
+
+/// The embedded store of a server started on `dir`, opened beside it.
+pub fn open_store(dir: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(dir.join("big-market.db")).expect("open store");
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn
+}
+
+fn store_rows<T>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    f: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let mut stmt = conn.prepare(sql).expect(sql);
+    stmt.query_map([], f)
+        .expect(sql)
+        .collect::<Result<_, _>>()
+        .expect(sql)
+}
+
+/// The embedded store's rows of one activity (its strategy and SKU), in the shape of
+/// the production snapshot.
+pub fn embedded_snapshot(
+    conn: &rusqlite::Connection,
+    activity: i64,
+    strategy: i64,
+    sku: i64,
+) -> Snapshot {
+    let one = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
+    Snapshot {
+        orders: store_rows(
+            conn,
+            &format!("SELECT user_id, order_id, order_state FROM user_raffle_order WHERE activity_id = {activity}"),
+            |r| Ok(RaffleOrder { user: r.get(0)?, order_id: r.get(1)?, state: r.get(2)? }),
+        ),
+        accounts: store_rows(
+            conn,
+            &format!("SELECT user_id, total_count, total_count_surplus FROM raffle_activity_account WHERE activity_id = {activity}"),
+            |r| Ok(Account { user: r.get(0)?, total: r.get(1)?, surplus: r.get(2)? }),
+        ),
+        records: store_rows(
+            conn,
+            &format!("SELECT user_id, order_id, award_id, award_state, delivery_note FROM user_award_record WHERE activity_id = {activity}"),
+            |r| Ok(AwardRecord { user: r.get(0)?, order_id: r.get(1)?, award_id: r.get(2)?, state: r.get(3)?, note: r.get(4)? }),
+        ),
+        tasks: store_rows(conn, "SELECT user_id, topic, message, state, attempts FROM task", |r| {
+            Ok(Task::new(r.get(0)?, r.get(1)?, &r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
+        }),
+        credit_orders: store_rows(
+            conn,
+            "SELECT user_id, out_business_no, CAST(ROUND(CAST(trade_amount AS REAL) * 100) AS INTEGER) FROM user_credit_order",
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        ),
+        credit_accounts: store_rows(
+            conn,
+            "SELECT user_id, CAST(ROUND(CAST(total_amount AS REAL) * 100) AS INTEGER),
+                    CAST(ROUND(CAST(available_amount AS REAL) * 100) AS INTEGER) FROM user_credit_account",
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        ),
+        award_surplus: store_rows(
+            conn,
+            &format!("SELECT award_id, award_count_surplus FROM strategy_award WHERE strategy_id = {strategy}"),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .into_iter()
+        .collect(),
+        sku_orders: one(&format!("SELECT COUNT(*) FROM raffle_activity_order WHERE sku = {sku}")),
+        sku_surplus: one(&format!("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = {sku}")),
+    }
+}
