@@ -3,7 +3,7 @@
 //! cannot free a lock someone else now holds.
 //!
 //! Keys: `P lock_{name}` for business locks, `P big-market-{job}` for job leadership
-//! (upstream's `big-market-{JobName}`).
+//! (upstream's `big-market-{JobName}`). The value names the holder: `{host}:{pid}:{random}`.
 
 use super::RedisConn;
 use super::{Result, check_prefix};
@@ -133,10 +133,21 @@ impl Drop for LockGuard {
     }
 }
 
+/// `{host}:{pid}:{random}`: unique per acquisition, and it names the holder, so an
+/// operator (or a test) reading the key sees which process holds a lease.
 fn new_token() -> String {
     let bytes: [u8; 16] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{}:{random}", *HOST, std::process::id())
 }
+
+static HOST: LazyLock<String> = LazyLock::new(|| {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().replace(':', "_"))
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+});
 
 /// Milliseconds for `PX`, at least 1 (Redis rejects 0).
 fn ttl_ms(ttl: Duration) -> u64 {

@@ -1136,3 +1136,309 @@ pub fn embedded_snapshot(
         sku_surplus: one(&format!("SELECT stock_count_surplus FROM raffle_activity_sku WHERE sku = {sku}")),
     }
 }
+impl Server {
+    /// The process id (what a lease token names as its holder).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, `KILL`, …) to the process.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+}
+
+/// A RabbitMQ node of the test's own (its ports, a temporary data directory, no
+/// plugins), which the test may stop and start again on the same data; killed with its
+/// process group when dropped, even when the test fails.
+pub struct PrivateRabbit {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub port: u16,
+    dist_port: u16,
+    /// `amqp://guest:guest@127.0.0.1:{port}/%2f`.
+    pub url: String,
+}
+
+impl PrivateRabbit {
+    /// Starts a node listening for AMQP on `port` (Erlang distribution on `dist_port`)
+    /// and waits until it takes a connection.
+    pub async fn start(port: u16, dist_port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("enabled_plugins"), "").expect("plugins file");
+        let mut rabbit = Self {
+            child: None,
+            dir,
+            port,
+            dist_port,
+            url: format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+        };
+        rabbit.start_again().await;
+        rabbit
+    }
+
+    /// Starts the node on its data directory (durable queues and persistent messages of
+    /// the last run come back) and waits until it takes an AMQP connection.
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the node is running");
+        use std::os::unix::process::CommandExt;
+        let dir = self.dir.path();
+        let binary = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+        let child = Command::new(binary)
+            // The Erlang cookie is created in (and read from) $HOME.
+            .env("HOME", dir)
+            .env(
+                "RABBITMQ_NODENAME",
+                format!("bmtest{}@localhost", self.port),
+            )
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", dir.join("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
+            .env("RABBITMQ_CONFIG_FILE", dir.join("no-config"))
+            .env(
+                "RABBITMQ_ADVANCED_CONFIG_FILE",
+                dir.join("no-advanced.config"),
+            )
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("this test starts its own RabbitMQ ({binary}): {e}"));
+        self.child = Some(child);
+        let options = AmqpOptions {
+            prefix: "probe.".into(),
+            topics: Vec::new(),
+            ..AmqpOptions::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(bus) = AmqpBus::connect(&self.url, options.clone()).await {
+                bus.close_publisher().await;
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "RabbitMQ on {} exited with {status}: {}",
+                    self.port,
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "RabbitMQ on {} did not start: {}",
+                self.port,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the node as `rabbitmqctl stop` does (SIGTERM: a clean shutdown) and waits
+    /// until it has exited.
+    pub async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("child status").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "RabbitMQ on {} did not stop",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Whatever the script left behind (epmd is shared and not in the group).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        // The AMQP port closes with the node.
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "port {} still open", self.port);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The node's log (last 4000 characters).
+    pub fn log(&self) -> String {
+        let path = self
+            .dir
+            .path()
+            .join("log")
+            .join(format!("bmtest{}@localhost.log", self.port));
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        let start = log.len().saturating_sub(4000);
+        log.get(start..).unwrap_or_default().to_owned()
+    }
+}
+
+impl Drop for PrivateRabbit {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A stand-in for the external account service (`openai_use_count` prizes): answers
+/// `adjust_quota` with `0000` and records every call with its `Idempotency-Key`, so a
+/// test can tell how often each award was sent and apply each key once, as the real
+/// service must.
+pub struct AccountService {
+    pub url: String,
+    /// Every call in order: `(idempotency key, openid, quota)`.
+    calls: Arc<Mutex<Vec<(String, String, i64)>>>,
+    /// How long each answer is held back, in ms (keeps deliveries in flight).
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    task: AbortHandle,
+}
+
+impl AccountService {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind account service");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let calls: Arc<Mutex<Vec<(String, String, i64)>>> = Arc::default();
+        let delay_ms: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let (c, d) = (calls.clone(), delay_ms.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (c, d) = (c.clone(), d.clone());
+                tokio::spawn(async move {
+                    let _ = serve_adjust_quota(stream, c, d).await;
+                });
+            }
+        });
+        Self {
+            url,
+            calls,
+            delay_ms,
+            task: task.abort_handle(),
+        }
+    }
+
+    /// The child's configuration pointing the `openai_use_count` prizes here.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("BIG_MARKET_OPENAI_API_HOST", self.url.clone()),
+            ("BIG_MARKET_OPENAI_APP_ID", "test".into()),
+            ("BIG_MARKET_OPENAI_APP_TOKEN", "test".into()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .to_vec()
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(
+            u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+
+    pub fn calls(&self) -> Vec<(String, String, i64)> {
+        self.calls.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for AccountService {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One HTTP/1.1 request per connection (`Connection: close`): reads the head and the
+/// body, records the call, answers `0000`.
+async fn serve_adjust_quota(
+    mut stream: TcpStream,
+    calls: Arc<Mutex<Vec<(String, String, i64)>>>,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head_end, length) = loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            break (i + 4, length);
+        }
+    };
+    while buf.len() < head_end + length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let key = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("idempotency-key")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&buf[head_end..head_end + length]).unwrap_or_default();
+    // Recorded on arrival: a caller killed before the answer still counts as a send.
+    calls.lock().expect("lock").push((
+        key,
+        body["openid"].as_str().unwrap_or_default().to_owned(),
+        body["increaseQuota"].as_i64().unwrap_or(0),
+    ));
+    let delay = delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let answer = r#"{"code":"0000","info":"ok"}"#;
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+        answer.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// libfaketime's preload library (Debian's `faketime` package), for a child whose clock
+/// must run off this machine's.
+pub fn libfaketime() -> String {
+    let candidates = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/faketime/libfaketimeMT.so.1",
+    ];
+    candidates
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .map(|p| (*p).to_owned())
+        .unwrap_or_else(|| {
+            panic!("libfaketime is missing (apt-get install faketime): looked in {candidates:?}")
+        })
+}
