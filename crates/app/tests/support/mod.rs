@@ -1028,3 +1028,6 @@ impl Drop for PrivateRedis {
         let _ = self.child.wait();
     }
 }
+
+/// Private MariaDB servers and Redis Clusters (also included by the API suite).
+pub mod servers;
