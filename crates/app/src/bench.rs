@@ -2,7 +2,9 @@
 //!
 //! It recharges many distinct users first (one SKU recharge each through the additive
 //! `sku_recharge` endpoint), then keeps `connections` requests in flight, cycling through
-//! the users, and reports draws/s, latency percentiles and every non-`0000` code.
+//! the users, and reports draws/s, latency percentiles and every non-`0000` code. Given
+//! several nodes of one deployment, it spreads the connections over them in turn (a load
+//! balancer's round robin), so 1, 2 and 3 nodes are measured the same way.
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -13,8 +15,9 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Base URL of the service, e.g. `http://127.0.0.1:8091`.
-    pub url: String,
+    /// Base URLs of the service's nodes, e.g. `http://127.0.0.1:8091`: connection *i*
+    /// goes to node *i* mod their number; set-up goes through the first.
+    pub urls: Vec<String>,
     pub connections: usize,
     pub users: usize,
     pub activity_id: i64,
@@ -227,14 +230,25 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         .pool_max_idle_per_host(options.connections)
         .timeout(Duration::from_secs(30))
         .build()?;
-    let base = options.url.trim_end_matches('/').to_owned();
-    let url = reqwest::Url::parse(&base).context("--url")?;
-    anyhow::ensure!(url.scheme() == "http", "--url must be http://host:port");
-    let addr = format!(
-        "{}:{}",
-        url.host_str().context("--url has no host")?,
-        url.port_or_known_default().unwrap_or(80)
-    );
+    anyhow::ensure!(!options.urls.is_empty(), "give at least one --url");
+    let mut bases = Vec::new();
+    let mut addrs = Vec::new();
+    for u in &options.urls {
+        let base = u.trim_end_matches('/').to_owned();
+        let url = reqwest::Url::parse(&base).with_context(|| format!("--url {u}"))?;
+        anyhow::ensure!(
+            url.scheme() == "http",
+            "--url must be http://host:port, not {u}"
+        );
+        addrs.push(format!(
+            "{}:{}",
+            url.host_str()
+                .with_context(|| format!("--url {u} has no host"))?,
+            url.port_or_known_default().unwrap_or(80)
+        ));
+        bases.push(base);
+    }
+    let base = bases[0].clone();
     let run_id: u32 = rand::random();
     let users: Arc<Vec<String>> = Arc::new(
         (0..options.users)
@@ -257,6 +271,20 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         .json::<Value>()
         .await?;
     anyhow::ensure!(armory["code"] == "0000", "armory failed: {armory}");
+    // Every node warms its own caches, as a deployment's start-up does.
+    for other in &bases[1..] {
+        let v = client
+            .get(format!(
+                "{other}/api/v1/raffle/activity/armory?activityId={}",
+                options.activity_id
+            ))
+            .send()
+            .await
+            .with_context(|| format!("is the node at {other} running?"))?
+            .json::<Value>()
+            .await?;
+        anyhow::ensure!(v["code"] == "0000", "armory on {other} failed: {v}");
+    }
     {
         let (client, users, url, sku) = (
             client.clone(),
@@ -283,7 +311,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
                 options.connections
             );
             let request = |_| get("/health");
-            let phase = load(&addr, options.connections, u64::MAX, duration, request).await?;
+            let phase = load(&addrs, options.connections, u64::MAX, duration, request).await?;
             Some(phase.with_success("ok"))
         }
         None => None,
@@ -302,7 +330,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         post_json("/api/v1/raffle/activity/draw", &body)
     };
     let draws = load(
-        &addr,
+        &addrs,
         options.connections,
         options.draws,
         options.duration,
@@ -315,7 +343,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
         (Some(before), Some(after)) => Some(after.since(before)),
         _ => None,
     };
-    let drained = drain(&client, &base, options.drain).await;
+    let drained = drain(&client, &bases, options.drain).await;
     Ok(BenchReport {
         baseline,
         processes,
@@ -414,10 +442,10 @@ async fn answer(
     }
 }
 
-/// Keeps `connections` connections busy with the requests made by `request(i)` until
-/// `limit` requests were sent or `duration` passed.
+/// Keeps `connections` connections (spread over `addrs` in turn) busy with the requests
+/// made by `request(i)` until `limit` requests were sent or `duration` passed.
 async fn load<F>(
-    addr: &str,
+    addrs: &[String],
     connections: usize,
     limit: u64,
     duration: Duration,
@@ -426,17 +454,18 @@ async fn load<F>(
 where
     F: Fn(u64) -> BenchRequest + Send + Sync + 'static,
 {
-    let host = hyper::header::HeaderValue::from_str(addr)?;
     let mut senders = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        senders.push(connect(addr).await?);
+    for i in 0..connections {
+        let addr = &addrs[i % addrs.len()];
+        let host = hyper::header::HeaderValue::from_str(addr)?;
+        senders.push((connect(addr).await?, host));
     }
     let request = Arc::new(request);
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + duration;
     let mut workers = Vec::new();
-    for mut sender in senders {
+    for (mut sender, host) in senders {
         let (request, next, host) = (request.clone(), next.clone(), host.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -602,12 +631,17 @@ fn proc_rss_kib(pid: u32) -> anyhow::Result<u64> {
         .context("no VmRSS")
 }
 
-/// Waits for `/metrics` to show no outbox task waiting (`create` or `fail`).
-async fn drain(client: &reqwest::Client, base: &str, window: Duration) -> Result<Duration, String> {
+/// Waits for `/metrics` to show no outbox task waiting (`create` or `fail`) on any node
+/// that reports the outbox (the job's leader does; the others may not).
+async fn drain(
+    client: &reqwest::Client,
+    bases: &[String],
+    window: Duration,
+) -> Result<Duration, String> {
     let start = Instant::now();
     let mut left;
     loop {
-        left = pending_tasks(client, base).await;
+        left = pending_on_nodes(client, bases).await;
         match &left {
             Ok(0) => return Ok(start.elapsed()),
             Ok(_) | Err(_) if start.elapsed() >= window => break,
@@ -618,6 +652,19 @@ async fn drain(client: &reqwest::Client, base: &str, window: Duration) -> Result
         Ok(n) => format!("{n} tasks still waiting {window:?} after the load"),
         Err(e) => format!("could not read the outbox from /metrics: {e}"),
     })
+}
+
+/// The most tasks waiting that a node reports; an error when none reports the outbox.
+async fn pending_on_nodes(client: &reqwest::Client, bases: &[String]) -> anyhow::Result<i64> {
+    let mut most: Option<i64> = None;
+    let mut last_error = None;
+    for base in bases {
+        match pending_tasks(client, base).await {
+            Ok(n) => most = Some(most.map_or(n, |m| m.max(n))),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    most.ok_or_else(|| last_error.unwrap_or_else(|| anyhow::anyhow!("no node")))
 }
 
 async fn metrics_text(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {

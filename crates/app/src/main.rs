@@ -89,9 +89,10 @@ enum Command {
     },
     /// Load-test `POST activity/draw` of a running service over HTTP.
     Bench {
-        /// Base URL of the service.
-        #[arg(long, default_value = "http://127.0.0.1:8091")]
-        url: String,
+        /// Base URL of the service; repeat it for several nodes of one deployment (the
+        /// connections are spread over them in turn).
+        #[arg(long = "url", default_value = "http://127.0.0.1:8091")]
+        urls: Vec<String>,
         /// Requests kept in flight.
         #[arg(long, default_value_t = 64)]
         connections: usize,
@@ -388,7 +389,7 @@ async fn main() -> anyhow::Result<()> {
             big_market::campaign_cli::run(&services, command).await
         }
         Command::Bench {
-            url,
+            urls,
             connections,
             users,
             activity,
@@ -400,7 +401,7 @@ async fn main() -> anyhow::Result<()> {
             drain,
         } => {
             let report = big_market::bench::run(big_market::bench::BenchOptions {
-                url,
+                urls,
                 connections: connections.max(1),
                 users: users.max(1),
                 activity_id: activity,

@@ -1,8 +1,12 @@
 //! The harness: a real server on a random port over a fresh world per test, on the
-//! backend `TEST_BACKEND` names: `embedded` (default: a SQLite file in a temp dir) or
+//! backend `TEST_BACKEND` names: `embedded` (default: a SQLite file in a temp dir),
 //! `mysql` (MariaDB/MySQL at `TEST_MYSQL_URL`, Redis at `TEST_REDIS_URL`, RabbitMQ at
 //! `TEST_AMQP_URL`: fresh databases, Redis key prefix and queue prefix per test, removed
-//! when the test's last handle on them is dropped).
+//! when the test's last handle on them is dropped) or `mysql-cluster`: three nodes per
+//! test, requests sent to them in turn, user database 1 beside the config database at
+//! `TEST_MYSQL_URL` and user database 2 on a private MariaDB server (port 3320), Redis a
+//! private three-master cluster (ports 7011–7013). The private servers are started once
+//! per test process and killed when it ends.
 
 use big_market::config::{Config, Secret};
 use big_market::{Application, Seams, Store};
@@ -23,6 +27,8 @@ use std::time::Duration;
 pub enum Backend {
     Embedded,
     Mysql,
+    /// Three nodes on two MariaDB servers and a Redis Cluster.
+    MysqlCluster,
 }
 
 /// `TEST_BACKEND`: unset or `embedded`, or `mysql`. Anything else stops the run (a typo
@@ -31,8 +37,77 @@ pub fn backend() -> Backend {
     match std::env::var("TEST_BACKEND").as_deref() {
         Err(_) | Ok("") | Ok("embedded") => Backend::Embedded,
         Ok("mysql") => Backend::Mysql,
-        Ok(other) => panic!("TEST_BACKEND={other:?}: use `embedded` or `mysql`"),
+        Ok("mysql-cluster") => Backend::MysqlCluster,
+        Ok(other) => panic!("TEST_BACKEND={other:?}: use `embedded`, `mysql` or `mysql-cluster`"),
     }
+}
+
+/// How many nodes each test's server is: three on `mysql-cluster`, else one.
+pub fn node_count() -> usize {
+    if backend() == Backend::MysqlCluster {
+        3
+    } else {
+        1
+    }
+}
+
+#[path = "../support/servers.rs"]
+mod servers;
+
+const CLUSTER_MARIADB_PORT: u16 = 3320;
+const CLUSTER_REDIS_PORTS: [u16; 3] = [7011, 7012, 7013];
+
+/// The private servers of `mysql-cluster`, shared by the process's tests.
+struct ClusterServers {
+    mariadb_url: String,
+    seeds: Vec<String>,
+    _guards: Vec<servers::Guard>,
+}
+
+/// Starts the private servers on first use. Kept in a static, they are never dropped:
+/// a watchdog shell kills them when this process ends, and the next run kills whatever
+/// its pid file still names before starting fresh ones.
+fn cluster_servers() -> &'static ClusterServers {
+    static SERVERS: std::sync::OnceLock<ClusterServers> = std::sync::OnceLock::new();
+    SERVERS.get_or_init(|| {
+        std::thread::spawn(|| {
+            let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let (dir, pid_file) = (tmp.join("api-cluster"), tmp.join("api-cluster.pids"));
+            servers::kill_recorded(&pid_file);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("private servers' directory");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let mut guards = vec![];
+            rt.block_on(async {
+                let mariadb_dir = dir.join("mariadb");
+                std::fs::create_dir_all(&mariadb_dir).expect("mariadb dir");
+                let mariadb = servers::private_mariadb(&mariadb_dir, CLUSTER_MARIADB_PORT).await;
+                servers::record_pid(&pid_file, &mariadb);
+                guards.push(mariadb);
+                for node in servers::private_cluster(&dir.join("redis"), CLUSTER_REDIS_PORTS).await
+                {
+                    servers::record_pid(&pid_file, &node);
+                    guards.push(node);
+                }
+            });
+            for g in &guards {
+                g.killed_after_this_process(&dir);
+            }
+            ClusterServers {
+                mariadb_url: format!("mysql://root@127.0.0.1:{CLUSTER_MARIADB_PORT}"),
+                seeds: CLUSTER_REDIS_PORTS
+                    .iter()
+                    .map(|p| format!("redis://127.0.0.1:{p}"))
+                    .collect(),
+                _guards: guards,
+            }
+        })
+        .join()
+        .expect("mysql-cluster: the private MariaDB server and Redis Cluster start")
+    })
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -58,8 +133,12 @@ struct Servers {
 #[derive(Clone)]
 struct Names {
     mysql_url: String,
+    /// `mysql-cluster`: the server of each user database.
+    shard_urls: Vec<String>,
     database: String,
     redis_url: String,
+    /// `mysql-cluster`: the cluster's masters (instead of `redis_url`).
+    cluster_urls: Vec<String>,
     redis_prefix: String,
     amqp_url: String,
     amqp_prefix: String,
@@ -68,13 +147,25 @@ struct Names {
 impl World {
     fn fresh() -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        let servers = (backend() == Backend::Mysql).then(|| {
+        let servers = (backend() != Backend::Embedded).then(|| {
             let (pid, n) = (std::process::id(), rand::random::<u32>() % 1_000_000);
+            let mysql_url = env_or("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306");
+            let (shard_urls, cluster_urls) = if backend() == Backend::MysqlCluster {
+                let private = cluster_servers();
+                (
+                    vec![mysql_url.clone(), private.mariadb_url.clone()],
+                    private.seeds.clone(),
+                )
+            } else {
+                (vec![], vec![])
+            };
             Arc::new(Servers {
                 names: Names {
-                    mysql_url: env_or("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306"),
+                    mysql_url,
+                    shard_urls,
                     database: format!("bmt_{pid}_{n}"),
                     redis_url: env_or("TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+                    cluster_urls,
                     redis_prefix: format!("bmt:{pid}:{n}:"),
                     amqp_url: env_or("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
                     amqp_prefix: format!("bmt{pid}_{n}."),
@@ -91,7 +182,12 @@ impl World {
         if let Some(s) = self.servers.as_ref().map(|s| &s.names) {
             config.mysql.url = Some(Secret(s.mysql_url.clone()));
             config.mysql.database = s.database.clone();
-            config.redis.url = Some(Secret(s.redis_url.clone()));
+            config.mysql.shard_urls = s.shard_urls.iter().cloned().map(Secret).collect();
+            if s.cluster_urls.is_empty() {
+                config.redis.url = Some(Secret(s.redis_url.clone()));
+            } else {
+                config.redis.cluster_urls = s.cluster_urls.iter().cloned().map(Secret).collect();
+            }
             config.redis.prefix = s.redis_prefix.clone();
             config.amqp.url = Some(Secret(s.amqp_url.clone()));
             config.amqp.prefix = s.amqp_prefix.clone();
@@ -107,6 +203,10 @@ impl World {
         let options = config.mysql().expect("the mysql backend sets mysql_url");
         sweep_dead_runs(&s.names.mysql_url, &s.names.redis_url).await;
         if upstream_schema() {
+            assert!(
+                s.names.shard_urls.is_empty(),
+                "TEST_MYSQL_SCHEMA=upstream is for TEST_BACKEND=mysql only"
+            );
             from_upstream_dumps(&options, clock).await;
         }
         let sample = SampleData::upstream().with_open_activities(clock.now().datetime());
@@ -127,6 +227,7 @@ impl Names {
     fn options(&self) -> MysqlOptions {
         MysqlOptions {
             url: self.mysql_url.clone(),
+            shard_urls: self.shard_urls.clone(),
             database: self.database.clone(),
             ..MysqlOptions::default()
         }
@@ -159,10 +260,15 @@ impl Names {
                 Err(e) => eprintln!("clean-up: {e}"),
             }
         }
-        if let Err(e) =
-            delete_redis_keys(&self.redis_url, |k| k.starts_with(&self.redis_prefix)).await
-        {
-            eprintln!("clean-up: redis keys {}*: {e}", self.redis_prefix);
+        let redis_nodes = if self.cluster_urls.is_empty() {
+            std::slice::from_ref(&self.redis_url)
+        } else {
+            self.cluster_urls.as_slice()
+        };
+        for node in redis_nodes {
+            if let Err(e) = delete_redis_keys(node, |k| k.starts_with(&self.redis_prefix)).await {
+                eprintln!("clean-up: redis keys {}* on {node}: {e}", self.redis_prefix);
+            }
         }
         drop_databases(&self.options()).await;
     }
@@ -193,10 +299,20 @@ impl Drop for Servers {
 /// Drops a test's databases, retrying while another connection's open transaction
 /// holds a table lock (a short lock wait per try, for at most about half a minute).
 async fn drop_databases(options: &MysqlOptions) {
-    let names: Vec<String> = std::iter::once(options.database.clone())
-        .chain(options.user_databases())
-        .collect();
-    drop_named_databases(&options.url, &names).await;
+    let mut per_server = std::collections::BTreeMap::<&str, Vec<String>>::new();
+    per_server
+        .entry(options.url.as_str())
+        .or_default()
+        .push(options.database.clone());
+    for (i, name) in options.user_databases().into_iter().enumerate() {
+        per_server
+            .entry(options.url_of(i as u32 + 1))
+            .or_default()
+            .push(name);
+    }
+    for (url, names) in per_server {
+        drop_named_databases(url, &names).await;
+    }
 }
 
 async fn drop_named_databases(url: &str, names: &[String]) {
@@ -231,7 +347,8 @@ async fn drop_named_databases(url: &str, names: &[String]) {
     }
 }
 
-/// Deletes the Redis keys `keep` selects (SCAN, then DEL in batches).
+/// Deletes the Redis keys `keep` selects on one server (SCAN, then one DEL per key in a
+/// pipeline: a cluster node refuses a DEL naming keys of several slots).
 async fn delete_redis_keys(url: &str, select: impl Fn(&str) -> bool) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
@@ -247,7 +364,11 @@ async fn delete_redis_keys(url: &str, select: impl Fn(&str) -> bool) -> redis::R
             .await?;
         let mine: Vec<&String> = keys.iter().filter(|k| select(k)).collect();
         if !mine.is_empty() {
-            let _: i64 = redis::cmd("DEL").arg(&mine).query_async(&mut conn).await?;
+            let mut pipe = redis::pipe();
+            for k in &mine {
+                pipe.cmd("DEL").arg(k).ignore();
+            }
+            let () = pipe.query_async(&mut conn).await?;
         }
         if next == 0 {
             return Ok(());
@@ -294,7 +415,13 @@ async fn sweep_dead_runs(mysql_url: &str, redis_url: &str) {
 }
 
 pub struct TestApp {
+    /// The first node (the only one but on `mysql-cluster`).
     pub base: String,
+    /// Every node; [`TestApp::url`] sends requests to them in turn.
+    pub bases: Vec<String>,
+    turn: std::sync::atomic::AtomicUsize,
+    /// Every request to the first node (see [`TestApp::one_node`]).
+    pinned: AtomicBool,
     pub client: reqwest::Client,
     pub store: Store,
     pub award: Arc<big_market_domain::award::AwardService>,
@@ -306,6 +433,38 @@ pub struct TestApp {
     /// On MariaDB/MySQL: a small pool of the test's own for its SQL (config database
     /// selected; user tables are named with their database).
     sql: Option<sqlx::MySqlPool>,
+    /// On `mysql-cluster`: a small pool on each user database's server other than the
+    /// config server, by user database (1-based).
+    shard_sql: std::collections::BTreeMap<u32, sqlx::MySqlPool>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The other nodes on `mysql-cluster`.
+    others: Vec<Node>,
+    /// Every node's configuration caches (see [`TestApp::settle_config`]).
+    caches: Vec<Caches>,
+}
+
+/// A node's caches of the configuration.
+struct Caches {
+    strategy: Arc<big_market_domain::strategy::StrategyService>,
+    activity: Arc<big_market_domain::activity::ActivityService>,
+    dcc: Arc<big_market_domain::dcc::DynamicConfig>,
+}
+
+impl Caches {
+    fn of(app: &Application) -> Self {
+        Self {
+            strategy: app.services.strategy.clone(),
+            activity: app.services.activity.clone(),
+            dcc: app.services.dcc.clone(),
+        }
+    }
+}
+
+/// A further node of the same deployment: its store (closed by `close_store`) and its
+/// stop switch.
+struct Node {
+    store: Store,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -379,20 +538,57 @@ impl TestApp {
         let mut config = world.config();
         adjust(&mut config);
         world.prepare(&config, clock.as_ref()).await;
-        let sql = config.mysql().map(|o| {
-            let url = match o.url.split_once('?') {
-                Some((server, query)) => format!("{server}/{}?{query}", o.database),
-                None => format!("{}/{}", o.url, o.database),
+        let pool_on = |server: &str, database: &str| {
+            let url = match server.split_once('?') {
+                Some((server, query)) => format!("{server}/{database}?{query}"),
+                None => format!("{server}/{database}"),
             };
             sqlx::mysql::MySqlPoolOptions::new()
                 .max_connections(4)
                 .connect_lazy(&url)
                 .expect("test pool")
-        });
-        let app = Application::build_with(config, clock, seams)
+        };
+        let sql = config.mysql().map(|o| pool_on(&o.url, &o.database));
+        let mut shard_sql = std::collections::BTreeMap::new();
+        if let Some(o) = config.mysql() {
+            for (i, db) in o.user_databases().iter().enumerate() {
+                let n = i as u32 + 1;
+                if o.url_of(n) != o.url {
+                    shard_sql.insert(n, pool_on(o.url_of(n), db));
+                }
+            }
+        }
+        let app = Application::build_with(config.clone(), clock.clone(), seams.clone())
             .await
             .expect("app builds");
-        Self::start(app, world, sql)
+        let mut others = Vec::new();
+        for _ in 1..node_count() {
+            let node = Application::build_with(config.clone(), clock.clone(), seams.clone())
+                .await
+                .expect("node builds");
+            others.push(node);
+        }
+        let mut caches = vec![Caches::of(&app)];
+        caches.extend(others.iter().map(Caches::of));
+        let mut app = Self::start(app, world, sql);
+        app.shard_sql = shard_sql;
+        if caches.len() > 1 {
+            app.caches = caches;
+        }
+        for node in others {
+            app.bases.push(format!("http://127.0.0.1:{}", node.port()));
+            let store = node.services.store.clone();
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(node.run_until_stopped(async move {
+                let _ = rx.await;
+            }));
+            app.others.push(Node {
+                store,
+                stop: Some(tx),
+                server: Some(server),
+            });
+        }
+        app
     }
 
     fn start(app: Application, world: World, sql: Option<sqlx::MySqlPool>) -> Self {
@@ -410,6 +606,9 @@ impl TestApp {
         }));
         Self {
             base: format!("http://127.0.0.1:{port}"),
+            bases: vec![format!("http://127.0.0.1:{port}")],
+            turn: std::sync::atomic::AtomicUsize::new(0),
+            pinned: AtomicBool::new(false),
             client: reqwest::Client::new(),
             store,
             award,
@@ -418,8 +617,39 @@ impl TestApp {
             activity,
             world,
             sql,
+            shard_sql: std::collections::BTreeMap::new(),
             stop: Some(tx),
             server: Some(server),
+            others: Vec::new(),
+            caches: Vec::new(),
+        }
+    }
+
+    /// On `mysql-cluster`, after a request that changes configuration (an armory, a
+    /// campaign, the dcc switches, fairness, the ERP's audit or stage): the node that took
+    /// it announces the change over Redis and the others reload it when the announcement
+    /// arrives, a few milliseconds later. Each node reloads everything now instead, so the
+    /// test's next request, on whichever node, sees the change as one node would. The
+    /// announcements themselves are tested by `scale_out` (`check_cluster_parts`).
+    pub async fn settle_config(&self, path: &str) {
+        const CHANGES: [&str; 6] = [
+            "armory",
+            "admin/campaign/apply",
+            "admin/campaign/rollback",
+            "admin/fairness/",
+            "dcc/update_config",
+            "erp/",
+        ];
+        if self.caches.is_empty() || !CHANGES.iter().any(|c| path.contains(c)) {
+            return;
+        }
+        for c in &self.caches {
+            let strategies = c.strategy.armory_all().await.map(drop);
+            let activities = c.activity.reload_all().await;
+            let switches = c.dcc.reload().await;
+            if let Err(e) = strategies.and(activities).and(switches) {
+                eprintln!("settling the configuration on every node: {e}");
+            }
         }
     }
 
@@ -446,13 +676,26 @@ impl TestApp {
 
     /// Stops the server gracefully and waits for it; the world stays for a restart.
     pub async fn stop(mut self) -> World {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+        let mut stops: Vec<_> = self
+            .others
+            .iter_mut()
+            .map(|n| (n.stop.take(), n.server.take()))
+            .collect();
+        stops.push((self.stop.take(), self.server.take()));
+        for (tx, _) in &mut stops {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(());
+            }
         }
-        if let Some(server) = self.server.take() {
-            server.await.expect("server task").expect("server ran");
+        for (_, server) in stops {
+            if let Some(server) = server {
+                server.await.expect("server task").expect("server ran");
+            }
         }
         if let Some(pool) = self.sql.take() {
+            pool.close().await;
+        }
+        for pool in std::mem::take(&mut self.shard_sql).into_values() {
             pool.close().await;
         }
         self.world.clone()
@@ -462,8 +705,23 @@ impl TestApp {
         self.world.servers.is_some()
     }
 
+    /// From now on, every request to the first node: for what each node keeps to itself
+    /// by design (the rate limiter's counts, the circuit breaker, `/metrics`).
+    pub fn one_node(&self) {
+        self.pinned.store(true, Ordering::SeqCst);
+    }
+
+    /// An API URL on the next node in turn.
     pub fn url(&self, path: &str) -> String {
-        format!("{}/api/v1/raffle/{path}", self.base)
+        let turn = if self.pinned.load(Ordering::SeqCst) {
+            0
+        } else {
+            self.turn.fetch_add(1, Ordering::Relaxed)
+        };
+        format!(
+            "{}/api/v1/raffle/{path}",
+            self.bases[turn % self.bases.len()]
+        )
     }
 
     /// POSTs a raw body; asserts HTTP 200 and returns the envelope.
@@ -476,7 +734,9 @@ impl TestApp {
             .send()
             .await
             .expect("request sent");
-        envelope(resp).await
+        let v = envelope(resp).await;
+        self.settle_config(path).await;
+        v
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Value {
@@ -490,7 +750,9 @@ impl TestApp {
             .send()
             .await
             .expect("request sent");
-        envelope(resp).await
+        let v = envelope(resp).await;
+        self.settle_config(path_and_query).await;
+        v
     }
 
     fn embedded(&self) -> &big_market_adapters::sqlite::SqliteStore {
@@ -498,7 +760,16 @@ impl TestApp {
     }
 
     async fn exec(&self, sql: String) {
-        match &self.sql {
+        self.exec_on(0, sql).await;
+    }
+
+    /// The pool for user database `db` (1-based; 0: the config database).
+    fn pool_of(&self, db: u32) -> Option<&sqlx::MySqlPool> {
+        self.shard_sql.get(&db).or(self.sql.as_ref())
+    }
+
+    async fn exec_on(&self, db: u32, sql: String) {
+        match self.pool_of(db) {
             Some(pool) => {
                 sqlx::raw_sql(&sql)
                     .execute(pool)
@@ -578,10 +849,11 @@ impl TestApp {
         }
     }
 
-    /// Every copy of a user table: the table itself on the embedded store; on
-    /// MariaDB/MySQL, `` `db_0N`.table_00M `` for a sharded table and `` `db_0N`.table ``
-    /// for one kept per user database. With `user`, only the copy holding that user.
-    fn copies(&self, table: &str, user: Option<&str>) -> Vec<String> {
+    /// Every copy of a user table with its user database (0 on the embedded store): the
+    /// table itself on the embedded store; on MariaDB/MySQL, `` `db_0N`.table_00M `` for a
+    /// sharded table and `` `db_0N`.table `` for one kept per user database. With `user`,
+    /// only the copy holding that user.
+    fn copies(&self, table: &str, user: Option<&str>) -> Vec<(u32, String)> {
         const SHARDED: [&str; 5] = [
             "raffle_activity_order",
             "user_award_record",
@@ -597,7 +869,7 @@ impl TestApp {
             "user_credit_account",
         ];
         let Some(o) = self.world.options() else {
-            return vec![table.to_owned()];
+            return vec![(0, table.to_owned())];
         };
         let sharded = SHARDED.contains(&table);
         assert!(
@@ -616,23 +888,31 @@ impl TestApp {
             } else {
                 String::new()
             };
-            return vec![format!("`{}`.{table}{sfx}", route.database(&o.database))];
+            return vec![(
+                route.db,
+                format!("`{}`.{table}{sfx}", route.database(&o.database)),
+            )];
         }
         o.user_databases()
-            .iter()
-            .flat_map(|db| suffixes.iter().map(move |s| format!("`{db}`.{table}{s}")))
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, db)| {
+                suffixes
+                    .iter()
+                    .map(move |s| (i as u32 + 1, format!("`{db}`.{table}{s}")))
+            })
             .collect()
     }
 
     /// `SELECT COUNT(*) FROM {table} WHERE {filter}` over every copy of a user table.
     pub async fn count_rows(&self, table: &str, filter: &str) -> i64 {
         let mut n = 0;
-        for copy in self.copies(table, None) {
+        for (db, copy) in self.copies(table, None) {
             let mut sql = format!("SELECT COUNT(*) FROM {copy}");
             if !filter.is_empty() {
                 sql = format!("{sql} WHERE {filter}");
             }
-            n += match &self.sql {
+            n += match self.pool_of(db) {
                 Some(pool) => sqlx::query_scalar::<_, i64>(&sql)
                     .fetch_one(pool)
                     .await
@@ -657,9 +937,9 @@ impl TestApp {
             .join(", ");
         let n = columns.len();
         let mut out = Vec::new();
-        for copy in self.copies(table, None) {
+        for (db, copy) in self.copies(table, None) {
             let sql = format!("SELECT {select} FROM {copy} {rest}");
-            let rows: Vec<Vec<String>> = match &self.sql {
+            let rows: Vec<Vec<String>> = match self.pool_of(db) {
                 Some(pool) => sqlx::query(&sql)
                     .fetch_all(pool)
                     .await
@@ -694,8 +974,8 @@ impl TestApp {
     /// Runs `make(copy)` on every copy of a user table (test setup only), or with `user`
     /// only on the copy holding that user.
     pub async fn user_sql(&self, table: &str, user: Option<&str>, make: impl Fn(&str) -> String) {
-        for copy in self.copies(table, user) {
-            self.exec(make(&copy)).await;
+        for (db, copy) in self.copies(table, user) {
+            self.exec_on(db, make(&copy)).await;
         }
     }
 
@@ -762,9 +1042,11 @@ impl TestApp {
 
     /// Closes the store under the running server (its connections on MariaDB/MySQL).
     pub async fn close_store(&self) {
-        match &self.store {
-            Store::Embedded(s) => s.close(),
-            Store::Mysql(s) => s.pool().close().await,
+        for store in std::iter::once(&self.store).chain(self.others.iter().map(|n| &n.store)) {
+            match store {
+                Store::Embedded(s) => s.close(),
+                Store::Mysql(s) => s.pool().close().await,
+            }
         }
     }
 }
@@ -780,10 +1062,18 @@ impl Drop for TestApp {
         if !self.is_mysql() {
             return;
         }
-        let (Some(stop), Some(server)) = (self.stop.take(), self.server.take()) else {
+        let mut servers = Vec::new();
+        let nodes = std::iter::once((&mut self.stop, &mut self.server))
+            .chain(self.others.iter_mut().map(|n| (&mut n.stop, &mut n.server)));
+        for (stop, server) in nodes {
+            if let (Some(stop), Some(server)) = (stop.take(), server.take()) {
+                let _ = stop.send(());
+                servers.push(server);
+            }
+        }
+        if servers.is_empty() {
             return;
-        };
-        let _ = stop.send(());
+        }
         let Ok(handle) = Handle::try_current() else {
             return;
         };
@@ -792,7 +1082,9 @@ impl Drop for TestApp {
         }
         let (done, stopped) = std::sync::mpsc::channel();
         handle.spawn(async move {
-            let _ = server.await;
+            for server in servers {
+                let _ = server.await;
+            }
             let _ = done.send(());
         });
         let _ = stopped.recv_timeout(Duration::from_secs(5));

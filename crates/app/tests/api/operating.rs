@@ -100,6 +100,8 @@ async fn a_fast_drawer_is_limited_then_blocked_for_the_window_others_are_not() {
         Seams::default(),
     )
     .await;
+    // Each node counts its own draws (as upstream's per-node limiter); the block list is shared.
+    app.one_node();
     for user in ["fast", "calm"] {
         recharge(&app, user, &format!("{user}-1")).await;
     }
@@ -223,6 +225,8 @@ async fn a_slow_store_answers_0006_opens_the_breaker_and_recovers() {
         seams,
     )
     .await;
+    // The breaker is each node's own.
+    app.one_node();
     recharge(&app, "u1", "k1").await;
     // The store would take 2 s; the answer comes at the 100 ms deadline, not after it.
     delay_ms.store(2_000, Ordering::SeqCst);
@@ -542,6 +546,8 @@ async fn token_endpoints_without_a_secret_say_so() {
 #[tokio::test]
 async fn metrics_show_requests_draws_outbox_and_store_after_traffic() {
     let app = TestApp::spawn().await;
+    // `/metrics` counts the node's own requests.
+    app.one_node();
     recharge(&app, "m1", "m-1").await;
     let v = draw(&app, "m1").await;
     assert_eq!(code(&v), "0000", "{v}");
@@ -662,6 +668,8 @@ async fn erp_lists_orders_and_stages_and_activates_a_stage() {
 async fn without_a_token_a_web_page_on_the_host_gets_no_operator_rights() {
     // No admin token: loopback scripts may operate, a browser page (also loopback) not.
     let app = TestApp::spawn().await;
+    // One node: the checks are on one request to one node (its switches are read back there).
+    app.one_node();
     let url = app.url("dcc/update_config?key=degradeSwitch&value=open");
     let script = app.client.get(&url).send().await.unwrap();
     assert_eq!(code(&script.json::<Value>().await.unwrap()), "0000");
@@ -762,6 +770,7 @@ async fn armory_answers_anyone_when_assembled_and_only_an_operator_reloads() {
     )
     .await;
     assert_eq!(code(&v), "0000", "{v}");
+    app.settle_config("activity/armory").await;
     let titles = award_titles(&app).await;
     assert!(
         titles.contains(&"新台灯".to_owned()),
@@ -772,6 +781,8 @@ async fn armory_answers_anyone_when_assembled_and_only_an_operator_reloads() {
 #[tokio::test]
 async fn the_console_opened_at_a_loopback_address_may_operate_without_a_token() {
     let app = TestApp::spawn().await;
+    // The console is opened on the first node (its origin); its switches are read back there.
+    app.one_node();
     let url = app.url("dcc/update_config?key=rateLimiterSwitch&value=open");
     let host = app.base.trim_start_matches("http://").to_owned();
     // What Chromium sends for a same-origin fetch of the console at 127.0.0.1.

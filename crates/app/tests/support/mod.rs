@@ -1442,3 +1442,5 @@ pub fn libfaketime() -> String {
             panic!("libfaketime is missing (apt-get install faketime): looked in {candidates:?}")
         })
 }
+/// Private MariaDB servers and Redis Clusters (also included by the API suite).
+pub mod servers;
