@@ -37,6 +37,15 @@ struct Failed {
     reason: String,
 }
 
+impl From<&str> for Failed {
+    fn from(reason: &str) -> Self {
+        Self {
+            full: false,
+            reason: reason.to_owned(),
+        }
+    }
+}
+
 impl Failed {
     fn sqlite(e: &rusqlite::Error) -> Self {
         Self {
@@ -310,7 +319,7 @@ fn sync_loop(
                 );
             }
         }
-        let answer = failed.clone().map_or(Ok(()), Err);
+        let answer = failed.as_deref().map_or(Ok(()), |r| Err(Failed::from(r)));
         for finish in waiting {
             finish(answer.clone());
         }
@@ -522,7 +531,7 @@ mod tests {
             .unwrap();
         conn.pragma_update(None, "max_page_count", pages + 8)
             .unwrap();
-        let writer = Writer::start(conn, 16).unwrap();
+        let writer = Writer::start(conn, 16, None).unwrap();
         let blob = |bytes: usize| {
             move |c: &Connection| -> Result<(), StoreError> {
                 c.execute("INSERT INTO ballast VALUES (zeroblob(?1))", [bytes])?;
