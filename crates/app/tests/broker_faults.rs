@@ -170,6 +170,10 @@ fn unexplained_resends(
 }
 
 /// The order ids that exist now.
+/// The three faults run one after another: each loads the machine and times its own
+/// outage, and one's load would blur what another measures.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn order_ids(prod: &Production) -> BTreeSet<String> {
     let s = prod.snapshot(ID, ID, ID).await;
     s.orders.into_iter().map(|o| o.order_id).collect()
@@ -378,6 +382,7 @@ async fn start_node(dir: &std::path::Path, env: Vec<(String, String)>) -> Server
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rabbitmq_restart_under_load_loses_no_task_and_the_consumers_come_back() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // A node of the test's own on its reserved ports: this one is stopped and started.
     let mut rabbit = support::PrivateRabbit::start(5680, 25680).await;
     let accounts = AccountService::start().await;
@@ -463,6 +468,7 @@ async fn redis_conn(prod: &Production) -> redis::aio::MultiplexedConnection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_killed_holding_the_compensation_lease_is_taken_over_and_sends_nothing_twice() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let accounts = AccountService::start().await;
     // Deliveries stay in flight long enough for the kill to cut some.
     accounts.set_delay(Duration::from_millis(300));
@@ -598,6 +604,7 @@ async fn reservation_stamps(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_30_s_ahead_neither_steals_leases_nor_sweeps_live_reservations() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let accounts = AccountService::start().await;
     let prod = Production::create("bms").await;
     prod.config_sql(&configure_sql()).await;
